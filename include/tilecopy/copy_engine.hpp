@@ -1,0 +1,100 @@
+// tilecopy::CopyEngine: copies buffers (and, with libtilecopy-torch, tensors) over a tiled
+// plan run by a NUMA-aware oneTBB arena through the best SIMD kernel this CPU supports.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <tilecopy/error.hpp>
+#include <tilecopy/export.hpp>
+#include <tilecopy/options.hpp>
+#include <tilecopy/request.hpp>
+
+namespace at {
+class Tensor;
+}
+
+namespace tilecopy {
+
+namespace detail {
+class Engine;
+class Topology;
+} // namespace detail
+
+struct KernelCounters {
+    std::string kernel; // "scalar", "avx2", "avx512"
+    std::uint64_t copies = 0;
+    std::uint64_t bytes = 0;
+};
+
+// Which way a tensor copy went (kept by the torch adapter, read back through stats()).
+enum class TensorPath : std::uint8_t {
+    Contiguous, // same dtype, both contiguous: one byte copy on the tiled kernels
+    Strided,    // same dtype, contiguous innermost runs: the runs became blocks
+    Converted,  // fused dtype conversion kernels
+    Fallback,   // validated by tilecopy, copied by torch's copy_
+};
+
+// Counters cheap enough to stay on (relaxed atomics); a snapshot.
+struct Stats {
+    std::uint64_t copies = 0;             // requests completed (raw and tensor)
+    std::uint64_t bytes = 0;              // destination bytes written by tilecopy's kernels
+    std::uint64_t inline_copies = 0;      // ran on the caller's thread without tasks
+    std::uint64_t parallel_copies = 0;    // ran as blocks on the arenas
+    std::uint64_t nontemporal_copies = 0; // used non-temporal stores
+    std::uint64_t tensor_contiguous = 0;
+    std::uint64_t tensor_strided = 0;
+    std::uint64_t tensor_converted = 0;
+    std::uint64_t tensor_fallback = 0;
+    std::vector<KernelCounters> kernels;  // one entry per kernel this engine may run
+};
+
+class TILECOPY_API CopyEngine {
+public:
+    CopyEngine();
+    explicit CopyEngine(const Options& options);
+    // For tests and tools: run over a given topology (e.g. one that reports chosen page
+    // locations). Throws tilecopy::Error for invalid options.
+    CopyEngine(const Options& options, std::shared_ptr<detail::Topology> topology);
+    ~CopyEngine();
+
+    CopyEngine(const CopyEngine&) = delete;
+    CopyEngine& operator=(const CopyEngine&) = delete;
+
+    // Copies `bytes` bytes. Zero bytes is a no-op (null pointers allowed then). A null pointer
+    // with bytes > 0, or overlapping ranges, throws tilecopy::Error with nothing written.
+    void copy(void* dst, const void* src, std::size_t bytes);
+
+    // Copies every region (count in bytes, or in elements with a conversion) as one schedule.
+    // All regions are checked before anything is written.
+    void copy_regions(const Region* regions, std::size_t count, Conversion conversion = Conversion::None);
+
+    // Tensor copy with torch's copy_ semantics; defined in libtilecopy-torch
+    // (<tilecopy/torch.hpp>, tilecopy-torch.pc).
+    void copy(const at::Tensor& dst, const at::Tensor& src);
+
+    // Human-readable lines: kernel chosen, thresholds, topology, arenas, threads, pinning.
+    std::vector<std::string> describe() const;
+    Stats stats() const;
+
+    // The kernel this engine runs: "scalar", "avx2" or "avx512".
+    const char* kernel() const noexcept;
+    // Options with every default resolved to the value in use.
+    const Options& options() const noexcept;
+
+    // For the torch adapter: counts a tensor copy's path.
+    void record(TensorPath path) noexcept;
+    // For the torch adapter and tools: the engine's internals.
+    detail::Engine& internals() noexcept { return *impl_; }
+
+private:
+    std::unique_ptr<detail::Engine> impl_;
+};
+
+// A process-wide engine with default options, created on first use (thread-safe).
+TILECOPY_API CopyEngine& default_engine();
+
+} // namespace tilecopy

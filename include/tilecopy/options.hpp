@@ -1,0 +1,40 @@
+// Engine options. A zero size means "derive the default from this machine" (see README).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace tilecopy {
+
+enum class NumaPolicy {
+    Auto,       // each block runs on the node holding its destination pages, else its source's
+    Interleave, // blocks spread over the nodes in turn
+    Node,       // every block on Options::numa_node
+    Off,        // one arena over all cores
+};
+
+struct Options {
+    // Worker threads in all (the caller's thread counts as one). 0: every core.
+    std::size_t threads = 0;
+    // A copy is split into tiles of this many bytes, each tile into blocks.
+    std::size_t tile_bytes = std::size_t(1) << 30;
+    // Block size in bytes. 0: derived from the per-core L2 size.
+    std::size_t block_bytes = 0;
+    // Copies of fewer bytes run on the caller's thread with no task. 0: the measured default.
+    std::size_t inline_threshold = 0;
+    // Copies of at least this many bytes use non-temporal stores. 0: derived from the LLC
+    // size; SIZE_MAX: never.
+    std::size_t nontemporal_threshold = 0;
+    // Force a kernel: "scalar", "avx2" or "avx512". Empty: $TILECOPY_KERNEL, else the best
+    // one this CPU and OS support.
+    std::string kernel;
+    NumaPolicy numa = NumaPolicy::Auto;
+    int numa_node = -1; // with NumaPolicy::Node: an index into the topology's nodes
+    bool pin_threads = true;
+    // Reproduce another machine: an hwloc synthetic description ("pack:2 [numa] core:1 pu:1")
+    // or an hwloc XML file. Empty: $HWLOC_SYNTHETIC / $HWLOC_XMLFILE, else this machine.
+    std::string topology_synthetic;
+    std::string topology_xml;
+};
+
+} // namespace tilecopy

@@ -1,0 +1,9 @@
+// Umbrella header for the core library (no libtorch needed). Tensor copies:
+// <tilecopy/torch.hpp>.
+#pragma once
+
+#include <tilecopy/copy_engine.hpp>
+#include <tilecopy/error.hpp>
+#include <tilecopy/options.hpp>
+#include <tilecopy/request.hpp>
+#include <tilecopy/version.hpp>

@@ -1,0 +1,283 @@
+// The API edge: checks input, throws tilecopy::Error, and reduces every overload to regions
+// that the planner understands.
+#include <tilecopy/copy_engine.hpp>
+#include <tilecopy/version.hpp>
+
+#include <cinttypes>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <string>
+
+#include "engine.hpp"
+#include "placement.hpp"
+
+namespace tilecopy {
+
+Error::~Error() = default;
+
+namespace detail {
+
+namespace {
+
+// Below this many bytes a copy runs on the caller's thread: handing work to the other core
+// costs 0.1-0.65 us here, an arena entry more, and a single core copies 64 KiB in ~1 us.
+// Measured with tilecopy-bench --inline-threshold (README, "Tuning").
+constexpr std::size_t kDefaultInlineThreshold = std::size_t(256) << 10;
+
+std::string hex(const void* p) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, reinterpret_cast<std::uintptr_t>(p));
+    return buf;
+}
+
+std::string size_text(std::size_t bytes) {
+    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && bytes >= 1024 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        ++u;
+    }
+    return std::to_string(bytes) + " " + units[u];
+}
+
+const char* policy_name(NumaPolicy p) {
+    switch (p) {
+    case NumaPolicy::Auto: return "auto";
+    case NumaPolicy::Interleave: return "interleave";
+    case NumaPolicy::Node: return "node";
+    case NumaPolicy::Off: return "off";
+    }
+    return "?";
+}
+
+// The kernel the user asked for, and where the request came from.
+std::string kernel_request(const Options& options, std::string* reason = nullptr) {
+    if (!options.kernel.empty()) {
+        if (reason) *reason = "forced by Options::kernel";
+        return options.kernel;
+    }
+    const char* env = std::getenv("TILECOPY_KERNEL");
+    if (env && *env) {
+        if (reason) *reason = "forced by $TILECOPY_KERNEL";
+        return env;
+    }
+    if (reason) *reason = "best this CPU supports";
+    return "";
+}
+
+Options resolve(Options o, const Topology& topology, std::string* reason) {
+    if (o.tile_bytes < 64)
+        throw Error("tilecopy: Options::tile_bytes must be at least 64 (got " + std::to_string(o.tile_bytes) + ")");
+    if (o.block_bytes != 0 && o.block_bytes < 64)
+        throw Error("tilecopy: Options::block_bytes must be 0 (default) or at least 64 (got " +
+                    std::to_string(o.block_bytes) + ")");
+    const std::size_t l2 = topology.l2_bytes() ? topology.l2_bytes() : std::size_t(1) << 20;
+    const std::size_t llc = topology.llc_bytes() ? topology.llc_bytes() : std::size_t(32) << 20;
+    // A block's source and destination together fill half the L2, so the next block's
+    // prefetched lines do not evict the current one's.
+    if (o.block_bytes == 0) o.block_bytes = l2 / 4;
+    o.block_bytes = std::min(o.block_bytes, o.tile_bytes);
+    if (o.inline_threshold == 0) o.inline_threshold = kDefaultInlineThreshold;
+    // Past the last-level cache the destination cannot stay cached anyway: stream it.
+    if (o.nontemporal_threshold == 0) o.nontemporal_threshold = llc;
+    std::size_t pus = 0;
+    for (const auto& n : topology.nodes()) pus += n.pus.size();
+    if (o.threads == 0) o.threads = std::max<std::size_t>(1, pus);
+    if (o.numa == NumaPolicy::Node &&
+        (o.numa_node < 0 || static_cast<std::size_t>(o.numa_node) >= topology.nodes().size()))
+        throw Error("tilecopy: Options::numa_node " + std::to_string(o.numa_node) + " is not a node of this topology (" +
+                    std::to_string(topology.nodes().size()) + " nodes)");
+    o.kernel = choose_kernel(kernel_request(o, reason)).name;
+    return o;
+}
+
+} // namespace
+
+Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
+    : options_(resolve(options, *topology, &kernel_reason_)),
+      l2_bytes_(topology->l2_bytes()),
+      llc_bytes_(topology->llc_bytes()),
+      kernel_(&choose_kernel(options_.kernel)),
+      scheduler_(std::move(topology), options_) {}
+
+namespace {
+
+kernels::CopyFn pick(const kernels::KernelSet& k, Conversion c, bool nt) noexcept {
+    switch (c) {
+    case Conversion::None: return nt ? k.copy_nt : k.copy;
+    case Conversion::F32ToBF16: return nt ? k.f32_to_bf16_nt : k.f32_to_bf16;
+    case Conversion::BF16ToF32: return nt ? k.bf16_to_f32_nt : k.bf16_to_f32;
+    case Conversion::F32ToF16: return nt ? k.f32_to_f16_nt : k.f32_to_f16;
+    case Conversion::F16ToF32: return nt ? k.f16_to_f32_nt : k.f16_to_f32;
+    }
+    return k.copy;
+}
+
+} // namespace
+
+void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept {
+    if (bytes < options_.inline_threshold) {
+        const bool nt = bytes >= options_.nontemporal_threshold;
+        (nt ? kernel_->copy_nt : kernel_->copy)(dst, src, bytes);
+        counters.copies.fetch_add(1, std::memory_order_relaxed);
+        counters.bytes.fetch_add(bytes, std::memory_order_relaxed);
+        counters.inline_copies.fetch_add(1, std::memory_order_relaxed);
+        if (nt) counters.nontemporal_copies.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    const Region region{dst, const_cast<void*>(src) /* const again in Region */, bytes};
+    run(&region, 1, Conversion::None);
+}
+
+void Engine::run(const Region* regions, std::size_t count, Conversion conversion) noexcept {
+    const std::size_t des = dst_element_size(conversion);
+    std::size_t dst_bytes = 0;
+    for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
+    const bool nt = dst_bytes >= options_.nontemporal_threshold;
+    const kernels::CopyFn fn = pick(*kernel_, conversion, nt);
+
+    if (dst_bytes < options_.inline_threshold) {
+        for (std::size_t r = 0; r < count; ++r)
+            if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+        counters.inline_copies.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        Plan plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, options_.block_bytes});
+        place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
+        scheduler_.run(plan, [&plan, fn](const Block& block) noexcept {
+            for_each_piece(plan, block, [fn](char* d, const char* s, std::size_t n) noexcept { fn(d, s, n); });
+        });
+        counters.parallel_copies.fetch_add(1, std::memory_order_relaxed);
+    }
+    counters.copies.fetch_add(1, std::memory_order_relaxed);
+    counters.bytes.fetch_add(dst_bytes, std::memory_order_relaxed);
+    if (nt) counters.nontemporal_copies.fetch_add(1, std::memory_order_relaxed);
+}
+
+void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total) {
+    if (region.count == 0) return;
+    const std::string where = total > 1 ? "region " + std::to_string(index) + ": " : "";
+    const std::size_t des = dst_element_size(conversion);
+    const std::size_t ses = src_element_size(conversion);
+    const std::size_t max_count = std::numeric_limits<std::uintptr_t>::max() / std::max(des, ses);
+    const std::string what = conversion == Conversion::None ? std::to_string(region.count) + " bytes"
+                                                            : std::to_string(region.count) + " elements";
+    if (region.dst == nullptr) throw Error("tilecopy: " + where + "copy of " + what + " to a null destination pointer");
+    if (region.src == nullptr) throw Error("tilecopy: " + where + "copy of " + what + " from a null source pointer");
+    const auto d = reinterpret_cast<std::uintptr_t>(region.dst);
+    const auto s = reinterpret_cast<std::uintptr_t>(region.src);
+    const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
+    if (region.count > max_count || d > top - region.count * des || s > top - region.count * ses)
+        throw Error("tilecopy: " + where + "copy of " + what + " from " + hex(region.src) + " to " + hex(region.dst) +
+                    " runs past the end of the address space");
+    const std::uintptr_t dend = d + region.count * des;
+    const std::uintptr_t send = s + region.count * ses;
+    if (d < send && s < dend)
+        throw Error("tilecopy: " + where + "source [" + hex(region.src) + ", +" + std::to_string(region.count * ses) +
+                    ") and destination [" + hex(region.dst) + ", +" + std::to_string(region.count * des) + ") overlap");
+}
+
+} // namespace detail
+
+CopyEngine::CopyEngine() : CopyEngine(Options{}) {}
+
+CopyEngine::CopyEngine(const Options& options) : CopyEngine(options, detail::load_topology(options)) {}
+
+CopyEngine::CopyEngine(const Options& options, std::shared_ptr<detail::Topology> topology) {
+    if (!topology) throw Error("tilecopy: CopyEngine needs a topology (got a null pointer)");
+    impl_ = std::make_unique<detail::Engine>(options, std::move(topology));
+}
+
+CopyEngine::~CopyEngine() = default;
+
+void CopyEngine::copy(void* dst, const void* src, std::size_t bytes) {
+    if (bytes == 0) return;
+    const Region region{dst, src, bytes};
+    detail::validate_region(region, Conversion::None, 0, 1);
+    impl_->copy_bytes(dst, src, bytes);
+}
+
+void CopyEngine::copy_regions(const Region* regions, std::size_t count, Conversion conversion) {
+    if (count == 0) return;
+    if (regions == nullptr)
+        throw Error("tilecopy: copy_regions got a null region array with count " + std::to_string(count));
+    if (static_cast<std::uint8_t>(conversion) > static_cast<std::uint8_t>(Conversion::F16ToF32))
+        throw Error("tilecopy: unknown Conversion value " + std::to_string(static_cast<int>(conversion)));
+    for (std::size_t i = 0; i < count; ++i) detail::validate_region(regions[i], conversion, i, count);
+    impl_->run(regions, count, conversion);
+}
+
+std::vector<std::string> CopyEngine::describe() const {
+    const detail::Engine& e = *impl_;
+    const Options& o = e.options();
+    const auto& cpu = detail::cpu_features();
+    std::vector<std::string> lines;
+    lines.push_back(std::string("tilecopy ") + TILECOPY_VERSION);
+
+    std::string compiled;
+    for (const auto* k : detail::compiled_kernels()) compiled += (compiled.empty() ? "" : ", ") + std::string(k->name);
+    lines.push_back("kernel: " + o.kernel + " (" + e.kernel_reason() + "; compiled: " + compiled + ")");
+    std::string feats;
+    auto add = [&feats](bool on, const char* name) {
+        if (on) feats += (feats.empty() ? "" : " ") + std::string(name);
+    };
+    add(cpu.avx2, "avx2");
+    add(cpu.fma, "fma");
+    add(cpu.f16c, "f16c");
+    add(cpu.avx512f, "avx512f");
+    add(cpu.avx512bw, "avx512bw");
+    add(cpu.avx512vl, "avx512vl");
+    add(cpu.avx512bf16, "avx512bf16");
+    add(cpu.os_ymm, "os:ymm");
+    add(cpu.os_zmm, "os:zmm");
+    lines.push_back("cpu: " + (feats.empty() ? std::string("baseline x86-64") : feats));
+    lines.push_back("threads: " + std::to_string(e.scheduler().total_concurrency()) + " (the caller's thread included)");
+    using detail::size_text;
+    lines.push_back("caches: L2 " + size_text(e.l2_bytes()) + " per core, last level " + size_text(e.llc_bytes()));
+    lines.push_back("tile: " + size_text(o.tile_bytes) + ", block: " + size_text(o.block_bytes));
+    lines.push_back("inline below: " + size_text(o.inline_threshold) + " (no tasks)");
+    lines.push_back(o.nontemporal_threshold == std::numeric_limits<std::size_t>::max()
+                        ? std::string("non-temporal stores: never")
+                        : "non-temporal stores from: " + size_text(o.nontemporal_threshold));
+    const auto& topo = e.scheduler().topology();
+    lines.push_back("topology: " + topo.source() + ", " + std::to_string(topo.nodes().size()) + " NUMA node(s)");
+    lines.push_back(std::string("numa policy: ") + detail::policy_name(o.numa) +
+                    (o.numa == NumaPolicy::Node ? " " + std::to_string(o.numa_node) : ""));
+    std::size_t i = 0;
+    for (const auto& a : e.scheduler().arenas()) {
+        lines.push_back("arena " + std::to_string(i++) + ": " + (a.node >= 0 ? "node " + std::to_string(a.node) : "all nodes") +
+                        ", cpuset " + a.cpuset + ", " + std::to_string(a.concurrency) + " threads, " + a.pinning);
+    }
+    return lines;
+}
+
+Stats CopyEngine::stats() const {
+    const auto& c = impl_->counters;
+    Stats s;
+    s.copies = c.copies.load(std::memory_order_relaxed);
+    s.bytes = c.bytes.load(std::memory_order_relaxed);
+    s.inline_copies = c.inline_copies.load(std::memory_order_relaxed);
+    s.parallel_copies = c.parallel_copies.load(std::memory_order_relaxed);
+    s.nontemporal_copies = c.nontemporal_copies.load(std::memory_order_relaxed);
+    s.tensor_contiguous = c.tensor_paths[0].load(std::memory_order_relaxed);
+    s.tensor_strided = c.tensor_paths[1].load(std::memory_order_relaxed);
+    s.tensor_converted = c.tensor_paths[2].load(std::memory_order_relaxed);
+    s.tensor_fallback = c.tensor_paths[3].load(std::memory_order_relaxed);
+    s.kernels.push_back(KernelCounters{impl_->kernel().name, s.copies, s.bytes});
+    return s;
+}
+
+const char* CopyEngine::kernel() const noexcept { return impl_->kernel().name; }
+
+const Options& CopyEngine::options() const noexcept { return impl_->options(); }
+
+void CopyEngine::record(TensorPath path) noexcept {
+    impl_->counters.tensor_paths[static_cast<std::size_t>(path) & 3].fetch_add(1, std::memory_order_relaxed);
+}
+
+CopyEngine& default_engine() {
+    static CopyEngine engine;
+    return engine;
+}
+
+} // namespace tilecopy

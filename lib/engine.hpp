@@ -1,0 +1,57 @@
+// CopyEngine's private state, shared by the core and the torch adapter (which is built in
+// this tree and may use it).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <tilecopy/copy_engine.hpp>
+
+#include "dispatch.hpp"
+#include "plan.hpp"
+#include "schedule.hpp"
+#include "topology.hpp"
+
+namespace tilecopy::detail {
+
+class TILECOPY_API Engine {
+public:
+    Engine(const Options& options, std::shared_ptr<Topology> topology);
+
+    // Raw copy after validation; the bytes never overlap.
+    void copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept;
+    // Validated regions as one schedule.
+    void run(const Region* regions, std::size_t count, Conversion conversion) noexcept;
+
+    const Options& options() const noexcept { return options_; }
+    const kernels::KernelSet& kernel() const noexcept { return *kernel_; }
+    const Scheduler& scheduler() const noexcept { return scheduler_; }
+    std::size_t l2_bytes() const noexcept { return l2_bytes_; }
+    std::size_t llc_bytes() const noexcept { return llc_bytes_; }
+    const std::string& kernel_reason() const noexcept { return kernel_reason_; }
+
+    struct Counters {
+        std::atomic<std::uint64_t> copies{0}, bytes{0}, inline_copies{0}, parallel_copies{0},
+            nontemporal_copies{0};
+        std::array<std::atomic<std::uint64_t>, 4> tensor_paths{};
+    };
+    Counters counters;
+
+private:
+    std::string kernel_reason_; // why this kernel: forced by an option, the environment, or best
+    Options options_;           // resolved
+    std::size_t l2_bytes_ = 0;
+    std::size_t llc_bytes_ = 0;
+    const kernels::KernelSet* kernel_;
+    Scheduler scheduler_;
+};
+
+// Throws tilecopy::Error naming the fault when a region is invalid (null pointer with a
+// non-zero count, overlapping source and destination). `index` names the region in messages
+// when the request has more than one.
+void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total);
+
+} // namespace tilecopy::detail

@@ -1,0 +1,171 @@
+#include "schedule.hpp"
+
+#include <algorithm>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
+#include <tbb/task_scheduler_observer.h>
+
+namespace tilecopy::detail {
+
+namespace {
+
+// A worker belongs to one arena at a time, so one saved binding per thread suffices.
+struct ThreadBinding {
+    bool active = false;
+    std::string previous;
+};
+thread_local ThreadBinding t_binding;
+
+} // namespace
+
+struct Scheduler::NodeArena {
+    // Pins the arena's worker threads to the node on entry and restores their previous
+    // binding on exit. The caller's own thread is left alone: binding it would cost two
+    // system calls on every copy, and it only joins for the duration of one copy.
+    class PinningObserver final : public tbb::task_scheduler_observer {
+    public:
+        PinningObserver(NodeArena& owner, Topology& topology)
+            : tbb::task_scheduler_observer(owner.arena), owner_(owner), topology_(topology) {
+            observe(true);
+        }
+        ~PinningObserver() override { observe(false); }
+
+        void on_scheduler_entry(bool is_worker) override {
+            if (!is_worker || t_binding.active) return;
+            if (topology_.bind_thread(static_cast<std::size_t>(owner_.node), t_binding.previous)) {
+                t_binding.active = true;
+                owner_.pinned.fetch_add(1, std::memory_order_relaxed);
+            } else {
+                owner_.failed.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+        void on_scheduler_exit(bool is_worker) override {
+            if (!is_worker || !t_binding.active) return;
+            topology_.restore_thread(t_binding.previous);
+            t_binding.active = false;
+        }
+
+    private:
+        NodeArena& owner_;
+        Topology& topology_;
+    };
+
+    NodeArena(int node_index, std::size_t threads, std::string set)
+        : node(node_index), concurrency(threads), cpuset(std::move(set)),
+          arena(static_cast<int>(threads), 1) {}
+
+    int node;
+    std::size_t concurrency;
+    std::string cpuset;
+    tbb::task_arena arena;
+    bool pin = false;
+    std::atomic<std::uint64_t> pinned{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::unique_ptr<PinningObserver> observer;
+};
+
+Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
+    : topology_(std::move(topology)) {
+    const auto& nodes = topology_->nodes();
+    const std::size_t cap = options.threads;
+    auto limit = [cap](std::size_t pus) { return std::max<std::size_t>(1, cap ? std::min(cap, pus) : pus); };
+
+    if (nodes.size() <= 1 || options.numa == NumaPolicy::Off) {
+        std::size_t pus = 0;
+        std::string cpuset;
+        for (const auto& n : nodes) {
+            pus += n.pus.size();
+            cpuset += (cpuset.empty() ? "" : ",") + n.cpuset;
+        }
+        // With one node the arena is that node's and may be pinned to it; over several nodes
+        // (policy off) there is nothing to pin to.
+        arenas_.push_back(std::make_unique<NodeArena>(nodes.size() == 1 ? 0 : -1, limit(pus), cpuset));
+    } else {
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), limit(nodes[i].pus.size()), nodes[i].cpuset));
+    }
+    single_arena_ = arenas_.size() == 1;
+    for (auto& a : arenas_) {
+        a->pin = options.pin_threads && a->node >= 0;
+        if (a->pin) a->observer = std::make_unique<NodeArena::PinningObserver>(*a, *topology_);
+    }
+}
+
+Scheduler::~Scheduler() {
+    // Observers go first: they reference their arenas.
+    for (auto& a : arenas_) a->observer.reset();
+}
+
+void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
+    const Block* blocks = plan.blocks.data();
+    for (const Tile& tile : plan.tiles) {
+        if (single_arena_) {
+            arenas_[0]->arena.execute([&] {
+                tbb::parallel_for(
+                    tbb::blocked_range<std::size_t>(tile.first_block, tile.end_block, 1),
+                    [&](const tbb::blocked_range<std::size_t>& r) {
+                        for (std::size_t i = r.begin(); i != r.end(); ++i) fn(ctx, blocks[i]);
+                    },
+                    tbb::simple_partitioner());
+            });
+            continue;
+        }
+        // Several arenas: hand each node its blocks, then help each arena finish.
+        const std::size_t n = arenas_.size();
+        std::vector<std::vector<std::size_t>> mine(n);
+        for (std::size_t i = tile.first_block; i < tile.end_block; ++i) {
+            const int node = blocks[i].node;
+            mine[node >= 0 && static_cast<std::size_t>(node) < n ? node : i % n].push_back(i);
+        }
+        std::vector<tbb::task_group> groups(n);
+        for (std::size_t a = 0; a < n; ++a) {
+            if (mine[a].empty()) continue;
+            arenas_[a]->arena.execute([&, a] {
+                groups[a].run([&, a] {
+                    const auto& list = mine[a];
+                    tbb::parallel_for(
+                        tbb::blocked_range<std::size_t>(0, list.size(), 1),
+                        [&](const tbb::blocked_range<std::size_t>& r) {
+                            for (std::size_t i = r.begin(); i != r.end(); ++i) fn(ctx, blocks[list[i]]);
+                        },
+                        tbb::simple_partitioner());
+                });
+            });
+        }
+        for (std::size_t a = 0; a < n; ++a)
+            if (!mine[a].empty()) arenas_[a]->arena.execute([&, a] { groups[a].wait(); });
+    }
+}
+
+std::vector<ArenaInfo> Scheduler::arenas() const {
+    std::vector<ArenaInfo> out;
+    for (const auto& a : arenas_) {
+        ArenaInfo info;
+        info.node = a->node;
+        info.concurrency = a->concurrency;
+        info.cpuset = a->cpuset;
+        const auto pinned = a->pinned.load(std::memory_order_relaxed);
+        const auto failed = a->failed.load(std::memory_order_relaxed);
+        if (!a->pin)
+            info.pinning = a->node < 0 ? "unpinned (one arena over several nodes)" : "unpinned (pinning off)";
+        else if (failed > 0)
+            info.pinning = "unpinned (binding failed)";
+        else if (pinned > 0)
+            info.pinning = "pinned";
+        else
+            info.pinning = a->concurrency > 1 ? "not yet (no worker has run)" : "nothing to pin (no worker threads)";
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+std::size_t Scheduler::total_concurrency() const noexcept {
+    std::size_t total = 0;
+    for (const auto& a : arenas_) total += a->concurrency;
+    return total;
+}
+
+} // namespace tilecopy::detail

@@ -1,0 +1,57 @@
+// Runs a plan: one oneTBB task arena per NUMA node, its workers pinned to the node's cpuset
+// by a task_scheduler_observer (previous binding restored on exit).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <tilecopy/options.hpp>
+
+#include "plan.hpp"
+#include "topology.hpp"
+
+namespace tilecopy::detail {
+
+struct ArenaInfo {
+    int node = 0;               // index into the topology's nodes; -1: all cores (policy off)
+    std::size_t concurrency = 0;
+    std::string cpuset;
+    std::string pinning;        // "pinned", "unpinned (pinning off)", "unpinned (binding failed)",
+                                // "not yet (no worker has run)"
+};
+
+class Scheduler {
+public:
+    // Arenas: one per topology node (or one over all cores with NumaPolicy::Off), each with
+    // the node's PUs as concurrency, capped at options.threads when that is non-zero.
+    Scheduler(std::shared_ptr<Topology> topology, const Options& options);
+    ~Scheduler();
+
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    // Runs fn(block) for every block, tile after tile, the blocks of a tile in parallel on
+    // their node's arena. fn must not throw. Returns when every block has run. Thread-safe.
+    template <typename Fn>
+    void run(const Plan& plan, Fn&& fn) {
+        run_erased(plan, [](void* ctx, const Block& b) noexcept { (*static_cast<Fn*>(ctx))(b); }, &fn);
+    }
+
+    std::vector<ArenaInfo> arenas() const;
+    std::size_t total_concurrency() const noexcept;
+    const Topology& topology() const noexcept { return *topology_; }
+
+private:
+    using BlockFn = void (*)(void* ctx, const Block& block) noexcept;
+    void run_erased(const Plan& plan, BlockFn fn, void* ctx);
+
+    struct NodeArena;
+    std::shared_ptr<Topology> topology_;
+    std::vector<std::unique_ptr<NodeArena>> arenas_;
+    bool single_arena_ = true;
+};
+
+} // namespace tilecopy::detail

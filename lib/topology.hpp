@@ -1,0 +1,53 @@
+// The machine as tilecopy sees it: NUMA nodes with their cpusets, cache sizes, page
+// locations and thread binding. lib/topology.cpp is the only file that includes <hwloc.h>;
+// tests subclass Topology to feed chosen page locations.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <tilecopy/options.hpp>
+
+namespace tilecopy::detail {
+
+struct NumaNode {
+    unsigned os_index = 0;     // the OS's (or synthetic description's) node number
+    std::vector<unsigned> pus; // OS indices of the node's processing units, ascending
+    std::string cpuset;        // the same as a list string, e.g. "0-3,8"
+};
+
+class Topology {
+public:
+    virtual ~Topology() = default;
+
+    // At least one node; without hwloc one node holding every online PU.
+    virtual const std::vector<NumaNode>& nodes() const noexcept = 0;
+    // Per-core L2 and last-level cache sizes in bytes (0 when unknown).
+    virtual std::size_t l2_bytes() const noexcept = 0;
+    virtual std::size_t llc_bytes() const noexcept = 0;
+    virtual std::size_t page_bytes() const noexcept = 0;
+
+    // Index into nodes() of the node holding the page at `addr`; -1 when the page was never
+    // touched, the location is unknown, or more than one node is reported for it.
+    virtual int node_of(const void* addr) const noexcept = 0;
+
+    // Binds the calling thread to nodes()[node]'s cpuset, storing its previous binding in
+    // `previous` (a list string); false when binding failed (the thread is left as it was).
+    virtual bool bind_thread(std::size_t node, std::string& previous) noexcept = 0;
+    // Restores a binding stored by bind_thread.
+    virtual void restore_thread(const std::string& previous) noexcept = 0;
+
+    // One line for describe(): where the topology came from ("this machine (hwloc 2.9.0)",
+    // "hwloc synthetic 'pack:2 [numa] core:1 pu:1'", "xml file ...", "no hwloc").
+    virtual std::string source() const = 0;
+};
+
+// Loads the topology for these options: Options::topology_synthetic / topology_xml, else
+// $HWLOC_SYNTHETIC / $HWLOC_XMLFILE (hwloc honours those itself), else this machine. Throws
+// tilecopy::Error for an invalid description or unreadable file. Without hwloc (build option
+// off): one node with every online PU, cache sizes from sysconf.
+std::shared_ptr<Topology> load_topology(const Options& options);
+
+} // namespace tilecopy::detail

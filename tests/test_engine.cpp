@@ -1,0 +1,210 @@
+// The engine end to end: every supported kernel forced in turn, inline and parallel paths,
+// regular and non-temporal stores, tiles and blocks crossed, canaries, bad input, threads.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <tilecopy/tilecopy.hpp>
+
+#include "dispatch.hpp"
+#include "support.hpp"
+
+using namespace tilecopy;
+using tilecopy::test::fill_pattern;
+using tilecopy::test::GuardedBuffer;
+
+namespace {
+
+std::vector<std::string> runnable_kernels() {
+    std::vector<std::string> names;
+    for (const auto* k : detail::compiled_kernels()) {
+        std::string missing;
+        if (detail::cpu_supports(*k, &missing))
+            names.emplace_back(k->name);
+        else
+            MESSAGE("kernel " << k->name << " is compiled but this CPU cannot run it: " << missing);
+    }
+    return names;
+}
+
+// Copies `bytes` from a source misaligned by `src_off` to a destination misaligned by
+// `dst_off` and checks the result byte for byte and the canaries around it.
+void check_copy(CopyEngine& engine, std::size_t bytes, std::size_t src_off, std::size_t dst_off, std::uint32_t seed) {
+    GuardedBuffer src(bytes, src_off);
+    GuardedBuffer dst(bytes, dst_off);
+    fill_pattern(src.data(), bytes, seed);
+    engine.copy(dst.data(), src.data(), bytes);
+    CHECK(std::memcmp(dst.data(), src.data(), bytes) == 0);
+    CHECK(dst.canaries_intact());
+}
+
+} // namespace
+
+TEST_CASE("every supported kernel copies exactly across blocks and tiles, inline and in parallel") {
+    const auto kernels = runnable_kernels();
+    REQUIRE(!kernels.empty());
+    for (const auto& name : kernels) {
+        for (bool nontemporal : {false, true}) {
+            Options o;
+            o.kernel = name;
+            o.tile_bytes = 64 << 10; // many tiles at cheap sizes
+            o.block_bytes = 4096;
+            o.inline_threshold = 8192;
+            o.nontemporal_threshold = nontemporal ? 1 : std::numeric_limits<std::size_t>::max();
+            CopyEngine engine(o);
+            CAPTURE(name);
+            CAPTURE(nontemporal);
+            CHECK(std::string(engine.kernel()) == name);
+            for (std::size_t bytes : {1, 63, 64, 65, 4095, 8191, 8192, 8193, 65535, 65536, 65537, 200003, 1 << 20}) {
+                for (std::size_t src_off : {0, 1, 33, 63}) {
+                    for (std::size_t dst_off : {0, 5, 32, 63}) {
+                        CAPTURE(bytes);
+                        CAPTURE(src_off);
+                        CAPTURE(dst_off);
+                        check_copy(engine, bytes, src_off, dst_off, static_cast<std::uint32_t>(bytes + src_off));
+                    }
+                }
+            }
+            const Stats s = engine.stats();
+            CHECK(s.inline_copies > 0);
+            CHECK(s.parallel_copies > 0);
+            CHECK(s.copies == s.inline_copies + s.parallel_copies);
+            CHECK((s.nontemporal_copies > 0) == nontemporal);
+            REQUIRE(s.kernels.size() == 1);
+            CHECK(s.kernels[0].kernel == name);
+            CHECK(s.kernels[0].bytes == s.bytes);
+        }
+    }
+}
+
+TEST_CASE("the default engine copies large buffers exactly") {
+    CopyEngine engine;
+    for (std::size_t bytes : {std::size_t(3) << 20, (std::size_t(40) << 20) + 13})
+        check_copy(engine, bytes, 3, 0, 7);
+    CHECK(engine.stats().parallel_copies == 2);
+    CHECK(engine.stats().nontemporal_copies == 1); // 40 MiB is past the 32 MiB LLC default
+}
+
+TEST_CASE("zero bytes is a no-op, even with null pointers") {
+    CopyEngine engine;
+    engine.copy(nullptr, nullptr, 0);
+    unsigned char a = 1, b = 2;
+    engine.copy(&a, &b, 0);
+    CHECK(a == 1);
+    CHECK(engine.stats().copies == 0);
+}
+
+TEST_CASE("null pointers and overlapping ranges are rejected with nothing written") {
+    CopyEngine engine;
+    GuardedBuffer buf(4096);
+    fill_pattern(buf.data(), 4096, 1);
+    std::vector<unsigned char> before(buf.data(), buf.data() + 4096);
+
+    CHECK_THROWS_WITH_AS(engine.copy(nullptr, buf.data(), 16), doctest::Contains("null destination"), Error);
+    CHECK_THROWS_WITH_AS(engine.copy(buf.data(), nullptr, 16), doctest::Contains("null source"), Error);
+    CHECK_THROWS_WITH_AS(engine.copy(buf.data() + 100, buf.data(), 200), doctest::Contains("overlap"), Error);
+    CHECK_THROWS_WITH_AS(engine.copy(buf.data(), buf.data() + 100, 200), doctest::Contains("overlap"), Error);
+    CHECK_THROWS_WITH_AS(engine.copy(buf.data(), buf.data(), 1), doctest::Contains("overlap"), Error);
+    // Past the end of the address space.
+    CHECK_THROWS_AS(engine.copy(buf.data(), reinterpret_cast<void*>(~std::uintptr_t(0) - 8), 64), Error);
+
+    CHECK(std::memcmp(before.data(), buf.data(), 4096) == 0);
+    CHECK(buf.canaries_intact());
+    CHECK(engine.stats().copies == 0);
+
+    // Adjacent ranges do not overlap.
+    engine.copy(buf.data(), buf.data() + 2048, 2048);
+    CHECK(std::memcmp(buf.data(), before.data() + 2048, 2048) == 0);
+}
+
+TEST_CASE("the error message names the pointers and sizes at fault") {
+    CopyEngine engine;
+    std::vector<unsigned char> b(64);
+    try {
+        engine.copy(b.data() + 8, b.data(), 32);
+        FAIL("no exception");
+    } catch (const std::exception& e) { // tilecopy::Error is a standard exception
+        const std::string msg = e.what();
+        CHECK(msg.find("+32") != std::string::npos);
+        CHECK(msg.find("0x") != std::string::npos);
+    }
+}
+
+TEST_CASE("copy_regions checks every region before writing any") {
+    CopyEngine engine;
+    GuardedBuffer a(1000), b(1000), src(2000);
+    fill_pattern(src.data(), 2000, 9);
+    std::vector<Region> regions{{a.data(), src.data(), 1000}, {b.data(), b.data() + 10, 100}};
+    CHECK_THROWS_WITH_AS(engine.copy_regions(regions.data(), regions.size()), doctest::Contains("region 1"), Error);
+    for (std::size_t i = 0; i < 1000; ++i) REQUIRE(a.data()[i] == 0);
+
+    regions[1] = {b.data(), src.data() + 1000, 1000};
+    engine.copy_regions(regions.data(), regions.size());
+    CHECK(std::memcmp(a.data(), src.data(), 1000) == 0);
+    CHECK(std::memcmp(b.data(), src.data() + 1000, 1000) == 0);
+    CHECK(a.canaries_intact());
+    CHECK(b.canaries_intact());
+    CHECK_THROWS_AS(engine.copy_regions(nullptr, 3), Error);
+    engine.copy_regions(nullptr, 0);
+}
+
+TEST_CASE("invalid options are rejected with the option named") {
+    Options o;
+    o.kernel = "sse9";
+    CHECK_THROWS_WITH_AS(CopyEngine{o}, doctest::Contains("sse9"), Error);
+    o = Options{};
+    o.block_bytes = 10;
+    CHECK_THROWS_WITH_AS(CopyEngine{o}, doctest::Contains("block_bytes"), Error);
+    o = Options{};
+    o.tile_bytes = 0;
+    CHECK_THROWS_WITH_AS(CopyEngine{o}, doctest::Contains("tile_bytes"), Error);
+    o = Options{};
+    o.numa = NumaPolicy::Node;
+    o.numa_node = 99;
+    CHECK_THROWS_WITH_AS(CopyEngine{o}, doctest::Contains("numa_node 99"), Error);
+}
+
+TEST_CASE("describe names the kernel, thresholds and arenas") {
+    CopyEngine engine;
+    const auto lines = engine.describe();
+    auto has = [&](const char* prefix) {
+        for (const auto& l : lines)
+            if (l.rfind(prefix, 0) == 0) return true;
+        return false;
+    };
+    CHECK(has("kernel: "));
+    CHECK(has("inline below: "));
+    CHECK(has("non-temporal stores from: "));
+    CHECK(has("topology: "));
+    CHECK(has("arena 0: "));
+    for (const auto& l : lines) MESSAGE(l);
+}
+
+TEST_CASE("eight threads copying through one engine at once all get exact results") {
+    Options o;
+    o.block_bytes = 16 << 10;
+    o.inline_threshold = 32 << 10;
+    CopyEngine engine(o);
+    std::atomic<int> bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 30; ++i) {
+                const std::size_t bytes = (std::size_t(1) << (10 + (i + t) % 12)) + std::size_t(t) * 3;
+                std::vector<unsigned char> src(bytes), dst(bytes + 64, 0xA5);
+                fill_pattern(src.data(), bytes, std::uint32_t(t * 100 + i));
+                engine.copy(dst.data() + 1, src.data(), bytes);
+                if (std::memcmp(dst.data() + 1, src.data(), bytes) != 0 || dst[0] != 0xA5 || dst[bytes + 1] != 0xA5)
+                    ++bad;
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(bad.load() == 0);
+    CHECK(engine.stats().copies == 8 * 30);
+}
