@@ -130,7 +130,8 @@ void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept 
     run(&region, 1, Conversion::None);
 }
 
-void Engine::run(const Region* regions, std::size_t count, Conversion conversion) noexcept {
+void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
+                 std::atomic<std::uint64_t>* progress) noexcept {
     const std::size_t des = dst_element_size(conversion);
     std::size_t dst_bytes = 0;
     for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
@@ -140,18 +141,34 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
     if (dst_bytes < options_.inline_threshold) {
         for (std::size_t r = 0; r < count; ++r)
             if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+        if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
         counters.inline_copies.fetch_add(1, std::memory_order_relaxed);
     } else {
         Plan plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, options_.block_bytes});
         place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
-        scheduler_.run(plan, [&plan, fn](const Block& block) noexcept {
-            for_each_piece(plan, block, [fn](char* d, const char* s, std::size_t n) noexcept { fn(d, s, n); });
+        scheduler_.run(plan, [&plan, fn, progress, des](const Block& block) noexcept {
+            std::size_t done = 0;
+            for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {
+                fn(d, s, n);
+                done += n;
+            });
+            if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
         });
         counters.parallel_copies.fetch_add(1, std::memory_order_relaxed);
     }
     counters.copies.fetch_add(1, std::memory_order_relaxed);
     counters.bytes.fetch_add(dst_bytes, std::memory_order_relaxed);
     if (nt) counters.nontemporal_copies.fetch_add(1, std::memory_order_relaxed);
+}
+
+CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes,
+                          std::shared_ptr<void> keep_alive) {
+    auto state = std::make_shared<AsyncState>();
+    state->work = std::move(work);
+    state->total = total_bytes;
+    state->keep_alive = std::move(keep_alive);
+    executor_.submit(state);
+    return CopyHandle(std::move(state));
 }
 
 void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total) {
@@ -205,6 +222,32 @@ void CopyEngine::copy_regions(const Region* regions, std::size_t count, Conversi
         throw Error("tilecopy: unknown Conversion value " + std::to_string(static_cast<int>(conversion)));
     for (std::size_t i = 0; i < count; ++i) detail::validate_region(regions[i], conversion, i, count);
     impl_->run(regions, count, conversion);
+}
+
+void CopyEngine::copy_batch(const std::vector<Region>& regions, Conversion conversion) {
+    copy_regions(regions.data(), regions.size(), conversion);
+}
+
+CopyHandle CopyEngine::copy_async(void* dst, const void* src, std::size_t bytes) {
+    std::vector<Region> regions;
+    if (bytes) regions.push_back(Region{dst, src, bytes});
+    return copy_batch_async(std::move(regions), Conversion::None);
+}
+
+CopyHandle CopyEngine::copy_batch_async(std::vector<Region> regions, Conversion conversion) {
+    if (static_cast<std::uint8_t>(conversion) > static_cast<std::uint8_t>(Conversion::F16ToF32))
+        throw Error("tilecopy: unknown Conversion value " + std::to_string(static_cast<int>(conversion)));
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < regions.size(); ++i) {
+        detail::validate_region(regions[i], conversion, i, regions.size());
+        total += regions[i].count * dst_element_size(conversion);
+    }
+    detail::Engine* engine = impl_.get();
+    return impl_->submit(
+        [engine, regions = std::move(regions), conversion](detail::AsyncState& state) {
+            engine->run(regions.data(), regions.size(), conversion, &state.copied);
+        },
+        total, nullptr);
 }
 
 std::vector<std::string> CopyEngine::describe() const {

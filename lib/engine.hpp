@@ -5,11 +5,13 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include <tilecopy/copy_engine.hpp>
 
+#include "async.hpp"
 #include "dispatch.hpp"
 #include "plan.hpp"
 #include "schedule.hpp"
@@ -23,8 +25,11 @@ public:
 
     // Raw copy after validation; the bytes never overlap.
     void copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept;
-    // Validated regions as one schedule.
-    void run(const Region* regions, std::size_t count, Conversion conversion) noexcept;
+    // Validated regions as one schedule; adds destination bytes to *progress as blocks finish.
+    void run(const Region* regions, std::size_t count, Conversion conversion,
+             std::atomic<std::uint64_t>* progress = nullptr) noexcept;
+    // Queues work for the engine's submitter thread and returns its handle at once.
+    CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
 
     const Options& options() const noexcept { return options_; }
     const kernels::KernelSet& kernel() const noexcept { return *kernel_; }
@@ -47,6 +52,7 @@ private:
     std::size_t llc_bytes_ = 0;
     const kernels::KernelSet* kernel_;
     Scheduler scheduler_;
+    AsyncExecutor executor_; // last: destroyed first, after running every queued job
 };
 
 // Throws tilecopy::Error naming the fault when a region is invalid (null pointer with a

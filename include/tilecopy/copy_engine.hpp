@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>
 #include <tilecopy/export.hpp>
 #include <tilecopy/options.hpp>
@@ -72,9 +73,23 @@ public:
     // All regions are checked before anything is written.
     void copy_regions(const Region* regions, std::size_t count, Conversion conversion = Conversion::None);
 
-    // Tensor copy with torch's copy_ semantics; defined in libtilecopy-torch
-    // (<tilecopy/torch.hpp>, tilecopy-torch.pc).
+    // The same as one schedule over a list of regions (validated first, nothing written when
+    // any is invalid; the error names its index).
+    void copy_batch(const std::vector<Region>& regions, Conversion conversion = Conversion::None);
+
+    // Asynchronous forms: checked at once (errors thrown here, nothing written), then run on
+    // the engine's submitter thread over the arenas; the handle reports progress and waits.
+    // The caller keeps the buffers alive and untouched until the copy is done.
+    CopyHandle copy_async(void* dst, const void* src, std::size_t bytes);
+    CopyHandle copy_batch_async(std::vector<Region> regions, Conversion conversion = Conversion::None);
+
+    // Tensor copies with torch's copy_ semantics; defined in libtilecopy-torch
+    // (<tilecopy/torch.hpp>, tilecopy-torch.pc). The asynchronous forms keep the tensors alive
+    // until the copy is done.
     void copy(const at::Tensor& dst, const at::Tensor& src);
+    CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src);
+    void copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
+    CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
 
     // Human-readable lines: kernel chosen, thresholds, topology, arenas, threads, pinning.
     std::vector<std::string> describe() const;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tilecopy/copy_engine.hpp>
+#include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>
 #include <tilecopy/options.hpp>
 #include <tilecopy/request.hpp>

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds in release mode, runs tilecopy-bench and
+# writes bench.json and bench.svg in the repository root. Extra arguments go to the benchmark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+if [ -f build/build.ninja ]; then meson setup --reconfigure build -Dbuildtype=release; else meson setup build -Dbuildtype=release; fi
+ninja -C build
+build/bench/tilecopy-bench --json bench.json --svg bench.svg "$@"
