@@ -1,5 +1,7 @@
 #include "async.hpp"
 
+#include "fork_guard.hpp"
+
 #include <tilecopy/copy_handle.hpp>
 
 namespace tilecopy {
@@ -25,30 +27,39 @@ void AsyncState::wait_finished() noexcept {
 }
 
 AsyncExecutor::~AsyncExecutor() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
+    Shared& sh = *shared_;
+    if (generation_ != fork_generation()) {
+        (void)shared_.release(); // a forked child: nothing of it may be touched
+        return;
     }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    {
+        std::lock_guard<std::mutex> lock(sh.mutex);
+        sh.stopping = true;
+    }
+    sh.cv.notify_all();
+    if (sh.thread.joinable()) sh.thread.join();
 }
 
 void AsyncExecutor::submit(std::shared_ptr<AsyncState> job) {
+    Shared& sh = *shared_;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
-        queue_.push_back(std::move(job));
+        std::lock_guard<std::mutex> lock(sh.mutex);
+        if (!sh.thread.joinable()) {
+            sh.thread = std::thread([&sh] { loop(sh); });
+            generation_ = fork_generation();
+        }
+        sh.queue.push_back(std::move(job));
     }
-    cv_.notify_one();
+    sh.cv.notify_one();
 }
 
-void AsyncExecutor::loop() noexcept {
-    std::unique_lock<std::mutex> lock(mutex_);
+void AsyncExecutor::loop(Shared& sh) noexcept {
+    std::unique_lock<std::mutex> lock(sh.mutex);
     for (;;) {
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return; // stopping, and nothing left to run
-        auto job = std::move(queue_.front());
-        queue_.pop_front();
+        sh.cv.wait(lock, [&sh] { return sh.stopping || !sh.queue.empty(); });
+        if (sh.queue.empty()) return; // stopping, and nothing left to run
+        auto job = std::move(sh.queue.front());
+        sh.queue.pop_front();
         lock.unlock();
         std::exception_ptr error;
         try {

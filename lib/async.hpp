@@ -43,13 +43,19 @@ public:
     void submit(std::shared_ptr<AsyncState> job);
 
 private:
-    void loop() noexcept;
+    // On the heap so that a forked child can abandon it whole: the parent's thread may have
+    // been waiting on the condition variable, and destroying it in the child waits forever.
+    struct Shared {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::deque<std::shared_ptr<AsyncState>> queue;
+        bool stopping = false;
+        std::thread thread;
+    };
+    static void loop(Shared& shared) noexcept;
 
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<std::shared_ptr<AsyncState>> queue_;
-    bool stopping_ = false;
-    std::thread thread_;
+    std::unique_ptr<Shared> shared_ = std::make_unique<Shared>();
+    unsigned generation_ = 0; // fork generation the thread was started in
 };
 
 } // namespace tilecopy::detail

@@ -98,8 +98,15 @@ Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
     : options_(resolve(options, *topology, &kernel_reason_)),
       l2_bytes_(topology->l2_bytes()),
       llc_bytes_(topology->llc_bytes()),
+      generation_(fork_generation()),
       kernel_(&choose_kernel(options_.kernel)),
       scheduler_(std::move(topology), options_) {}
+
+Engine::~Engine() {
+    if (forked()) scheduler_.abandon();
+}
+
+bool Engine::forked() const noexcept { return fork_generation() != generation_; }
 
 namespace {
 
@@ -138,7 +145,7 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
     const bool nt = dst_bytes >= options_.nontemporal_threshold;
     const kernels::CopyFn fn = pick(*kernel_, conversion, nt);
 
-    if (dst_bytes < options_.inline_threshold) {
+    if (dst_bytes < options_.inline_threshold || forked()) {
         for (std::size_t r = 0; r < count; ++r)
             if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
@@ -167,7 +174,18 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     state->work = std::move(work);
     state->total = total_bytes;
     state->keep_alive = std::move(keep_alive);
-    executor_.submit(state);
+    if (forked()) {
+        // No submitter thread in a forked child: run the work now, on the caller's thread.
+        std::exception_ptr error;
+        try {
+            state->work(*state);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        state->finish(std::move(error));
+    } else {
+        executor_.submit(state);
+    }
     return CopyHandle(std::move(state));
 }
 

@@ -13,6 +13,7 @@
 
 #include "async.hpp"
 #include "dispatch.hpp"
+#include "fork_guard.hpp"
 #include "plan.hpp"
 #include "schedule.hpp"
 #include "topology.hpp"
@@ -22,6 +23,11 @@ namespace tilecopy::detail {
 class TILECOPY_API Engine {
 public:
     Engine(const Options& options, std::shared_ptr<Topology> topology);
+    ~Engine();
+
+    // True in a child process forked after this engine was made: copies then run serially on
+    // the caller's thread, and asynchronous ones complete before they return.
+    bool forked() const noexcept;
 
     // Raw copy after validation; the bytes never overlap.
     void copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept;
@@ -50,6 +56,7 @@ private:
     Options options_;           // resolved
     std::size_t l2_bytes_ = 0;
     std::size_t llc_bytes_ = 0;
+    unsigned generation_; // fork generation at construction
     const kernels::KernelSet* kernel_;
     Scheduler scheduler_;
     AsyncExecutor executor_; // last: destroyed first, after running every queued job

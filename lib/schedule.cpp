@@ -1,6 +1,8 @@
 #include "schedule.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -38,6 +40,7 @@ struct Scheduler::NodeArena {
             if (topology_.bind_thread(static_cast<std::size_t>(owner_.node), t_binding.previous)) {
                 t_binding.active = true;
                 owner_.pinned.fetch_add(1, std::memory_order_relaxed);
+                owner_.bound_now.fetch_add(1, std::memory_order_acq_rel);
             } else {
                 owner_.failed.fetch_add(1, std::memory_order_relaxed);
             }
@@ -46,6 +49,7 @@ struct Scheduler::NodeArena {
             if (!is_worker || !t_binding.active) return;
             topology_.restore_thread(t_binding.previous);
             t_binding.active = false;
+            owner_.bound_now.fetch_sub(1, std::memory_order_acq_rel);
         }
 
     private:
@@ -64,6 +68,7 @@ struct Scheduler::NodeArena {
     bool pin = false;
     std::atomic<std::uint64_t> pinned{0};
     std::atomic<std::uint64_t> failed{0};
+    std::atomic<int> bound_now{0}; // workers inside the arena and bound by its observer
     std::unique_ptr<PinningObserver> observer;
 };
 
@@ -94,8 +99,19 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
     }
 }
 
+void Scheduler::abandon() noexcept {
+    for (auto& a : arenas_) (void)a.release();
+    arenas_.clear();
+}
+
 Scheduler::~Scheduler() {
     // Observers go first: they reference their arenas.
+    // A worker may still be spinning in an arena after the last run; removing the observer
+    // then would skip its on_scheduler_exit and leave it bound (and marked bound) for good.
+    // Idle workers leave within milliseconds: wait for them, within reason.
+    for (auto& a : arenas_)
+        for (int i = 0; i < 1000 && a->bound_now.load(std::memory_order_acquire) > 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
     for (auto& a : arenas_) a->observer.reset();
 }
 

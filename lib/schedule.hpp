@@ -40,6 +40,10 @@ public:
         run_erased(plan, [](void* ctx, const Block& b) noexcept { (*static_cast<Fn*>(ctx))(b); }, &fn);
     }
 
+    // In a child process after fork(): forget the arenas without touching oneTBB, whose
+    // threads stayed in the parent (destroying them there could wait forever).
+    void abandon() noexcept;
+
     std::vector<ArenaInfo> arenas() const;
     std::size_t total_concurrency() const noexcept;
     const Topology& topology() const noexcept { return *topology_; }

@@ -1,28 +1,314 @@
-// STUB: replaced by the NUMA work. One node, every online PU, no binding.
+// The only file that talks to hwloc (oneTBB confines it to src/tbbbind/ the same way).
 #include "topology.hpp"
+
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include <tilecopy/error.hpp>
+
+#include "config.hpp"
+
+#if defined(TILECOPY_HAVE_HWLOC)
+#include <hwloc.h>
+#endif
+
 namespace tilecopy::detail {
 namespace {
-class SimpleTopology final : public Topology {
+
+std::size_t system_page_bytes() noexcept {
+    const long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? std::size_t(page) : 4096;
+}
+
+#if defined(TILECOPY_HAVE_HWLOC)
+
+std::string env_or_empty(const char* name) {
+    const char* value = std::getenv(name);
+    return value ? std::string(value) : std::string();
+}
+
+// Owns an hwloc bitmap; the topology's own bitmaps are borrowed as hwloc_const_bitmap_t.
+struct Bitmap {
+    hwloc_bitmap_t bits = hwloc_bitmap_alloc();
+    Bitmap() = default;
+    Bitmap(const Bitmap&) = delete;
+    Bitmap& operator=(const Bitmap&) = delete;
+    ~Bitmap() { hwloc_bitmap_free(bits); }
+};
+
+std::string bitmap_list(hwloc_const_bitmap_t bits) {
+    char* text = nullptr;
+    if (hwloc_bitmap_list_asprintf(&text, bits) < 0 || !text) return {};
+    std::string out(text);
+    std::free(text);
+    return out;
+}
+
+class HwlocTopology final : public Topology {
 public:
-    SimpleTopology() {
-        NumaNode n;
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        for (long i = 0; i < cpus; ++i) n.pus.push_back(unsigned(i));
-        n.cpuset = "0-" + std::to_string(cpus - 1);
-        nodes_.push_back(n);
+    explicit HwlocTopology(const Options& options) {
+        if (hwloc_topology_init(&topology_) != 0) throw Error("tilecopy: hwloc cannot initialise a topology");
+        try {
+            configure(options);
+            if (hwloc_topology_load(topology_) != 0) throw Error("tilecopy: hwloc cannot load the topology (" + source_ + ")");
+            describe_environment_source();
+            read_nodes();
+            read_caches();
+        } catch (...) {
+            hwloc_topology_destroy(topology_);
+            throw;
+        }
     }
+    ~HwlocTopology() override { hwloc_topology_destroy(topology_); }
+
+    HwlocTopology(const HwlocTopology&) = delete;
+    HwlocTopology& operator=(const HwlocTopology&) = delete;
+
     const std::vector<NumaNode>& nodes() const noexcept override { return nodes_; }
-    std::size_t l2_bytes() const noexcept override { return 1 << 20; }
-    std::size_t llc_bytes() const noexcept override { return 32 << 20; }
-    std::size_t page_bytes() const noexcept override { return 4096; }
+    std::size_t l2_bytes() const noexcept override { return l2_bytes_; }
+    std::size_t llc_bytes() const noexcept override { return llc_bytes_; }
+    std::size_t page_bytes() const noexcept override { return page_bytes_; }
+
+    int node_of(const void* addr) const noexcept override {
+        if (os_index_to_node_.empty()) return -1;
+        const auto page = reinterpret_cast<std::uintptr_t>(addr) & ~std::uintptr_t(page_bytes_ - 1);
+        hwloc_bitmap_t nodeset = hwloc_bitmap_alloc();
+        if (!nodeset) return -1;
+        int found = -1;
+        // One move_pages() call on Linux; an untouched page reports no node, a topology that is
+        // not this system (synthetic, XML) reports every node: both are "unknown".
+        if (hwloc_get_area_memlocation(topology_, reinterpret_cast<const void*>(page), page_bytes_, nodeset,
+                                       HWLOC_MEMBIND_BYNODESET) == 0 &&
+            hwloc_bitmap_weight(nodeset) == 1) {
+            found = index_of(unsigned(hwloc_bitmap_first(nodeset)));
+        }
+        hwloc_bitmap_free(nodeset);
+        return found;
+    }
+
+    bool bind_thread(std::size_t node, std::string& previous) noexcept override {
+        if (node >= node_cpusets_.size()) return false;
+        try {
+            Bitmap current;
+            if (!current.bits || hwloc_get_cpubind(topology_, current.bits, HWLOC_CPUBIND_THREAD) != 0) return false;
+            previous = bitmap_list(current.bits);
+            if (previous.empty()) return false;
+        } catch (...) {
+            return false;
+        }
+        return hwloc_set_cpubind(topology_, node_cpusets_[node], HWLOC_CPUBIND_THREAD) == 0;
+    }
+
+    void restore_thread(const std::string& previous) noexcept override {
+        if (previous.empty()) return;
+        hwloc_bitmap_t bits = hwloc_bitmap_alloc();
+        if (!bits) return;
+        if (hwloc_bitmap_list_sscanf(bits, previous.c_str()) == 0 && !hwloc_bitmap_iszero(bits))
+            hwloc_set_cpubind(topology_, bits, HWLOC_CPUBIND_THREAD);
+        hwloc_bitmap_free(bits);
+    }
+
+    std::string source() const override { return source_; }
+
+private:
+    void configure(const Options& options) {
+        if (!options.topology_synthetic.empty()) {
+            if (hwloc_topology_set_synthetic(topology_, options.topology_synthetic.c_str()) != 0)
+                throw Error("tilecopy: invalid hwloc synthetic topology description '" + options.topology_synthetic + "'");
+            source_ = "hwloc synthetic '" + options.topology_synthetic + "'";
+        } else if (!options.topology_xml.empty()) {
+            if (hwloc_topology_set_xml(topology_, options.topology_xml.c_str()) != 0)
+                throw Error("tilecopy: cannot read hwloc XML topology file '" + options.topology_xml + "'");
+            source_ = "hwloc XML file " + options.topology_xml;
+        } else {
+            // hwloc applies $HWLOC_SYNTHETIC, then $HWLOC_XMLFILE, itself while loading; what
+            // it actually used is settled after the load.
+            source_ = "this machine (hwloc " HWLOC_VERSION ")";
+            from_environment_ = true;
+        }
+    }
+
+    void describe_environment_source() {
+        if (!from_environment_ || hwloc_topology_is_thissystem(topology_)) return;
+        const std::string synthetic = env_or_empty("HWLOC_SYNTHETIC");
+        const std::string xml = env_or_empty("HWLOC_XMLFILE");
+        if (!synthetic.empty())
+            source_ = "hwloc synthetic '" + synthetic + "' from $HWLOC_SYNTHETIC";
+        else if (!xml.empty())
+            source_ = "hwloc XML file " + xml + " from $HWLOC_XMLFILE";
+        else
+            source_ = "not this machine (hwloc " HWLOC_VERSION ")";
+    }
+
+    void read_nodes() {
+        const int count = hwloc_get_nbobjs_by_type(topology_, HWLOC_OBJ_NUMANODE);
+        std::vector<hwloc_obj_t> all;
+        for (int i = 0; i < count; ++i)
+            if (hwloc_obj_t obj = hwloc_get_obj_by_type(topology_, HWLOC_OBJ_NUMANODE, unsigned(i)); obj && obj->cpuset)
+                all.push_back(obj);
+        // hwloc 2 gives a node without cores of its own (CXL expander, HBM next to DDR) the
+        // cpuset of where it is attached. Such a node gets no arena, so that each PU belongs
+        // to one arena: it is the one whose cpuset strictly contains another node's, or equals
+        // that of a node with a lower OS index. Its pages are run by the node sharing its
+        // cpuset, else their location counts as unknown.
+        auto shadowed_by = [&all](hwloc_obj_t node) -> hwloc_obj_t {
+            for (hwloc_obj_t other : all) {
+                if (other == node || hwloc_bitmap_iszero(other->cpuset)) continue;
+                if (hwloc_bitmap_isincluded(other->cpuset, node->cpuset) &&
+                    (!hwloc_bitmap_isequal(other->cpuset, node->cpuset) || other->os_index < node->os_index))
+                    return other;
+            }
+            return nullptr;
+        };
+        for (hwloc_obj_t obj : all) {
+            if (hwloc_bitmap_iszero(obj->cpuset) || shadowed_by(obj)) continue;
+            NumaNode node;
+            node.os_index = obj->os_index;
+            node.pus = pus_of(obj->cpuset);
+            if (node.pus.empty()) continue;
+            node.cpuset = bitmap_list(obj->cpuset);
+            os_index_to_node_.emplace_back(obj->os_index, int(nodes_.size()));
+            nodes_.push_back(std::move(node));
+            node_cpusets_.push_back(obj->cpuset);
+        }
+        for (hwloc_obj_t obj : all) {
+            hwloc_obj_t kept = shadowed_by(obj);
+            while (kept && shadowed_by(kept)) kept = shadowed_by(kept);
+            if (kept && hwloc_bitmap_isequal(kept->cpuset, obj->cpuset))
+                os_index_to_node_.emplace_back(obj->os_index, index_of(kept->os_index));
+        }
+        if (nodes_.empty()) {
+            hwloc_const_cpuset_t every = hwloc_topology_get_topology_cpuset(topology_);
+            NumaNode node;
+            node.pus = pus_of(every);
+            if (node.pus.empty()) throw Error("tilecopy: the topology (" + source_ + ") has no processing units");
+            node.cpuset = bitmap_list(every);
+            nodes_.push_back(std::move(node));
+            node_cpusets_.push_back(every);
+        }
+    }
+
+    int index_of(unsigned os_index) const noexcept {
+        for (const auto& [os, index] : os_index_to_node_)
+            if (os == os_index) return index;
+        return -1;
+    }
+
+    std::vector<unsigned> pus_of(hwloc_const_cpuset_t cpuset) const {
+        std::vector<unsigned> pus;
+        hwloc_obj_t pu = nullptr;
+        while ((pu = hwloc_get_next_obj_inside_cpuset_by_type(topology_, cpuset, HWLOC_OBJ_PU, pu)))
+            pus.push_back(pu->os_index);
+        std::sort(pus.begin(), pus.end());
+        return pus;
+    }
+
+    void read_caches() {
+        page_bytes_ = system_page_bytes();
+        const unsigned first_pu = nodes_.front().pus.front();
+        for (hwloc_obj_t obj = hwloc_get_pu_obj_by_os_index(topology_, first_pu); obj; obj = obj->parent) {
+            if (!hwloc_obj_type_is_cache(obj->type) || obj->type == HWLOC_OBJ_L1ICACHE ||
+                obj->type == HWLOC_OBJ_L2ICACHE || obj->type == HWLOC_OBJ_L3ICACHE)
+                continue;
+            if (obj->type == HWLOC_OBJ_L2CACHE && l2_bytes_ == 0) l2_bytes_ = std::size_t(obj->attr->cache.size);
+            // Walking up, the last data cache seen is the outermost level.
+            llc_bytes_ = std::size_t(obj->attr->cache.size);
+        }
+        if (l2_bytes_ == 0) {
+            // The first PU may sit outside every L2 (odd XML files): take the smallest L2.
+            const int count = hwloc_get_nbobjs_by_type(topology_, HWLOC_OBJ_L2CACHE);
+            for (int i = 0; i < count; ++i) {
+                hwloc_obj_t obj = hwloc_get_obj_by_type(topology_, HWLOC_OBJ_L2CACHE, unsigned(i));
+                const auto size = std::size_t(obj->attr->cache.size);
+                if (size && (l2_bytes_ == 0 || size < l2_bytes_)) l2_bytes_ = size;
+            }
+        }
+    }
+
+    hwloc_topology_t topology_ = nullptr;
+    std::vector<NumaNode> nodes_;
+    std::vector<hwloc_const_cpuset_t> node_cpusets_; // owned by topology_, parallel to nodes_
+    std::vector<std::pair<unsigned, int>> os_index_to_node_; // node OS index -> index in nodes_
+    bool from_environment_ = false;
+    std::string source_;
+    std::size_t l2_bytes_ = 0;
+    std::size_t llc_bytes_ = 0;
+    std::size_t page_bytes_ = 4096;
+};
+
+#else // !TILECOPY_HAVE_HWLOC
+
+// "0-3,8" from ascending PU numbers.
+std::string list_string(const std::vector<unsigned>& pus) {
+    std::string out;
+    for (std::size_t i = 0; i < pus.size();) {
+        std::size_t j = i;
+        while (j + 1 < pus.size() && pus[j + 1] == pus[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(pus[i]);
+        if (j > i) out += '-' + std::to_string(pus[j]);
+        i = j + 1;
+    }
+    return out;
+}
+
+class SysconfTopology final : public Topology {
+public:
+    SysconfTopology() {
+        const long online = sysconf(_SC_NPROCESSORS_ONLN);
+        NumaNode node;
+        for (long i = 0; i < std::max(online, 1L); ++i) node.pus.push_back(unsigned(i));
+        node.cpuset = list_string(node.pus);
+        nodes_.push_back(std::move(node));
+        // Fallbacks: a typical per-core L2 and a typical server LLC slice.
+        l2_bytes_ = cache_size(_SC_LEVEL2_CACHE_SIZE, std::size_t(1) << 20);
+        llc_bytes_ = cache_size(_SC_LEVEL3_CACHE_SIZE, std::size_t(32) << 20);
+        page_bytes_ = system_page_bytes();
+    }
+
+    const std::vector<NumaNode>& nodes() const noexcept override { return nodes_; }
+    std::size_t l2_bytes() const noexcept override { return l2_bytes_; }
+    std::size_t llc_bytes() const noexcept override { return llc_bytes_; }
+    std::size_t page_bytes() const noexcept override { return page_bytes_; }
     int node_of(const void*) const noexcept override { return -1; }
     bool bind_thread(std::size_t, std::string&) noexcept override { return false; }
     void restore_thread(const std::string&) noexcept override {}
-    std::string source() const override { return "stub"; }
+    std::string source() const override {
+        return "no hwloc: one node, " + std::to_string(nodes_.front().pus.size()) + " PUs";
+    }
+
 private:
+    static std::size_t cache_size(int name, std::size_t fallback) noexcept {
+        const long size = sysconf(name);
+        return size > 0 ? std::size_t(size) : fallback;
+    }
+
     std::vector<NumaNode> nodes_;
+    std::size_t l2_bytes_ = 0;
+    std::size_t llc_bytes_ = 0;
+    std::size_t page_bytes_ = 4096;
 };
+
+#endif
+
+} // namespace
+
+std::shared_ptr<Topology> load_topology(const Options& options) {
+#if defined(TILECOPY_HAVE_HWLOC)
+    return std::make_shared<HwlocTopology>(options);
+#else
+    if (!options.topology_synthetic.empty() || !options.topology_xml.empty())
+        throw Error("tilecopy: a topology description was given (" +
+                    (options.topology_synthetic.empty() ? "XML file " + options.topology_xml
+                                                        : "synthetic '" + options.topology_synthetic + "'") +
+                    ") but tilecopy was built without hwloc");
+    return std::make_shared<SysconfTopology>();
+#endif
 }
-std::shared_ptr<Topology> load_topology(const Options&) { return std::make_shared<SimpleTopology>(); }
-}
+
+} // namespace tilecopy::detail

@@ -1,0 +1,142 @@
+#include "measure.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <thread>
+
+namespace bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void sleep_ms(double ms) {
+    if (ms > 0)
+        std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms));
+}
+
+// Seconds per call over `calls` back-to-back calls.
+double time_calls(const Variant& v, std::size_t calls) {
+    auto start = Clock::now();
+    for (std::size_t i = 0; i < calls; ++i)
+        v.copy();
+    std::chrono::duration<double> elapsed = Clock::now() - start;
+    return elapsed.count() / static_cast<double>(calls);
+}
+
+// Enough back-to-back calls that one sample lasts at least min_sample_us. Each estimate is the
+// fastest of a few batches: on a shared machine one batch can be descheduled and would
+// otherwise leave a small copy timed one call at a time.
+std::size_t calibrate(const Variant& v, const TimingSettings& settings) {
+    const double target = settings.min_sample_us * 1e-6;
+    constexpr std::size_t kMaxCalls = std::size_t(1) << 22;
+    constexpr int kBatches = 3;
+    // A call this slow needs no repetition, and more batches would only cost time (1 GiB).
+    constexpr double kSlowCall = 20e-3;
+    sleep_ms(settings.pause_ms);
+    v.copy();
+    std::size_t calls = 1;
+    for (;;) {
+        double per_call = time_calls(v, calls);
+        for (int b = 1; b < kBatches && per_call < kSlowCall; ++b)
+            per_call = std::min(per_call, time_calls(v, calls));
+        if (per_call * static_cast<double>(calls) >= target || calls >= kMaxCalls)
+            return calls;
+        double wanted = target / std::max(per_call, 1e-9) * 1.2;
+        calls = std::min<std::size_t>(kMaxCalls, std::max<std::size_t>(calls * 2, static_cast<std::size_t>(wanted) + 1));
+    }
+}
+
+double sample_seconds(const Variant& v, std::size_t calls, const TimingSettings& settings) {
+    if (v.timing == Timing::Cold) {
+        sleep_ms(settings.cold_idle_ms);
+        return time_calls(v, 1);
+    }
+    sleep_ms(settings.pause_ms);
+    v.copy(); // wakes the workers and warms the caches this method's next calls will find
+    return time_calls(v, calls);
+}
+
+void summarize(VariantResult& r) {
+    if (r.gbps.empty())
+        return;
+    auto [lo, hi] = std::minmax_element(r.gbps.begin(), r.gbps.end());
+    r.min_gbps = *lo;
+    r.max_gbps = *hi;
+    r.median_gbps = median(r.gbps);
+    r.median_ratio = r.ratios.empty() ? std::numeric_limits<double>::quiet_NaN() : median(r.ratios);
+}
+
+} // namespace
+
+double median(std::vector<double> values) {
+    if (values.empty())
+        return std::numeric_limits<double>::quiet_NaN();
+    std::sort(values.begin(), values.end());
+    std::size_t n = values.size();
+    return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+SectionResult run_section(const Section& section, const TimingSettings& settings, const Progress& progress) {
+    SectionResult out;
+    out.name = section.name;
+    out.size_bytes = section.size_bytes;
+    out.src_bytes = section.src_bytes;
+    out.dst_bytes = section.dst_bytes;
+    const std::size_t n = section.variants.size();
+    out.variants.resize(n);
+
+    std::vector<std::size_t> timed; // indexes of the variants that passed verification
+    for (std::size_t i = 0; i < n; ++i) {
+        const Variant& v = section.variants[i];
+        VariantResult& r = out.variants[i];
+        r.method = v.method;
+        r.label = v.label;
+        r.timing = v.timing;
+        progress(section.name + ": verifying " + v.label);
+        try {
+            r.failure = v.verify();
+        } catch (const std::exception& e) {
+            r.failure = std::string("threw: ") + e.what();
+        }
+        if (!r.failure.empty())
+            continue;
+        if (v.timing == Timing::Warm) {
+            progress(section.name + ": calibrating " + v.label);
+            r.calls_per_sample = calibrate(v, settings);
+        } else {
+            r.calls_per_sample = 1;
+        }
+        timed.push_back(i);
+    }
+
+    for (int round = 0; round < settings.rounds; ++round) {
+        progress(section.name + ": round " + std::to_string(round + 1) + "/" + std::to_string(settings.rounds));
+        // Rotating the order keeps any one method from always following the same neighbour.
+        for (std::size_t k = 0; k < timed.size(); ++k) {
+            std::size_t i = timed[(k + static_cast<std::size_t>(round)) % timed.size()];
+            VariantResult& r = out.variants[i];
+            double seconds = sample_seconds(section.variants[i], r.calls_per_sample, settings);
+            r.gbps.push_back(static_cast<double>(section.dst_bytes) / seconds / 1e9);
+        }
+    }
+
+    for (std::size_t i = 0; i < n; ++i) {
+        VariantResult& r = out.variants[i];
+        int ref = section.variants[i].reference;
+        if (ref >= 0 && static_cast<std::size_t>(ref) < n && static_cast<std::size_t>(ref) != i) {
+            const VariantResult& base = out.variants[static_cast<std::size_t>(ref)];
+            r.reference_label = base.label;
+            if (r.gbps.size() == base.gbps.size())
+                for (std::size_t k = 0; k < r.gbps.size(); ++k)
+                    r.ratios.push_back(r.gbps[k] / base.gbps[k]);
+        }
+        summarize(r);
+    }
+    return out;
+}
+
+} // namespace bench

@@ -1,0 +1,74 @@
+// Timing: the variants of one section are timed round by round, interleaved on the same
+// buffers, and each variant's figures are compared with its reference's from the same round.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+enum class Timing {
+    Warm, // after a pause and one untimed call; repeated until a sample is long enough
+    Cold, // one call after an idle spell long enough for worker threads to go to sleep
+};
+
+struct Variant {
+    std::string method; // "memcpy", "torch", "omp", "tilecopy", "tilecopy-tensor"
+    std::string label;  // what the table shows, e.g. "tilecopy cold"
+    std::function<void()> copy;
+    // Clears the destination, copies once, compares; returns an empty string when the result
+    // is right, else what is wrong. A variant that fails is not timed.
+    std::function<std::string()> verify;
+    int reference = -1; // index in Section::variants of the variant this one is divided by
+    Timing timing = Timing::Warm;
+};
+
+struct Section {
+    std::string name;        // "copy", "f32->bf16", "misaligned", "4k-aliased", "cold"
+    std::size_t size_bytes = 0; // the size the table names (for conversions: the float32 side)
+    std::size_t src_bytes = 0;
+    std::size_t dst_bytes = 0; // bytes written per call: the numerator of GB/s
+    std::vector<Variant> variants;
+    std::shared_ptr<void> buffers; // what the variants' closures point into
+};
+
+struct TimingSettings {
+    int rounds = 7;
+    double pause_ms = 3.0;     // before every warm sample, so no method's spinning workers linger
+    double min_sample_us = 500.0;
+    double cold_idle_ms = 10.0;
+};
+
+struct VariantResult {
+    std::string method;
+    std::string label;
+    std::string failure;            // non-empty: verification failed, nothing timed
+    std::size_t calls_per_sample = 0;
+    std::vector<double> gbps;       // one per round
+    std::vector<double> ratios;     // gbps / reference's gbps, round by round
+    std::string reference_label;    // empty: no reference
+    double median_gbps = 0, min_gbps = 0, max_gbps = 0;
+    double median_ratio = std::numeric_limits<double>::quiet_NaN(); // NaN: no reference
+    Timing timing = Timing::Warm;
+};
+
+struct SectionResult {
+    std::string name;
+    std::size_t size_bytes = 0;
+    std::size_t src_bytes = 0;
+    std::size_t dst_bytes = 0;
+    std::vector<VariantResult> variants;
+};
+
+// Called with a short line before each step (for the progress line).
+using Progress = std::function<void(const std::string&)>;
+
+SectionResult run_section(const Section& section, const TimingSettings& settings, const Progress& progress);
+
+double median(std::vector<double> values);
+
+} // namespace bench

@@ -1,0 +1,52 @@
+// The sections the benchmark times: what is copied, by which methods, compared with what.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include <tilecopy/tilecopy.hpp>
+
+#include "buffers.hpp"
+#include "measure.hpp"
+
+namespace bench {
+
+struct Methods {
+    bool memcpy = false;
+    bool torch = false;           // at::Tensor::copy_
+    bool omp = false;             // the DeepSpeed-style OpenMP copy
+    bool tilecopy = false;        // CopyEngine::copy(void*, const void*, size_t)
+    bool tilecopy_tensor = false; // CopyEngine::copy(const at::Tensor&, const at::Tensor&)
+};
+
+struct Context {
+    tilecopy::CopyEngine* engine = nullptr;
+    int threads = 1;              // for torch and the OpenMP baseline
+    Methods methods;
+    bool float_tensors = true;    // the tensor rows view the buffers as float32 (else uint8)
+};
+
+// The methods selected, on aligned buffers of `bytes` bytes; each compared with tilecopy.
+Section copy_section(std::size_t bytes, const Context& ctx);
+// tilecopy with the source and destination `src_offset` / `dst_offset` bytes off alignment,
+// compared with tilecopy on aligned buffers.
+Section misaligned_section(std::size_t bytes, std::size_t src_offset, std::size_t dst_offset, const Context& ctx);
+// tilecopy with destination - source = 64 (mod 4 KiB), compared with tilecopy aligned.
+Section aliased_section(std::size_t bytes, const Context& ctx);
+// tilecopy and the OpenMP copy after an idle spell, compared with their warm figures.
+Section cold_section(std::size_t bytes, const Context& ctx);
+
+// A variant that copies `pair` with `copy` and verifies byte for byte.
+Variant byte_copy_variant(std::string method, std::string label, std::shared_ptr<BufferPair> pair,
+                          std::function<void()> copy);
+
+// torch_methods.cpp: the tensor variants over `pair` (added when selected), and the
+// dtype-converting sections (tilecopy's tensor copy against copy_).
+void add_torch_copy_variant(Section& section, const std::shared_ptr<BufferPair>& pair, const Context& ctx);
+void add_tilecopy_tensor_variant(Section& section, const std::shared_ptr<BufferPair>& pair, const Context& ctx);
+enum class ConversionDirection { F32ToBF16, BF16ToF32 };
+Section conversion_section(ConversionDirection direction, std::size_t f32_bytes, const Context& ctx);
+void set_torch_threads(int threads);
+std::string torch_version();
+
+} // namespace bench

@@ -1,0 +1,195 @@
+// Block placement over a FakeTopology: policies, page-boundary splits, coverage.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <tilecopy/tilecopy.hpp>
+
+#include "fake_topology.hpp"
+#include "placement.hpp"
+#include "plan.hpp"
+#include "support.hpp"
+
+using namespace tilecopy::detail;
+using tilecopy::Conversion;
+using tilecopy::NumaPolicy;
+using tilecopy::Options;
+using tilecopy::Region;
+using tilecopy::test::FakeTopology;
+using tilecopy::test::kPage;
+
+namespace {
+
+// Every element of every region covered by exactly one block; tiles partition the blocks.
+void check_plan_is_sound(const Plan& plan) {
+    std::vector<std::vector<unsigned char>> seen(plan.region_count);
+    for (std::size_t r = 0; r < plan.region_count; ++r) seen[r].assign(plan.regions[r].count, 0);
+    for (const Block& b : plan.blocks) {
+        REQUIRE(b.first <= b.last);
+        REQUIRE(b.last < plan.region_count);
+        if (b.first == b.last) CHECK(b.begin < b.end);
+        for (std::size_t r = b.first; r <= b.last; ++r) {
+            const std::size_t from = r == b.first ? b.begin : 0;
+            const std::size_t to = r == b.last ? b.end : plan.regions[r].count;
+            for (std::size_t i = from; i < to; ++i) ++seen[r][i];
+        }
+    }
+    std::size_t not_once = 0;
+    for (const auto& region : seen)
+        for (unsigned char count : region) not_once += count != 1;
+    CHECK(not_once == 0);
+    REQUIRE(!plan.tiles.empty());
+    CHECK(plan.tiles.front().first_block == 0);
+    CHECK(plan.tiles.back().end_block == plan.blocks.size());
+    for (std::size_t t = 0; t < plan.tiles.size(); ++t) {
+        CHECK(plan.tiles[t].first_block < plan.tiles[t].end_block);
+        if (t + 1 < plan.tiles.size()) CHECK(plan.tiles[t].end_block == plan.tiles[t + 1].first_block);
+    }
+}
+
+const char* dst_of(const Plan& plan, const Block& b) {
+    return static_cast<const char*>(plan.regions[b.first].dst) + b.begin * dst_element_size(plan.conversion);
+}
+
+} // namespace
+
+TEST_CASE("placement asks no page location with one node or with the policy off") {
+    tilecopy::test::GuardedBuffer dst(1 << 20), src(1 << 20);
+    const Region region{dst.data(), src.data(), dst.size()};
+    for (unsigned nodes : {1u, 2u}) {
+        FakeTopology fake(std::vector<unsigned>(nodes, 2));
+        fake.own(dst.data(), dst.size(), int(nodes) - 1);
+        Plan plan = make_plan(&region, 1, Conversion::None, PlanOptions{1 << 30, 256 << 10});
+        place_blocks(plan, fake, nodes == 1 ? NumaPolicy::Auto : NumaPolicy::Off, 0);
+        for (const Block& b : plan.blocks) CHECK(b.node == 0);
+        CHECK(fake.queries.load() == 0);
+    }
+}
+
+TEST_CASE("placement by policy: node, interleave, and auto by destination, then source, then in turn") {
+    tilecopy::test::GuardedBuffer dst(1 << 20), src(1 << 20);
+    const Region region{dst.data(), src.data(), dst.size()};
+    auto plan_for = [&] { return make_plan(&region, 1, Conversion::None, PlanOptions{1 << 30, 128 << 10}); };
+    FakeTopology fake({2, 2, 2});
+
+    Plan plan = plan_for();
+    REQUIRE(plan.blocks.size() == 8);
+    place_blocks(plan, fake, NumaPolicy::Node, 2);
+    for (const Block& b : plan.blocks) CHECK(b.node == 2);
+    place_blocks(plan, fake, NumaPolicy::Node, 7); // out of range: clamped
+    for (const Block& b : plan.blocks) CHECK(b.node == 2);
+    place_blocks(plan, fake, NumaPolicy::Interleave, 0);
+    for (std::size_t i = 0; i < plan.blocks.size(); ++i) CHECK(plan.blocks[i].node == int(i % 3));
+
+    plan = plan_for(); // nothing known: in turn
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    for (std::size_t i = 0; i < plan.blocks.size(); ++i) CHECK(plan.blocks[i].node == int(i % 3));
+
+    fake.own(src.data(), src.size(), 1); // the source alone known
+    plan = plan_for();
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    for (const Block& b : plan.blocks) CHECK(b.node == 1);
+
+    fake.own(dst.data(), dst.size(), 2); // the destination wins over the source
+    plan = plan_for();
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    REQUIRE(plan.blocks.size() == 8);
+    for (const Block& b : plan.blocks) CHECK(b.node == 2);
+    check_plan_is_sound(plan);
+}
+
+TEST_CASE("a block whose destination changes node is split exactly at that page boundary") {
+    for (Conversion conversion : {Conversion::None, Conversion::F32ToBF16, Conversion::BF16ToF32}) {
+        CAPTURE(static_cast<int>(conversion));
+        const std::size_t des = dst_element_size(conversion), ses = src_element_size(conversion);
+        const std::size_t count = (1 << 20) / des;
+        tilecopy::test::GuardedBuffer dst(count * des), src(count * ses);
+        const Region region{dst.data(), src.data(), count};
+        FakeTopology fake({1, 1});
+        // Pages 0..99 on node 0, the rest on node 1: page 100 lies inside a block.
+        const unsigned char* boundary = dst.data() + 100 * kPage;
+        fake.own(dst.data(), 100 * kPage, 0);
+        fake.own(boundary, dst.size() - 100 * kPage, 1);
+        const std::size_t block_bytes = 256 << 10;
+        Plan plan = make_plan(&region, 1, conversion, PlanOptions{512 << 10, block_bytes});
+        const std::size_t blocks_before = plan.blocks.size();
+        const std::size_t tiles_before = plan.tiles.size();
+        place_blocks(plan, fake, NumaPolicy::Auto, 0);
+
+        CHECK(plan.blocks.size() == blocks_before + 1);
+        CHECK(plan.tiles.size() == tiles_before);
+        check_plan_is_sound(plan);
+        std::size_t splits_at_boundary = 0;
+        for (const Block& b : plan.blocks) {
+            const char* start = dst_of(plan, b);
+            CHECK(b.node == fake.owner(start));
+            const char* last_byte = start + (b.end - b.begin) * des - 1;
+            CHECK(fake.owner(last_byte) == b.node); // no block spans both nodes
+            if (start == reinterpret_cast<const char*>(boundary)) ++splits_at_boundary;
+        }
+        CHECK(splits_at_boundary == 1);
+        // Tiles still cover 512 KiB (of the wider side) each: no block crosses a tile edge.
+        const std::size_t tile_elems = (512 << 10) / std::max(des, ses);
+        for (std::size_t t = 0; t < plan.tiles.size(); ++t)
+            for (std::size_t i = plan.tiles[t].first_block; i < plan.tiles[t].end_block; ++i) {
+                CHECK(plan.blocks[i].begin >= t * tile_elems);
+                CHECK(plan.blocks[i].end <= (t + 1) * tile_elems);
+            }
+    }
+}
+
+TEST_CASE("splitting stays on element edges for a misaligned destination and is bounded for interleaved pages") {
+    // bf16 destination one byte past a page: a page boundary falls inside an element.
+    const std::size_t count = 300000;
+    tilecopy::test::GuardedBuffer dst(count * 2, 1), src(count * 4);
+    const Region region{dst.data(), src.data(), count};
+    FakeTopology fake({1, 1, 1});
+    // Owners change on every page (numactl --interleave over three nodes).
+    for (std::size_t page = 0; page * kPage < dst.size() + kPage; ++page)
+        fake.own(dst.data() - 1 + page * kPage, kPage, int(page % 3));
+    Plan plan = make_plan(&region, 1, Conversion::F32ToBF16, PlanOptions{1 << 30, 256 << 10});
+    const std::size_t blocks_before = plan.blocks.size();
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    check_plan_is_sound(plan);
+    CHECK(plan.blocks.size() > blocks_before);
+    CHECK(plan.blocks.size() < dst.size() / kPage / 2); // not one block per page
+    for (const Block& b : plan.blocks) CHECK(b.node == fake.owner(dst_of(plan, b)));
+}
+
+TEST_CASE("a block packing several small regions is placed by its first region") {
+    std::vector<tilecopy::test::GuardedBuffer> dsts, srcs;
+    std::vector<Region> regions;
+    for (int i = 0; i < 40; ++i) {
+        dsts.emplace_back(3000);
+        srcs.emplace_back(3000);
+    }
+    for (int i = 0; i < 40; ++i) regions.push_back(Region{dsts[i].data(), srcs[i].data(), 3000});
+    FakeTopology fake({1, 1});
+    fake.own(dsts[0].data(), 3000, 1);
+    for (int i = 1; i < 40; ++i) fake.own(dsts[i].data(), 3000, 0);
+    Plan plan = make_plan(regions.data(), regions.size(), Conversion::None, PlanOptions{1 << 30, 64 << 10});
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    check_plan_is_sound(plan);
+    REQUIRE(plan.blocks.size() >= 2);
+    CHECK(plan.blocks[0].first != plan.blocks[0].last);
+    for (const Block& b : plan.blocks) CHECK(b.node == fake.owner(dst_of(plan, b)));
+}
+
+TEST_CASE("a copy whose destination is split between two nodes is byte-exact") {
+    auto fake = std::make_shared<FakeTopology>(std::vector<unsigned>{1, 1});
+    const std::size_t size = (2 << 20) + 77;
+    tilecopy::test::GuardedBuffer src(size), dst(size, 64);
+    fake->own(dst.data(), 77 * kPage, 1);
+    fake->own(dst.data() + 77 * kPage, size - 77 * kPage, 0);
+    Options options;
+    options.block_bytes = 256 << 10;
+    tilecopy::CopyEngine engine(options, fake);
+    tilecopy::test::fill_pattern(src.data(), size, 99);
+    engine.copy(dst.data(), src.data(), size);
+    CHECK(std::memcmp(dst.data(), src.data(), size) == 0);
+    CHECK(dst.canaries_intact());
+    CHECK(fake->queries.load() > 0);
+}
