@@ -189,27 +189,43 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     return CopyHandle(std::move(state));
 }
 
-void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total) {
-    if (region.count == 0) return;
-    const std::string where = total > 1 ? "region " + std::to_string(index) + ": " : "";
+namespace {
+
+// Error messages are built only when something is wrong: validation runs on every copy.
+[[noreturn]] void reject(const Region& region, Conversion conversion, std::size_t index, std::size_t total,
+                         const char* fault) {
     const std::size_t des = dst_element_size(conversion);
     const std::size_t ses = src_element_size(conversion);
-    const std::size_t max_count = std::numeric_limits<std::uintptr_t>::max() / std::max(des, ses);
-    const std::string what = conversion == Conversion::None ? std::to_string(region.count) + " bytes"
-                                                            : std::to_string(region.count) + " elements";
-    if (region.dst == nullptr) throw Error("tilecopy: " + where + "copy of " + what + " to a null destination pointer");
-    if (region.src == nullptr) throw Error("tilecopy: " + where + "copy of " + what + " from a null source pointer");
+    std::string msg = "tilecopy: ";
+    if (total > 1) msg += "region " + std::to_string(index) + ": ";
+    const std::string what = std::to_string(region.count) + (conversion == Conversion::None ? " bytes" : " elements");
+    if (fault[0] == 'd')
+        msg += "copy of " + what + " to a null destination pointer";
+    else if (fault[0] == 's')
+        msg += "copy of " + what + " from a null source pointer";
+    else if (fault[0] == 'w')
+        msg += "copy of " + what + " from " + hex(region.src) + " to " + hex(region.dst) + " runs past the end of the address space";
+    else
+        msg += "source [" + hex(region.src) + ", +" + std::to_string(region.count * ses) + ") and destination [" +
+               hex(region.dst) + ", +" + std::to_string(region.count * des) + ") overlap";
+    throw Error(msg);
+}
+
+} // namespace
+
+void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total) {
+    if (region.count == 0) return;
+    const std::size_t des = dst_element_size(conversion);
+    const std::size_t ses = src_element_size(conversion);
+    if (region.dst == nullptr) reject(region, conversion, index, total, "dst");
+    if (region.src == nullptr) reject(region, conversion, index, total, "src");
     const auto d = reinterpret_cast<std::uintptr_t>(region.dst);
     const auto s = reinterpret_cast<std::uintptr_t>(region.src);
     const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
+    const std::size_t max_count = top / std::max(des, ses);
     if (region.count > max_count || d > top - region.count * des || s > top - region.count * ses)
-        throw Error("tilecopy: " + where + "copy of " + what + " from " + hex(region.src) + " to " + hex(region.dst) +
-                    " runs past the end of the address space");
-    const std::uintptr_t dend = d + region.count * des;
-    const std::uintptr_t send = s + region.count * ses;
-    if (d < send && s < dend)
-        throw Error("tilecopy: " + where + "source [" + hex(region.src) + ", +" + std::to_string(region.count * ses) +
-                    ") and destination [" + hex(region.dst) + ", +" + std::to_string(region.count * des) + ") overlap");
+        reject(region, conversion, index, total, "wrap");
+    if (d < s + region.count * ses && s < d + region.count * des) reject(region, conversion, index, total, "overlap");
 }
 
 } // namespace detail

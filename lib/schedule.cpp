@@ -4,11 +4,10 @@
 #include <chrono>
 #include <thread>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
-#include <tbb/task_group.h>
 #include <tbb/task_scheduler_observer.h>
+
+#include "crew.hpp"
 
 namespace tilecopy::detail {
 
@@ -59,16 +58,17 @@ struct Scheduler::NodeArena {
 
     NodeArena(int node_index, std::size_t threads, std::string set)
         : node(node_index), concurrency(threads), cpuset(std::move(set)),
-          arena(static_cast<int>(threads), 1) {}
+          arena(static_cast<int>(threads), 1), crew(arena, static_cast<int>(threads) - 1) {}
 
     int node;
     std::size_t concurrency;
     std::string cpuset;
     tbb::task_arena arena;
-    bool pin = false;
+    Crew crew; // after the arena: its helpers run there, so it must go first
     std::atomic<std::uint64_t> pinned{0};
     std::atomic<std::uint64_t> failed{0};
     std::atomic<int> bound_now{0}; // workers inside the arena and bound by its observer
+    bool pin = false;
     std::unique_ptr<PinningObserver> observer;
 };
 
@@ -100,7 +100,10 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
 }
 
 void Scheduler::abandon() noexcept {
-    for (auto& a : arenas_) (void)a.release();
+    for (auto& a : arenas_) {
+        a->crew.abandon();
+        (void)a.release();
+    }
     arenas_.clear();
 }
 
@@ -115,44 +118,57 @@ Scheduler::~Scheduler() {
     for (auto& a : arenas_) a->observer.reset();
 }
 
+namespace {
+
+void wait_finished(const Job& job) noexcept {
+    for (unsigned spins = 0; !job.finished(); ++spins) {
+        if (spins < 4096)
+            cpu_relax();
+        else
+            std::this_thread::yield(); // a helper was preempted inside its block
+    }
+}
+
+} // namespace
+
 void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
-    const Block* blocks = plan.blocks.data();
     for (const Tile& tile : plan.tiles) {
         if (single_arena_) {
-            arenas_[0]->arena.execute([&] {
-                tbb::parallel_for(
-                    tbb::blocked_range<std::size_t>(tile.first_block, tile.end_block, 1),
-                    [&](const tbb::blocked_range<std::size_t>& r) {
-                        for (std::size_t i = r.begin(); i != r.end(); ++i) fn(ctx, blocks[i]);
-                    },
-                    tbb::simple_partitioner());
-            });
+            Crew& crew = arenas_[0]->crew;
+            Job job;
+            job.blocks = plan.blocks.data() + tile.first_block;
+            job.count = tile.end_block - tile.first_block;
+            job.fn = fn;
+            job.ctx = ctx;
+            const bool shared = job.count > 1;
+            if (shared) crew.publish(job);
+            job.work();
+            wait_finished(job);
+            if (shared) crew.retire(job);
             continue;
         }
-        // Several arenas: hand each node its blocks, then help each arena finish.
+        // Several arenas: each node's blocks go to its own crew; the caller, bound to no
+        // node, works through all of them so a node without helpers still progresses.
         const std::size_t n = arenas_.size();
         std::vector<std::vector<std::size_t>> mine(n);
         for (std::size_t i = tile.first_block; i < tile.end_block; ++i) {
-            const int node = blocks[i].node;
+            const int node = plan.blocks[i].node;
             mine[node >= 0 && static_cast<std::size_t>(node) < n ? node : i % n].push_back(i);
         }
-        std::vector<tbb::task_group> groups(n);
+        std::unique_ptr<Job[]> jobs(new Job[n]);
         for (std::size_t a = 0; a < n; ++a) {
-            if (mine[a].empty()) continue;
-            arenas_[a]->arena.execute([&, a] {
-                groups[a].run([&, a] {
-                    const auto& list = mine[a];
-                    tbb::parallel_for(
-                        tbb::blocked_range<std::size_t>(0, list.size(), 1),
-                        [&](const tbb::blocked_range<std::size_t>& r) {
-                            for (std::size_t i = r.begin(); i != r.end(); ++i) fn(ctx, blocks[list[i]]);
-                        },
-                        tbb::simple_partitioner());
-                });
-            });
+            jobs[a].blocks = plan.blocks.data();
+            jobs[a].order = mine[a].data();
+            jobs[a].count = mine[a].size();
+            jobs[a].fn = fn;
+            jobs[a].ctx = ctx;
+            if (jobs[a].count) arenas_[a]->crew.publish(jobs[a]);
         }
-        for (std::size_t a = 0; a < n; ++a)
-            if (!mine[a].empty()) arenas_[a]->arena.execute([&, a] { groups[a].wait(); });
+        for (std::size_t a = 0; a < n; ++a) jobs[a].work();
+        for (std::size_t a = 0; a < n; ++a) {
+            wait_finished(jobs[a]);
+            if (jobs[a].count) arenas_[a]->crew.retire(jobs[a]);
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include <tilecopy/options.hpp>
 
+#include "crew.hpp"
 #include "plan.hpp"
 #include "topology.hpp"
 
@@ -49,7 +50,6 @@ public:
     const Topology& topology() const noexcept { return *topology_; }
 
 private:
-    using BlockFn = void (*)(void* ctx, const Block& block) noexcept;
     void run_erased(const Plan& plan, BlockFn fn, void* ctx);
 
     struct NodeArena;

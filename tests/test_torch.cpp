@@ -1,1 +1,516 @@
+// The torch adapter against its specification, torch's own CPU Tensor::copy_: every case runs
+// copy_ on one destination and CopyEngine::copy on an identical twin, then compares the whole
+// backing storages byte for byte (the bytes around each view act as canaries), the version
+// counters, and which path the engine counted, so a silent fallback cannot pass as speed.
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+// libtorch's headers bring glog's CHECK macros; doctest's must win, so it comes after them.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
 #include <doctest/doctest.h>
+
+#include <tilecopy/torch.hpp>
+
+using tilecopy::TensorPath;
+using Shape = std::vector<std::int64_t>;
+
+namespace {
+
+std::int64_t numel_of(const Shape& s) {
+    std::int64_t n = 1;
+    for (auto d : s) n *= d;
+    return n;
+}
+
+std::string text(const Shape& s) {
+    std::ostringstream out;
+    out << '[';
+    for (std::size_t i = 0; i < s.size(); ++i) out << (i ? "," : "") << s[i];
+    return out.str() + "]";
+}
+
+// --- Data: source values with the special cases in them, destinations full of noise -------
+
+std::uint32_t next(std::uint32_t& x) { return x = x * 1664525u + 1013904223u; }
+
+const std::vector<std::uint32_t> kFloatSpecials = {
+    0x7FC00000, 0x7F812345, 0x7F800001, 0xFFC00001, 0x7FFFFFFF, // NaNs: quiet, payloads, signalling
+    0x7F800000, 0xFF800000, 0x00000000, 0x80000000,             // +-inf, +-0
+    0x00000001, 0x807FFFFF, 0x00400000,                         // denormals
+    0x3F808000, 0x3F818000, 0xBF808000, 0x7F7F8000,             // bfloat16 ties (down, up, -, to inf)
+    0x3F801000, 0x3F803000, 0x477FF000, 0x477FE000,             // float16 ties, overflow to inf, max
+    0x33800000, 0x33000000, 0x33000001, 0x38800000, 0x387FE000, // float16 denormal results
+    0x7F7FFFFF, 0x3F800000, 0xC2F70000};
+const std::vector<std::uint16_t> kHalfSpecials = {0x7E00, 0x7C01, 0xFE01, 0x7FFF, 0x7C00, 0xFC00, 0x0000,
+                                                  0x8000, 0x0001, 0x8001, 0x03FF, 0x7BFF, 0x3C00};
+const std::vector<std::uint16_t> kBFloat16Specials = {0x7FC0, 0x7F81, 0xFFC1, 0x7FFF, 0x7F80, 0xFF80, 0x0000,
+                                                      0x8000, 0x0001, 0x8001, 0x007F, 0x7F7F, 0x3F80};
+const std::vector<std::uint64_t> kDoubleSpecials = {
+    0x7FF8000000000000, 0x7FF0000000000001, 0xFFF8000000000123, 0x7FF0000000000000, 0xFFF0000000000000,
+    0x0000000000000001, 0x8000000000000000, 0x3FF0000010000000, 0x47EFFFFFF0000000, 0x36A0000000000000};
+
+// Every element of a contiguous tensor: specials at every third position, random bits
+// elsewhere (NaN exponents removed when `nan` is false).
+void fill_values(const at::Tensor& t, std::uint32_t seed, bool nan) {
+    const std::int64_t n = t.numel();
+    auto* bytes = static_cast<unsigned char*>(t.data_ptr());
+    std::uint32_t x = seed * 2654435761u + 7u;
+    const auto special = [&](std::int64_t i) { return i % 3 == 0; };
+    switch (t.scalar_type()) {
+    case at::kFloat:
+    case at::kComplexFloat: {
+        auto* p = reinterpret_cast<std::uint32_t*>(bytes);
+        const std::int64_t count = n * (t.scalar_type() == at::kFloat ? 1 : 2);
+        for (std::int64_t i = 0; i < count; ++i) {
+            std::uint32_t v = special(i) ? kFloatSpecials[(i / 3) % kFloatSpecials.size()] : next(x);
+            if (!nan && (v & 0x7F800000u) == 0x7F800000u && (v & 0x7FFFFFu)) v &= ~0x40000000u;
+            p[i] = v;
+        }
+        break;
+    }
+    case at::kHalf:
+    case at::kBFloat16: {
+        const auto& specials = t.scalar_type() == at::kHalf ? kHalfSpecials : kBFloat16Specials;
+        auto* p = reinterpret_cast<std::uint16_t*>(bytes);
+        for (std::int64_t i = 0; i < n; ++i)
+            p[i] = special(i) ? specials[(i / 3) % specials.size()] : static_cast<std::uint16_t>(next(x) >> 16);
+        break;
+    }
+    case at::kDouble: {
+        auto* p = reinterpret_cast<std::uint64_t*>(bytes);
+        for (std::int64_t i = 0; i < n; ++i)
+            p[i] = special(i) ? kDoubleSpecials[(i / 3) % kDoubleSpecials.size()]
+                              : (std::uint64_t(next(x)) << 32 | next(x));
+        break;
+    }
+    case at::kBool:
+        for (std::int64_t i = 0; i < n; ++i) bytes[i] = (next(x) >> 20) & 1;
+        break;
+    default:
+        for (std::int64_t i = 0; i < n * t.element_size(); ++i) bytes[i] = static_cast<unsigned char>(next(x) >> 24);
+    }
+}
+
+void fill_noise(const at::Tensor& t, std::uint32_t seed) {
+    auto* bytes = static_cast<unsigned char*>(t.data_ptr());
+    std::uint32_t x = seed * 40503u + 11u;
+    for (std::int64_t i = 0; i < t.numel() * t.element_size(); ++i) bytes[i] = static_cast<unsigned char>(next(x) >> 24);
+}
+
+// --- Layouts: a view of a padded storage -------------------------------------------------
+
+enum class Layout { Contiguous, Transposed, EveryOther, Narrowed, ChannelsLast, OuterPermuted, BroadcastOuter, BroadcastInner, Scalar };
+
+enum class Fill { Noise, Values, ValuesNoNaN };
+
+// A view with the given logical shape (or, for the broadcast layouts, a source that broadcasts
+// to it), 16 elements of padding on both sides of what it spans. Same arguments, same bytes.
+at::Tensor make_tensor(Layout layout, at::ScalarType dtype, const Shape& shape, Fill fill, std::uint32_t seed) {
+    Shape alloc = shape;
+    const std::size_t dims = shape.size();
+    switch (layout) {
+    case Layout::Transposed: std::swap(alloc[dims - 1], alloc[dims - 2]); break;
+    case Layout::EveryOther: alloc[dims - 1] *= 2; break;
+    case Layout::Narrowed: for (auto& d : alloc) d += 2; break;
+    case Layout::ChannelsLast: alloc = {shape[0], shape[2], shape[3], shape[1]}; break;
+    case Layout::OuterPermuted: std::swap(alloc[0], alloc[1]); break;
+    case Layout::BroadcastOuter: alloc = dims ? Shape{shape.back()} : Shape{}; break;
+    case Layout::BroadcastInner: alloc.back() = 1; break;
+    case Layout::Scalar: alloc = {}; break;
+    case Layout::Contiguous: break;
+    }
+    const std::int64_t pad = 16;
+    at::Tensor base = at::empty({pad + numel_of(alloc) + pad}, at::TensorOptions().dtype(dtype));
+    if (fill == Fill::Noise) fill_noise(base, seed);
+    else fill_values(base, seed, fill == Fill::Values);
+    at::Tensor v = base.narrow(0, pad, numel_of(alloc)).view(alloc);
+    switch (layout) {
+    case Layout::Transposed: return v.transpose(-1, -2);
+    case Layout::EveryOther: return v.slice(-1, 0, alloc.back(), 2);
+    case Layout::Narrowed:
+        for (std::size_t d = 0; d < dims; ++d) v = v.narrow(static_cast<std::int64_t>(d), 1, shape[d]);
+        return v;
+    case Layout::ChannelsLast: return v.permute({0, 3, 1, 2});
+    case Layout::OuterPermuted: return v.transpose(0, 1);
+    default: return v;
+    }
+}
+
+// --- The comparison ----------------------------------------------------------------------
+
+struct Pair {
+    at::Tensor dst, src;
+};
+
+std::vector<unsigned char> storage_bytes(const at::Tensor& t) {
+    if (!t.defined() || !t.has_storage() || t.storage().data() == nullptr) return {};
+    const auto* p = static_cast<const unsigned char*>(t.storage().data());
+    return {p, p + t.storage().nbytes()};
+}
+
+std::array<std::uint64_t, 4> path_counts(const tilecopy::CopyEngine& engine) {
+    const tilecopy::Stats s = engine.stats();
+    return {s.tensor_contiguous, s.tensor_strided, s.tensor_converted, s.tensor_fallback};
+}
+
+// Runs copy_ on make()'s pair and engine.copy on a second make(); both must agree on every
+// storage byte, the version and requires_grad, and the engine must count `expected` (nullopt:
+// no path).
+void expect_like_copy_(tilecopy::CopyEngine& engine, const std::function<Pair()>& make,
+                       std::optional<TensorPath> expected, const std::string& what) {
+    CAPTURE(what);
+    Pair ref = make();
+    Pair ours = make();
+    REQUIRE(storage_bytes(ref.dst) == storage_bytes(ours.dst));
+    ref.dst.copy_(ref.src);
+    const auto before = path_counts(engine);
+    engine.copy(ours.dst, ours.src);
+    const auto after = path_counts(engine);
+    CHECK(storage_bytes(ref.dst) == storage_bytes(ours.dst));
+    CHECK(storage_bytes(ref.src) == storage_bytes(ours.src));
+    if (!ours.dst.is_inference()) CHECK(ref.dst._version() == ours.dst._version());
+    CHECK(ref.dst.requires_grad() == ours.dst.requires_grad());
+    for (std::size_t p = 0; p < 4; ++p) {
+        CAPTURE(p);
+        CHECK(after[p] - before[p] == (expected && static_cast<std::size_t>(*expected) == p ? 1u : 0u));
+    }
+}
+
+// copy_ must throw for make()'s pair, and engine.copy must throw tilecopy::Error mentioning
+// `keyword`, leaving every byte of both storages and the path counters as they were.
+void expect_rejected_like_copy_(tilecopy::CopyEngine& engine, const std::function<Pair()>& make,
+                                const std::string& keyword, const std::string& what) {
+    CAPTURE(what);
+    Pair ref = make();
+    CHECK_THROWS_AS(ref.dst.copy_(ref.src), c10::Error);
+    Pair ours = make();
+    const auto dst_before = storage_bytes(ours.dst);
+    const auto src_before = storage_bytes(ours.src);
+    const auto paths_before = path_counts(engine);
+    std::string message;
+    try {
+        engine.copy(ours.dst, ours.src);
+    } catch (const tilecopy::Error& e) {
+        message = e.what();
+    }
+    CHECK_MESSAGE(message.find(keyword) != std::string::npos, "message: " << message);
+    CHECK(storage_bytes(ours.dst) == dst_before);
+    CHECK(storage_bytes(ours.src) == src_before);
+    CHECK(path_counts(engine) == paths_before);
+}
+
+// --- The layout table --------------------------------------------------------------------
+
+struct Row {
+    const char* name;
+    Layout dst, src;
+    std::vector<Shape> shapes;
+    // Elements of the innermost run contiguous in both tensors; 0: never contiguous in both.
+    std::function<std::int64_t(const Shape&)> run;
+};
+
+std::int64_t whole(const Shape& s) { return numel_of(s); }
+std::int64_t last(const Shape& s) { return s.back(); }
+std::int64_t none(const Shape&) { return 0; }
+std::int64_t from_dim2(const Shape& s) { return numel_of(Shape(s.begin() + 2, s.end())); }
+
+const std::vector<Row>& rows() {
+    static const std::vector<Row> table = {
+        {"contiguous <- contiguous", Layout::Contiguous, Layout::Contiguous,
+         {{}, {0}, {1}, {7}, {1023}, {3, 0}, {33, 65}, {5, 7, 9}, {2, 3, 5, 7}, {1, 1, 8, 1}}, whole},
+        {"transposed <- transposed", Layout::Transposed, Layout::Transposed, {{3, 0}, {33, 65}, {5, 7, 9}}, whole},
+        {"narrowed block <- contiguous", Layout::Narrowed, Layout::Contiguous,
+         {{7}, {1023}, {33, 65}, {5, 7, 9}, {2, 3, 5, 7}, {5, 3000}, {3, 4100}, {2, 3, 4100}}, last},
+        {"contiguous <- narrowed block", Layout::Contiguous, Layout::Narrowed, {{7}, {33, 65}, {5, 7, 9}, {3, 4100}}, last},
+        {"narrowed block <- narrowed block", Layout::Narrowed, Layout::Narrowed, {{33, 65}, {2, 3, 4100}}, last},
+        {"outer dims permuted <- contiguous", Layout::OuterPermuted, Layout::Contiguous,
+         {{5, 7, 9}, {2, 3, 5, 7}, {3, 4, 1100}}, from_dim2},
+        {"channels-last <- channels-last", Layout::ChannelsLast, Layout::ChannelsLast, {{2, 3, 5, 7}, {2, 16, 4, 4}}, whole},
+        {"channels-last <- contiguous", Layout::ChannelsLast, Layout::Contiguous, {{2, 3, 5, 7}, {2, 16, 4, 4}}, none},
+        {"contiguous <- transposed", Layout::Contiguous, Layout::Transposed, {{33, 65}, {5, 7, 9}}, none},
+        {"transposed <- contiguous", Layout::Transposed, Layout::Contiguous, {{33, 65}}, none},
+        {"every other element <- contiguous", Layout::EveryOther, Layout::Contiguous, {{7}, {1023}, {33, 65}}, none},
+        {"contiguous <- broadcast along outer dims", Layout::Contiguous, Layout::BroadcastOuter,
+         {{7}, {33, 65}, {5, 7, 9}, {3, 4100}, {2, 3, 4100}}, last},
+        {"narrowed block <- broadcast along outer dims", Layout::Narrowed, Layout::BroadcastOuter, {{33, 65}, {3, 4100}}, last},
+        {"contiguous <- broadcast along the innermost dim", Layout::Contiguous, Layout::BroadcastInner,
+         {{33, 65}, {5, 7, 9}}, none},
+        {"contiguous <- 0-d scalar", Layout::Contiguous, Layout::Scalar, {{}, {7}, {33, 65}}, none},
+    };
+    return table;
+}
+
+std::optional<tilecopy::Conversion> fused(at::ScalarType dst, at::ScalarType src) {
+    using tilecopy::Conversion;
+    if (src == at::kFloat && dst == at::kBFloat16) return Conversion::F32ToBF16;
+    if (src == at::kBFloat16 && dst == at::kFloat) return Conversion::BF16ToF32;
+    if (src == at::kFloat && dst == at::kHalf) return Conversion::F32ToF16;
+    if (src == at::kHalf && dst == at::kFloat) return Conversion::F16ToF32;
+    return std::nullopt;
+}
+
+// What torch's copy_ writes for a float32 NaN converted to bfloat16 over contiguous runs:
+// 0xFFFF from its AVX2/AVX-512 kernels, 0x7FC0 from its scalar code (ATEN_CPU_CAPABILITY=default).
+// The fused kernels write 0xFFFF, so the adapter takes the fused path only in the first case.
+bool torch_writes_ffff_for_bf16_nan() {
+    at::Tensor dst = at::empty({5}, at::kBFloat16);
+    dst.copy_(at::full({5}, std::numeric_limits<float>::quiet_NaN()));
+    return static_cast<const std::uint16_t*>(dst.data_ptr())[4] == 0xFFFF;
+}
+
+// The path the adapter's documented rules give for this pair (see tensor_copy.cpp).
+std::optional<TensorPath> expected_path(const at::Tensor& dst, const at::Tensor& src, std::int64_t run) {
+    if (dst.numel() == 0) return std::nullopt;
+    const bool same = dst.scalar_type() == src.scalar_type();
+    const auto conversion = fused(dst.scalar_type(), src.scalar_type());
+    if (!same && !conversion) return TensorPath::Fallback;
+    const bool one_run = dst.is_contiguous() && src.is_contiguous() && dst.sizes().equals(src.sizes());
+    if (same && one_run) return TensorPath::Contiguous;
+    // Several runs must each hold 4 KiB of the narrower element type (kMinRunBytes).
+    const auto narrow = std::min(dst.element_size(), src.element_size());
+    if (!one_run && (run == 0 || (dst.numel() > run && run * narrow < 4096))) return TensorPath::Fallback;
+    if (conversion == tilecopy::Conversion::F32ToBF16 && !torch_writes_ffff_for_bf16_nan()) return TensorPath::Fallback;
+    return same ? TensorPath::Strided : TensorPath::Converted;
+}
+
+void run_row(tilecopy::CopyEngine& engine, const Row& row, const Shape& shape, at::ScalarType dst_type,
+             at::ScalarType src_type, Fill src_fill) {
+    const auto make = [&] {
+        return Pair{make_tensor(row.dst, dst_type, shape, Fill::Noise, 1),
+                    make_tensor(row.src, src_type, shape, src_fill, 2)};
+    };
+    const Pair probe = make();
+    std::ostringstream what;
+    what << row.name << ' ' << text(shape) << ' ' << c10::toString(dst_type) << " <- " << c10::toString(src_type)
+         << (src_fill == Fill::Values ? " (NaNs in source)" : "");
+    expect_like_copy_(engine, make, expected_path(probe.dst, probe.src, row.run(shape)), what.str());
+}
+
+const std::vector<at::ScalarType> kAllTypes = {at::kFloat, at::kDouble, at::kHalf, at::kBFloat16, at::kChar, at::kByte,
+                                               at::kShort, at::kInt, at::kLong, at::kBool, at::kComplexFloat};
+
+
+tilecopy::CopyEngine& test_engine() {
+    static tilecopy::CopyEngine engine;
+    return engine;
+}
+
+} // namespace
+
+TEST_CASE("same-dtype copies match copy_ byte for byte in every layout, taking the documented path") {
+    for (const Row& row : rows())
+        for (const Shape& shape : row.shapes)
+            for (at::ScalarType type : kAllTypes) run_row(test_engine(), row, shape, type, type, Fill::Values);
+}
+
+TEST_CASE("dtype conversions match copy_ bit for bit, special values included, fused where documented") {
+    const std::vector<Row>& table = rows();
+    for (const Row& row : table)
+        for (const Shape& shape : row.shapes)
+            for (at::ScalarType dst_type : kAllTypes)
+                for (at::ScalarType src_type : kAllTypes) {
+                    if (dst_type == src_type) continue;
+                    run_row(test_engine(), row, shape, dst_type, src_type, Fill::Values);
+                    if (src_type == at::kFloat) run_row(test_engine(), row, shape, dst_type, src_type, Fill::ValuesNoNaN);
+                }
+}
+
+TEST_CASE("large copies run on the parallel path and still match copy_") {
+    tilecopy::Options options;
+    options.inline_threshold = 256 << 10;
+    tilecopy::CopyEngine engine(options);
+    const Shape large = {256, 4096}; // 4 MiB of float32
+    const std::vector<Row> large_rows = {
+        {"contiguous <- contiguous", Layout::Contiguous, Layout::Contiguous, {large}, whole},
+        {"narrowed block <- contiguous", Layout::Narrowed, Layout::Contiguous, {large}, last},
+        {"contiguous <- broadcast along outer dims", Layout::Contiguous, Layout::BroadcastOuter, {large}, last},
+        {"transposed <- contiguous", Layout::Transposed, Layout::Contiguous, {large}, none},
+    };
+    const std::vector<std::pair<at::ScalarType, at::ScalarType>> pairs = {
+        {at::kFloat, at::kFloat},    {at::kByte, at::kByte},     {at::kBFloat16, at::kFloat},
+        {at::kFloat, at::kBFloat16}, {at::kHalf, at::kFloat},    {at::kFloat, at::kHalf}};
+    for (const Row& row : large_rows)
+        for (const auto& [dst_type, src_type] : pairs) {
+            const tilecopy::Stats before = engine.stats();
+            run_row(engine, row, large, dst_type, src_type, Fill::ValuesNoNaN);
+            const tilecopy::Stats after = engine.stats();
+            const bool fast = after.tensor_fallback == before.tensor_fallback;
+            const bool bf16_fallback = dst_type == at::kBFloat16 && src_type == at::kFloat && !torch_writes_ffff_for_bf16_nan();
+            CHECK(fast == (row.run(large) != 0 && !bf16_fallback));
+            if (fast) CHECK(after.parallel_copies > before.parallel_copies);
+        }
+    // NaNs in a large float32 -> bfloat16 copy: the fused kernels write what copy_ writes.
+    run_row(engine, large_rows[0], large, at::kBFloat16, at::kFloat, Fill::Values);
+    // More runs than one schedule takes (4096 regions): the copy runs as several schedules.
+    const Shape many_runs = {4100, 2048};
+    run_row(engine, large_rows[1], many_runs, at::kFloat, at::kFloat, Fill::Values);
+    run_row(engine, large_rows[1], many_runs, at::kBFloat16, at::kFloat, Fill::ValuesNoNaN);
+    run_row(engine, large_rows[1], many_runs, at::kBFloat16, at::kFloat, Fill::Values);
+}
+
+TEST_CASE("a single NaN anywhere in a float32 -> bfloat16 copy comes out as copy_ writes it") {
+    const std::int64_t n = 1023; // vector bodies and every tail position of the kernels
+    for (std::int64_t position : {std::int64_t(0), std::int64_t(511), n - 4, n - 3, n - 2, n - 1}) {
+        const auto make = [&] {
+            at::Tensor src = make_tensor(Layout::Contiguous, at::kFloat, {n}, Fill::ValuesNoNaN, 8);
+            const std::uint32_t nan = 0x7FA12345;
+            std::memcpy(src.data_ptr<float>() + position, &nan, 4);
+            return Pair{make_tensor(Layout::Contiguous, at::kBFloat16, {n}, Fill::Noise, 9), src};
+        };
+        const TensorPath path = torch_writes_ffff_for_bf16_nan() ? TensorPath::Converted : TensorPath::Fallback;
+        expect_like_copy_(test_engine(), make, path, "NaN at " + std::to_string(position));
+    }
+}
+
+TEST_CASE("every kernel this CPU runs takes the contiguous, strided and converted paths exactly") {
+    int engines = 0;
+    for (const char* name : {"scalar", "avx2", "avx512"}) {
+        tilecopy::Options options;
+        options.kernel = name;
+        options.inline_threshold = 64 << 10;
+        std::optional<tilecopy::CopyEngine> engine;
+        try {
+            engine.emplace(options);
+        } catch (const tilecopy::Error& e) {
+            const std::string message = e.what();
+            const bool unsupported = message.find("cannot run here") != std::string::npos ||
+                                     message.find("was not compiled") != std::string::npos;
+            CHECK_MESSAGE(unsupported, "unexpected error for kernel " << name << ": " << message);
+            MESSAGE("kernel " << name << " skipped: " << message);
+            continue;
+        }
+        ++engines;
+        CHECK(std::string(engine->kernel()) == name);
+        const Shape shape = {40, 4100}; // 640 KiB of float32: blocks run in parallel
+        for (const Row& row : rows()) {
+            if (row.dst != Layout::Contiguous && row.dst != Layout::Narrowed) continue;
+            if (row.src != Layout::Contiguous && row.src != Layout::Narrowed && row.src != Layout::BroadcastOuter) continue;
+            for (auto [dst_type, src_type] : std::vector<std::pair<at::ScalarType, at::ScalarType>>{
+                     {at::kFloat, at::kFloat}, {at::kHalf, at::kHalf}, {at::kBFloat16, at::kFloat},
+                     {at::kFloat, at::kBFloat16}, {at::kHalf, at::kFloat}, {at::kFloat, at::kHalf}}) {
+                run_row(*engine, row, shape, dst_type, src_type, Fill::ValuesNoNaN);
+                run_row(*engine, row, {1023}, dst_type, src_type, Fill::Values);
+            }
+        }
+    }
+    CHECK(engines >= 1);
+}
+
+TEST_CASE("pairs that copy_ rejects are rejected with the fault named and nothing written") {
+    auto& engine = test_engine();
+    const auto f = [](Shape s) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, 3); };
+    expect_rejected_like_copy_(engine, [&] { return Pair{at::Tensor(), f({3})}; }, "destination is undefined", "undefined dst");
+    expect_rejected_like_copy_(engine, [&] { return Pair{f({3}), at::Tensor()}; }, "source is undefined", "undefined src");
+    for (auto [dst, src] : std::vector<std::pair<Shape, Shape>>{{{2, 3}, {4}}, {{3}, {2, 3}}, {{3}, {1, 3}}, {{}, {1}},
+                                                                 {{0, 3}, {2, 3}}, {{2, 3}, {3, 2}}, {{1}, {2}}})
+        expect_rejected_like_copy_(engine, [&] { return Pair{f(dst), f(src)}; }, "does not broadcast",
+                                   text(src) + " into " + text(dst));
+    expect_rejected_like_copy_(engine, [&] { return Pair{f({1, 64}).expand({4, 64}), f({4, 64})}; }, "same memory",
+                               "expanded destination");
+    expect_rejected_like_copy_(engine, [&] { auto b = f({100}); return Pair{b.narrow(0, 0, 60), b.narrow(0, 20, 60)}; },
+                               "partially overlap", "overlapping slices");
+    expect_rejected_like_copy_(engine, [&] { auto b = f({64, 64}); return Pair{b, b.t()}; }, "partially overlap",
+                               "a tensor and its transpose");
+    expect_rejected_like_copy_(engine, [&] { auto b = f({100}); return Pair{b.narrow(0, 0, 60).view(at::kInt), b.narrow(0, 30, 60)}; },
+                               "partially overlap", "overlapping slices of different dtypes");
+    expect_rejected_like_copy_(engine, [&] { auto b = f({100}); return Pair{b.view({1, 100}), b}; }, "partially overlap",
+                               "one storage under two shapes");
+    expect_rejected_like_copy_(engine, [&] { return Pair{f({8}).requires_grad_(), f({8})}; }, "requires grad",
+                               "leaf that requires grad");
+    expect_rejected_like_copy_(engine, [&] { return Pair{f({8}).requires_grad_().narrow(0, 0, 4), f({4})}; },
+                               "view of a leaf", "view of a leaf that requires grad");
+    expect_rejected_like_copy_(engine, [&] {
+        at::Tensor inference;
+        {
+            c10::InferenceMode guard;
+            inference = f({256});
+        }
+        return Pair{inference, f({256})};
+    }, "inference tensor", "inference tensor outside InferenceMode");
+    expect_rejected_like_copy_(engine, [&] { return Pair{f({3}), f({3}).to_sparse()}; }, "sparse", "sparse source");
+    expect_rejected_like_copy_(engine, [&] { return Pair{f({3}), at::quantize_per_tensor(f({3}).nan_to_num(), 0.1, 0, at::kQUInt8)}; },
+                               "quantized", "quantized source");
+    expect_rejected_like_copy_(engine, [&] { return Pair{at::_efficientzerotensor({3}), f({3})}; }, "ZeroTensors",
+                               "zero tensor destination");
+}
+
+TEST_CASE("pairs that copy_ accepts in odd ways give copy_'s result") {
+    auto& engine = test_engine();
+    const auto f = [](Shape s) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, 4); };
+    const auto c = [](Shape s) { return make_tensor(Layout::Contiguous, at::kComplexFloat, s, Fill::Values, 5); };
+    expect_like_copy_(engine, [&] { auto b = f({100}); return Pair{b, b}; }, std::nullopt, "a tensor onto itself");
+    expect_like_copy_(engine, [&] { auto b = f({100}); return Pair{b, b.view({100})}; }, std::nullopt,
+                      "full overlap with identical layout");
+    expect_like_copy_(engine, [&] { auto b = f({100}); return Pair{b.view(at::kInt), b}; }, TensorPath::Fallback,
+                      "full overlap with another dtype");
+    expect_like_copy_(engine, [&] { auto b = f({100}); return Pair{b, b.narrow(0, 0, 1).expand({100})}; },
+                      TensorPath::Fallback, "source expanded from the destination's first element");
+    expect_like_copy_(engine, [&] { auto b = f({100}); return Pair{b.as_strided({8, 8}, {2, 1}), f({8, 8})}; },
+                      TensorPath::Fallback, "destination whose elements alias (as_strided)");
+    expect_like_copy_(engine, [&] { auto b = f({100}); return Pair{b.as_strided({8, 16}, {8, 1}, 20), f({8, 16})}; },
+                      TensorPath::Fallback, "destination rows aliasing each other");
+    expect_like_copy_(engine, [&] { return Pair{f({3}).as_strided({1, 3}, {0, 1}), f({1, 3})}; }, TensorPath::Contiguous,
+                      "expanded destination of one element");
+    expect_like_copy_(engine, [&] { return Pair{f({1, 3}).expand({0, 3}), f({3})}; }, std::nullopt,
+                      "expanded destination of no elements");
+    expect_like_copy_(engine, [&] {
+        auto b = f({100});
+        auto other = at::from_blob(b.data_ptr<float>() + 10, {60}); // another storage, same bytes
+        return Pair{b.narrow(0, 0, 60), other};
+    }, TensorPath::Fallback, "two storages over overlapping memory");
+    expect_like_copy_(engine, [&] { return Pair{f({64}), c({64})}; }, TensorPath::Fallback, "complex to real");
+    expect_like_copy_(engine, [&] { return Pair{c({64}), c({64}).conj()}; }, TensorPath::Fallback, "conjugate view");
+    expect_like_copy_(engine, [&] { return Pair{c({64}).conj(), c({64})}; }, TensorPath::Fallback, "into a conjugate view");
+    expect_like_copy_(engine, [&] { return Pair{f({64}), at::_neg_view(f({64}))}; }, TensorPath::Fallback, "negative view");
+    expect_like_copy_(engine, [&] { return Pair{f({64}), f({64}).requires_grad_()}; }, TensorPath::Fallback,
+                      "source that requires grad");
+    {
+        at::NoGradGuard no_grad;
+        expect_like_copy_(engine, [&] { return Pair{f({64}).requires_grad_(), f({64})}; }, TensorPath::Fallback,
+                          "leaf that requires grad with grad mode off");
+    }
+    {
+        c10::InferenceMode guard;
+        expect_like_copy_(engine, [&] { return Pair{f({64}), f({64})}; }, TensorPath::Contiguous,
+                          "inference tensors inside InferenceMode");
+    }
+    {
+        const std::vector<Pair> normal = {Pair{f({64}), f({64})}, Pair{f({64}), f({64})}};
+        std::size_t next_pair = 0;
+        c10::InferenceMode guard;
+        expect_like_copy_(engine, [&] { return normal[next_pair++]; }, TensorPath::Contiguous,
+                          "normal tensors copied inside InferenceMode");
+    }
+    expect_like_copy_(engine, [&] { return Pair{at::empty({3}, at::TensorOptions().device(at::kMeta)), f({3})}; },
+                      TensorPath::Fallback, "meta destination");
+}
+
+TEST_CASE("deepspeed_py_memcpy writes every element of non-contiguous and multi-dim destinations") {
+    for (auto [layout, shape] : std::vector<std::pair<Layout, Shape>>{{Layout::Transposed, {40, 70}},
+                                                                      {Layout::Narrowed, {6, 20, 33}},
+                                                                      {Layout::Contiguous, {4, 5, 6, 7}}})
+        for (auto dst_type : {at::kFloat, at::kBFloat16}) {
+            at::Tensor expected = make_tensor(layout, dst_type, shape, Fill::Noise, 6);
+            at::Tensor dest = make_tensor(layout, dst_type, shape, Fill::Noise, 6);
+            const at::Tensor src = make_tensor(Layout::Contiguous, at::kFloat, shape, Fill::ValuesNoNaN, 7);
+            expected.copy_(src);
+            CHECK(tilecopy::deepspeed_py_memcpy(dest, src) == 0);
+            CHECK(storage_bytes(dest) == storage_bytes(expected));
+        }
+}

@@ -1,1 +1,250 @@
-// STUB
+// CopyEngine::copy(dst, src) for at::Tensor: torch's CPU Tensor::copy_ is the specification.
+//
+// Which path a copy takes (counted in Stats::tensor_*):
+//   rejected  tilecopy::Error, destination untouched, wherever copy_ would throw: an undefined
+//             tensor; a leaf that requires grad while grad mode is on; a source whose shape does
+//             not broadcast to the destination's; a destination with internal overlap (an
+//             expanded tensor); source and destination partially overlapping in memory. Errors
+//             torch raises on the fallback path come back as tilecopy::Error too.
+//   no-op     the same tensor, or one that fully overlaps with identical layout and dtype (copy_
+//             writes every element onto itself); zero-element copies. No path is counted.
+//   Contiguous  same dtype, both contiguous, same shape: one byte copy.
+//   Strided     same dtype, and after dropping size-1 dimensions, ordering by destination stride
+//             and merging dimensions contiguous in both tensors, the innermost dimension is
+//             contiguous in both, in runs of at least 4 KiB when there are several
+//             (kMinRunBytes, measured): row blocks, column slices, narrowed views, permuted outer
+//             dimensions, a source broadcast along outer dimensions, matching channels-last
+//             layouts. One Region per run, one schedule per 4096 runs.
+//   Converted   float32 <-> bfloat16 and float32 <-> float16, contiguous (one run) or as the
+//             strided runs above, through the fused conversion kernels.
+//   Fallback    torch's copy_ after tilecopy's checks: every other dtype pair (integer, bool,
+//             float64, complex conversions), runs under 4 KiB, strided or broadcast
+//             innermost dimensions, destinations whose elements may alias (as_strided), source
+//             and destination sharing memory without torch calling it a partial overlap, conj
+//             and neg views, named tensors, tensors that require grad (copy_ records the
+//             autograd history), non-CPU, sparse, quantized, nested or storage-less tensors.
+//             Also float32 -> bfloat16 when torch runs without its vectorized kernels
+//             (ATEN_CPU_CAPABILITY=default, or a CPU without AVX2): torch 1.13 writes 0xFFFF for
+//             every NaN from its AVX2/AVX-512 code, which runs whenever the innermost runs are
+//             contiguous in both tensors (the only layouts the Converted path takes), and c10's
+//             0x7FC0 from its scalar code. The kernels write 0xFFFF; which one torch writes is
+//             asked of copy_ itself once per process (bf16_nan_matches_torch).
+// Fast paths bump the destination's version counter as copy_ does, so autograd notices tensors
+// modified after being saved; inference tensors are refused outside InferenceMode, as by copy_.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/MemoryOverlap.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
+
+#include <tilecopy/copy_engine.hpp>
+#include <tilecopy/torch.hpp>
+
+#include "engine.hpp"
+#include "tensor_plan.hpp"
+
+namespace tilecopy {
+namespace {
+
+std::string shape_text(at::IntArrayRef values) {
+    std::ostringstream out;
+    out << '[';
+    for (std::size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+    out << ']';
+    return out.str();
+}
+
+// "Float[2, 3] strides [1, 2] on cpu"
+std::string tensor_text(const at::Tensor& t) {
+    if (!t.defined()) return "an undefined tensor";
+    std::string text = std::string(c10::toString(t.scalar_type())) + shape_text(t.sizes());
+    if (t.layout() == at::kStrided && !t.is_nested()) text += " strides " + shape_text(t.strides());
+    return text + " on " + t.device().str();
+}
+
+[[noreturn]] void reject(const at::Tensor& dst, const at::Tensor& src, const std::string& why) {
+    throw Error("tilecopy: cannot copy " + tensor_text(src) + " into " + tensor_text(dst) + ": " + why);
+}
+
+// Tensors whose bytes the fast paths may read and write directly; everything else goes to copy_.
+bool plain_cpu_tensor(const at::Tensor& t) {
+    return t.device().is_cpu() && t.layout() == at::kStrided && !t.is_nested() && !t.is_quantized() &&
+           t.has_storage() && !t.has_names() && !t.is_conj() && !t.is_neg() && !t._is_zerotensor() &&
+           !t.requires_grad();
+}
+
+Conversion conversion_between(at::ScalarType dst, at::ScalarType src) {
+    if (src == at::kFloat && dst == at::kBFloat16) return Conversion::F32ToBF16;
+    if (src == at::kBFloat16 && dst == at::kFloat) return Conversion::BF16ToF32;
+    if (src == at::kFloat && dst == at::kHalf) return Conversion::F32ToF16;
+    if (src == at::kHalf && dst == at::kFloat) return Conversion::F16ToF32;
+    return Conversion::None;
+}
+
+// The source's strides once broadcast to the destination's shape (0 along broadcast
+// dimensions); the empty vector when the shapes do not broadcast. Same rule as torch:
+// infer_size(dst, src) must equal dst's shape.
+bool broadcast_strides(const at::Tensor& dst, const at::Tensor& src, std::vector<std::int64_t>& strides) {
+    const std::int64_t dims = dst.dim();
+    const std::int64_t extra = dims - src.dim();
+    if (extra < 0) return false;
+    strides.assign(static_cast<std::size_t>(dims), 0);
+    for (std::int64_t i = 0; i < src.dim(); ++i) {
+        const std::int64_t size = src.size(i);
+        const std::int64_t target = dst.size(i + extra);
+        if (size == target)
+            strides[static_cast<std::size_t>(i + extra)] = src.stride(i);
+        else if (size != 1)
+            return false;
+    }
+    return true;
+}
+
+// Bytes [begin, end) a non-empty strided tensor may touch (torch forbids negative strides).
+struct Extent {
+    std::uintptr_t begin;
+    std::uintptr_t end;
+};
+Extent extent_of(const at::Tensor& t) {
+    std::int64_t last = 0;
+    for (std::int64_t i = 0; i < t.dim(); ++i) last += (t.size(i) - 1) * t.stride(i);
+    const auto begin = reinterpret_cast<std::uintptr_t>(t.data_ptr());
+    return {begin, begin + static_cast<std::uintptr_t>((last + 1) * static_cast<std::int64_t>(t.element_size()))};
+}
+
+void torch_copy(const at::Tensor& dst, const at::Tensor& src) {
+    try {
+        dst.copy_(src);
+    } catch (const c10::Error& e) {
+        reject(dst, src, std::string("torch's copy_ refused it: ") + e.what_without_backtrace());
+    }
+}
+
+// Whether torch's copy_ writes what our kernels write (0xFFFF) for a NaN converted from
+// float32 to bfloat16 over contiguous runs: asked once, of copy_ itself, with NaNs in every
+// position of a vector and of a tail.
+bool bf16_nan_matches_torch() {
+    static const bool matches = [] {
+        const at::Tensor src = at::full({67}, std::numeric_limits<float>::quiet_NaN());
+        at::Tensor dst = at::empty({67}, at::kBFloat16);
+        dst.copy_(src);
+        const auto* bits = static_cast<const std::uint16_t*>(dst.data_ptr());
+        return std::all_of(bits, bits + 67, [](std::uint16_t b) { return b == 0xFFFF; });
+    }();
+    return matches;
+}
+
+} // namespace
+
+void CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src) {
+    if (!dst.defined()) reject(dst, src, "the destination is undefined");
+    if (!src.defined()) reject(dst, src, "the source is undefined");
+    if (dst.requires_grad() && dst.is_leaf() && at::GradMode::is_enabled())
+        reject(dst, src, "the destination is a leaf that requires grad (an in-place write while grad mode is on)");
+
+    if (!plain_cpu_tensor(dst) || !plain_cpu_tensor(src)) {
+        torch_copy(dst, src);
+        record(TensorPath::Fallback);
+        return;
+    }
+
+    // Fast-path writes bypass the dispatcher, so they bump the version counter as copy_ does,
+    // once the write is done (a float32 -> bfloat16 copy redone by copy_ must count once); the
+    // one case where bumping throws is refused here, before anything is written.
+    if (dst.is_inference() && !c10::InferenceMode::is_enabled())
+        reject(dst, src, "the destination is an inference tensor, written in place outside InferenceMode");
+    const auto bump_version = [&] { dst.unsafeGetTensorImpl()->bump_version(); };
+
+    if (dst.is_same(src)) {
+        bump_version();
+        return;
+    }
+
+    std::vector<std::int64_t> src_strides;
+    if (!broadcast_strides(dst, src, src_strides))
+        reject(dst, src, "the source's shape " + shape_text(src.sizes()) +
+                             " does not broadcast to the destination's shape " + shape_text(dst.sizes()));
+    if (at::has_internal_overlap(dst) == at::MemOverlap::Yes)
+        reject(dst, src, "more than one element of the destination refers to the same memory (an expanded "
+                         "tensor); clone it first");
+    const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
+    if (overlap == at::MemOverlapStatus::Partial)
+        reject(dst, src, "source and destination partially overlap in memory; clone the source first");
+
+    const std::int64_t numel = dst.numel();
+    if (numel == 0) {
+        bump_version();
+        return;
+    }
+    const bool same_dtype = dst.scalar_type() == src.scalar_type();
+    if (overlap == at::MemOverlapStatus::Full && same_dtype) { // every element onto itself
+        bump_version();
+        return;
+    }
+
+    const Conversion conversion = conversion_between(dst.scalar_type(), src.scalar_type());
+    const Extent dst_extent = extent_of(dst);
+    const Extent src_extent = src.numel() ? extent_of(src) : Extent{0, 0};
+    const bool shared_bytes = dst_extent.begin < src_extent.end && src_extent.begin < dst_extent.end;
+    if ((!same_dtype && conversion == Conversion::None) || shared_bytes) {
+        torch_copy(dst, src);
+        record(TensorPath::Fallback);
+        return;
+    }
+
+    char* dst_data = static_cast<char*>(dst.data_ptr());
+    const char* src_data = static_cast<const char*>(src.data_ptr());
+    detail::Engine& engine = internals();
+
+    if (same_dtype && dst.is_contiguous() && src.is_contiguous() && dst.sizes().equals(src.sizes())) {
+        engine.copy_bytes(dst_data, src_data, dst.nbytes());
+        bump_version();
+        record(TensorPath::Contiguous);
+        return;
+    }
+
+    std::vector<detail::PairDim> dims(static_cast<std::size_t>(dst.dim()));
+    for (std::size_t i = 0; i < dims.size(); ++i)
+        dims[i] = detail::PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)),
+                                  src_strides[i]};
+    const std::size_t dst_element = dst.element_size();
+    const std::size_t src_element = src.element_size();
+    detail::RunLayout layout;
+    if (!detail::make_run_layout(std::move(dims), dst_element, src_element, layout)) {
+        torch_copy(dst, src);
+        record(TensorPath::Fallback);
+        return;
+    }
+
+    if (conversion == Conversion::F32ToBF16 && !bf16_nan_matches_torch()) {
+        torch_copy(dst, src);
+        record(TensorPath::Fallback);
+        return;
+    }
+    std::vector<Region> regions(std::min(layout.run_count, detail::kMaxRegionsPerSchedule));
+    for (std::size_t first = 0; first < layout.run_count; first += regions.size()) {
+        const std::size_t count = std::min(regions.size(), layout.run_count - first);
+        detail::emit_regions(layout, dst_data, src_data, dst_element, src_element, conversion, first, count,
+                             regions.data());
+        engine.run(regions.data(), count, conversion);
+    }
+    bump_version();
+    record(same_dtype ? TensorPath::Strided : TensorPath::Converted);
+}
+
+int deepspeed_py_memcpy(at::Tensor dest, const at::Tensor& src) {
+    default_engine().copy(dest, src);
+    return 0;
+}
+
+} // namespace tilecopy

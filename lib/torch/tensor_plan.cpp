@@ -1,1 +1,92 @@
-// STUB
+#include "tensor_plan.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace tilecopy::detail {
+
+bool make_run_layout(std::vector<PairDim> dims, std::size_t dst_element_size, std::size_t src_element_size,
+                     RunLayout& layout) {
+    for (const PairDim& d : dims)
+        if (d.size <= 0) return false;
+    dims.erase(std::remove_if(dims.begin(), dims.end(), [](const PairDim& d) { return d.size == 1; }), dims.end());
+    if (dims.empty()) dims.push_back(PairDim{1, 1, 1});
+
+    // Innermost first. Ties only arise between dimensions that overlap in the destination,
+    // which the check below rejects whatever their order.
+    std::stable_sort(dims.begin(), dims.end(), [](const PairDim& a, const PairDim& b) {
+        return a.dst_stride != b.dst_stride ? a.dst_stride < b.dst_stride : a.src_stride < b.src_stride;
+    });
+
+    std::vector<PairDim> merged;
+    merged.reserve(dims.size());
+    merged.push_back(dims.front());
+    for (std::size_t i = 1; i < dims.size(); ++i) {
+        PairDim& inner = merged.back();
+        const PairDim& d = dims[i];
+        if (d.dst_stride == inner.size * inner.dst_stride && d.src_stride == inner.size * inner.src_stride)
+            inner.size *= d.size;
+        else
+            merged.push_back(d);
+    }
+
+    if (merged.size() > kMaxDims) return false;
+    const PairDim& run = merged.front();
+    if (run.dst_stride != 1 || run.src_stride != 1) return false;
+
+    // Each dimension must step past everything the inner ones reach, or two destination
+    // elements could share an address (torch accepts such "too hard to tell" outputs and writes
+    // them in its own order; only copy_ can reproduce that).
+    std::int64_t reach = run.size; // elements spanned by the dimensions seen so far
+    for (std::size_t i = 1; i < merged.size(); ++i) {
+        if (merged[i].dst_stride < reach) return false;
+        reach += (merged[i].size - 1) * merged[i].dst_stride;
+    }
+
+    const std::size_t narrow = std::min(dst_element_size, src_element_size);
+    // A single run is one Region however short, so the floor applies only to several runs.
+    if (merged.size() > 1 && static_cast<std::size_t>(run.size) * narrow < kMinRunBytes) return false;
+
+    layout.run_elements = static_cast<std::size_t>(run.size);
+    layout.outer.assign(merged.begin() + 1, merged.end());
+    layout.run_count = 1;
+    for (const PairDim& d : layout.outer) layout.run_count *= static_cast<std::size_t>(d.size);
+    return true;
+}
+
+void emit_regions(const RunLayout& layout, char* dst, const char* src, std::size_t dst_element_size,
+                  std::size_t src_element_size, Conversion conversion, std::size_t first_run, std::size_t count,
+                  Region* out) noexcept {
+    const std::size_t region_count =
+        conversion == Conversion::None ? layout.run_elements * dst_element_size : layout.run_elements;
+    const std::size_t dims = layout.outer.size();
+
+    // Odometer over the outer dimensions, started at first_run.
+    std::array<std::int64_t, kMaxDims> index{};
+    std::int64_t dst_offset = 0;
+    std::int64_t src_offset = 0;
+    std::size_t rest = first_run;
+    for (std::size_t d = 0; d < dims; ++d) {
+        const PairDim& dim = layout.outer[d];
+        index[d] = static_cast<std::int64_t>(rest % static_cast<std::size_t>(dim.size));
+        rest /= static_cast<std::size_t>(dim.size);
+        dst_offset += index[d] * dim.dst_stride;
+        src_offset += index[d] * dim.src_stride;
+    }
+
+    for (std::size_t r = 0; r < count; ++r) {
+        out[r] = Region{dst + dst_offset * static_cast<std::int64_t>(dst_element_size),
+                        src + src_offset * static_cast<std::int64_t>(src_element_size), region_count};
+        for (std::size_t d = 0; d < dims; ++d) {
+            const PairDim& dim = layout.outer[d];
+            dst_offset += dim.dst_stride;
+            src_offset += dim.src_stride;
+            if (++index[d] < dim.size) break;
+            dst_offset -= dim.size * dim.dst_stride;
+            src_offset -= dim.size * dim.src_stride;
+            index[d] = 0;
+        }
+    }
+}
+
+} // namespace tilecopy::detail

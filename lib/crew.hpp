@@ -1,0 +1,72 @@
+// A crew: helper tasks on one arena's oneTBB workers that take blocks from shared jobs.
+//
+// Why not tbb::parallel_for per copy: here a oneTBB worker leaves an arena as soon as it
+// runs out of work and needs 20-50 us (sometimes ms) to come back, so copies of 1-16 MiB
+// (10-200 us) ran on the caller's core alone (measured: the worker took 1 block in 100).
+// Helpers instead stay a short while after their last block (kLinger), spinning on an epoch
+// counter, and take the next copy's blocks at once, as OpenMP's spinning threads do. The
+// caller always works on its own job too, so a copy never waits for a helper to arrive.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+#include <tbb/task_arena.h>
+
+#include "plan.hpp"
+
+namespace tilecopy::detail {
+
+// One spin-wait step: a compiler barrier, deliberately not PAUSE (see crew.cpp).
+void cpu_relax() noexcept;
+
+using BlockFn = void (*)(void* ctx, const Block& block) noexcept;
+
+// The blocks of one tile for one arena; lives on the submitting thread's stack.
+struct Job {
+    const Block* blocks = nullptr;
+    const std::size_t* order = nullptr; // indices into blocks, or null for 0..count-1
+    std::size_t count = 0;
+    BlockFn fn = nullptr;
+    void* ctx = nullptr;
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> done{0};
+    std::atomic<int> users{0}; // helpers holding a pointer to it
+
+    // Runs blocks until none is left to take.
+    void work() noexcept;
+    bool finished() const noexcept { return done.load(std::memory_order_acquire) == count; }
+};
+
+class Crew {
+public:
+    // `helpers`: how many helper tasks may run at once (the arena's worker slots).
+    Crew(tbb::task_arena& arena, int helpers) noexcept : arena_(arena), max_helpers_(helpers) {}
+    ~Crew(); // waits for lingering helpers to leave
+
+    Crew(const Crew&) = delete;
+    Crew& operator=(const Crew&) = delete;
+
+    // Makes the job's blocks available to the helpers, recruiting any that are missing.
+    void publish(Job& job);
+    // Withdraws a finished job and waits until no helper holds it.
+    void retire(Job& job) noexcept;
+
+    // In a forked child: the helpers stayed in the parent; forget them.
+    void abandon() noexcept { helpers_.store(0, std::memory_order_relaxed); }
+
+private:
+    void help() noexcept;
+    Job* pick() noexcept;
+
+    tbb::task_arena& arena_;
+    const int max_helpers_;
+    std::atomic<int> helpers_{0};
+    std::atomic<unsigned long> epoch_{0};
+    std::mutex mutex_;
+    std::vector<Job*> jobs_;
+};
+
+} // namespace tilecopy::detail
