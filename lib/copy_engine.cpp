@@ -103,10 +103,10 @@ Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
       scheduler_(std::move(topology), options_) {}
 
 Engine::~Engine() {
-    if (forked()) scheduler_.abandon();
+    if (fork_generation() != generation_) scheduler_.abandon();
 }
 
-bool Engine::forked() const noexcept { return fork_generation() != generation_; }
+bool Engine::forked() const noexcept { return fork_generation() != generation_ || scheduler_.serial(); }
 
 namespace {
 

@@ -1,5 +1,7 @@
 #include "crew.hpp"
 
+#include "fork_guard.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -48,6 +50,7 @@ void Crew::publish(Job& job) {
     int h = helpers_.load(std::memory_order_acquire);
     while (h < max_helpers_) {
         if (helpers_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel)) {
+            note_workers_started();
             arena_.enqueue([this] { help(); });
             ++h;
         }

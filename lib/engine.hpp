@@ -25,8 +25,9 @@ public:
     Engine(const Options& options, std::shared_ptr<Topology> topology);
     ~Engine();
 
-    // True in a child process forked after this engine was made: copies then run serially on
-    // the caller's thread, and asynchronous ones complete before they return.
+    // True in a child process forked after this engine was made, or made in a forked child of a
+    // process that used oneTBB's workers (fork_guard.hpp): copies then run serially on the
+    // caller's thread, and asynchronous ones complete before they return.
     bool forked() const noexcept;
 
     // Raw copy after validation; the bytes never overlap.

@@ -8,6 +8,7 @@
 #include <tbb/task_scheduler_observer.h>
 
 #include "crew.hpp"
+#include "fork_guard.hpp"
 
 namespace tilecopy::detail {
 
@@ -56,9 +57,10 @@ struct Scheduler::NodeArena {
         Topology& topology_;
     };
 
-    NodeArena(int node_index, std::size_t threads, std::string set)
+    // `helpers` is 0 when the arena must not use oneTBB's workers (a forked child).
+    NodeArena(int node_index, std::size_t threads, std::string set, int helpers)
         : node(node_index), concurrency(threads), cpuset(std::move(set)),
-          arena(static_cast<int>(threads), 1), crew(arena, static_cast<int>(threads) - 1) {}
+          arena(static_cast<int>(threads), 1), crew(arena, helpers) {}
 
     int node;
     std::size_t concurrency;
@@ -77,6 +79,10 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
     const auto& nodes = topology_->nodes();
     const std::size_t cap = options.threads;
     auto limit = [cap](std::size_t pus) { return std::max<std::size_t>(1, cap ? std::min(cap, pus) : pus); };
+    // In a forked child of a process that used oneTBB's workers, no arena gets any: copies run
+    // on the caller's thread alone (fork_guard.hpp).
+    serial_ = workers_unusable();
+    auto helpers = [this](std::size_t threads) { return serial_ ? 0 : static_cast<int>(threads) - 1; };
 
     if (nodes.size() <= 1 || options.numa == NumaPolicy::Off) {
         std::size_t pus = 0;
@@ -87,14 +93,15 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
         }
         // With one node the arena is that node's and may be pinned to it; over several nodes
         // (policy off) there is nothing to pin to.
-        arenas_.push_back(std::make_unique<NodeArena>(nodes.size() == 1 ? 0 : -1, limit(pus), cpuset));
+        arenas_.push_back(std::make_unique<NodeArena>(nodes.size() == 1 ? 0 : -1, limit(pus), cpuset, helpers(limit(pus))));
     } else {
         for (std::size_t i = 0; i < nodes.size(); ++i)
-            arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), limit(nodes[i].pus.size()), nodes[i].cpuset));
+            arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), limit(nodes[i].pus.size()), nodes[i].cpuset,
+                                                          helpers(limit(nodes[i].pus.size()))));
     }
     single_arena_ = arenas_.size() == 1;
     for (auto& a : arenas_) {
-        a->pin = options.pin_threads && a->node >= 0;
+        a->pin = options.pin_threads && a->node >= 0 && !serial_;
         if (a->pin) a->observer = std::make_unique<NodeArena::PinningObserver>(*a, *topology_);
     }
 }
@@ -181,7 +188,9 @@ std::vector<ArenaInfo> Scheduler::arenas() const {
         info.cpuset = a->cpuset;
         const auto pinned = a->pinned.load(std::memory_order_relaxed);
         const auto failed = a->failed.load(std::memory_order_relaxed);
-        if (!a->pin)
+        if (serial_)
+            info.pinning = "no workers (a forked child: copies run on the calling thread)";
+        else if (!a->pin)
             info.pinning = a->node < 0 ? "unpinned (one arena over several nodes)" : "unpinned (pinning off)";
         else if (failed > 0)
             info.pinning = "unpinned (binding failed)";

@@ -47,6 +47,8 @@ public:
 
     std::vector<ArenaInfo> arenas() const;
     std::size_t total_concurrency() const noexcept;
+    // True when the arenas have no workers to use (a forked child): callers run copies inline.
+    bool serial() const noexcept { return serial_; }
     const Topology& topology() const noexcept { return *topology_; }
 
 private:
@@ -56,6 +58,7 @@ private:
     std::shared_ptr<Topology> topology_;
     std::vector<std::unique_ptr<NodeArena>> arenas_;
     bool single_arena_ = true;
+    bool serial_ = false; // no oneTBB workers may be used (fork_guard.hpp)
 };
 
 } // namespace tilecopy::detail

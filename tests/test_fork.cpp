@@ -63,8 +63,24 @@ TEST_CASE("a child process can make and destroy its own engines") {
     CopyEngine parent_engine;
     REQUIRE(copies_exactly(parent_engine, 8 << 20));
     const int status = in_child([] {
-        CopyEngine engine;
-        return copies_exactly(engine, 8 << 20);
+        bool ok = true;
+        for (int i = 0; i < 3; ++i) { // made, used and destroyed again and again
+            CopyEngine engine;
+            ok = ok && copies_exactly(engine, 8 << 20) && copies_exactly(engine, 100);
+            bool says_so = false;
+            for (const auto& line : engine.describe()) says_so = says_so || line.find("forked child") != std::string::npos;
+            ok = ok && says_so;
+        }
+        // A grandchild too.
+        const pid_t pid = fork();
+        if (pid == 0) {
+            alarm(60);
+            CopyEngine engine;
+            std::exit(copies_exactly(engine, 4 << 20) ? 0 : 1);
+        }
+        int status = 0;
+        ok = ok && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        return ok;
     });
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
