@@ -127,10 +127,10 @@ void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept 
     if (bytes < options_.inline_threshold) {
         const bool nt = bytes >= options_.nontemporal_threshold;
         (nt ? kernel_->copy_nt : kernel_->copy)(dst, src, bytes);
-        counters.copies.fetch_add(1, std::memory_order_relaxed);
-        counters.bytes.fetch_add(bytes, std::memory_order_relaxed);
-        counters.inline_copies.fetch_add(1, std::memory_order_relaxed);
-        if (nt) counters.nontemporal_copies.fetch_add(1, std::memory_order_relaxed);
+        counters.add(kCopies, 1);
+        counters.add(kBytes, bytes);
+        counters.add(kInlineCopies, 1);
+        if (nt) counters.add(kNontemporalCopies, 1);
         return;
     }
     const Region region{dst, const_cast<void*>(src) /* const again in Region */, bytes};
@@ -149,7 +149,7 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
         for (std::size_t r = 0; r < count; ++r)
             if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
-        counters.inline_copies.fetch_add(1, std::memory_order_relaxed);
+        counters.add(kInlineCopies, 1);
     } else {
         Plan plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, options_.block_bytes});
         place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
@@ -161,11 +161,11 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
             });
             if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
         });
-        counters.parallel_copies.fetch_add(1, std::memory_order_relaxed);
+        counters.add(kParallelCopies, 1);
     }
-    counters.copies.fetch_add(1, std::memory_order_relaxed);
-    counters.bytes.fetch_add(dst_bytes, std::memory_order_relaxed);
-    if (nt) counters.nontemporal_copies.fetch_add(1, std::memory_order_relaxed);
+    counters.add(kCopies, 1);
+    counters.add(kBytes, dst_bytes);
+    if (nt) counters.add(kNontemporalCopies, 1);
 }
 
 CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes,
@@ -329,17 +329,18 @@ std::vector<std::string> CopyEngine::describe() const {
 }
 
 Stats CopyEngine::stats() const {
-    const auto& c = impl_->counters;
+    using namespace detail;
+    const auto c = impl_->counters.snapshot();
     Stats s;
-    s.copies = c.copies.load(std::memory_order_relaxed);
-    s.bytes = c.bytes.load(std::memory_order_relaxed);
-    s.inline_copies = c.inline_copies.load(std::memory_order_relaxed);
-    s.parallel_copies = c.parallel_copies.load(std::memory_order_relaxed);
-    s.nontemporal_copies = c.nontemporal_copies.load(std::memory_order_relaxed);
-    s.tensor_contiguous = c.tensor_paths[0].load(std::memory_order_relaxed);
-    s.tensor_strided = c.tensor_paths[1].load(std::memory_order_relaxed);
-    s.tensor_converted = c.tensor_paths[2].load(std::memory_order_relaxed);
-    s.tensor_fallback = c.tensor_paths[3].load(std::memory_order_relaxed);
+    s.copies = c[kCopies];
+    s.bytes = c[kBytes];
+    s.inline_copies = c[kInlineCopies];
+    s.parallel_copies = c[kParallelCopies];
+    s.nontemporal_copies = c[kNontemporalCopies];
+    s.tensor_contiguous = c[kTensorContiguous];
+    s.tensor_strided = c[kTensorStrided];
+    s.tensor_converted = c[kTensorConverted];
+    s.tensor_fallback = c[kTensorFallback];
     s.kernels.push_back(KernelCounters{impl_->kernel().name, s.copies, s.bytes});
     return s;
 }
@@ -349,7 +350,7 @@ const char* CopyEngine::kernel() const noexcept { return impl_->kernel().name; }
 const Options& CopyEngine::options() const noexcept { return impl_->options(); }
 
 void CopyEngine::record(TensorPath path) noexcept {
-    impl_->counters.tensor_paths[static_cast<std::size_t>(path) & 3].fetch_add(1, std::memory_order_relaxed);
+    impl_->counters.add(static_cast<detail::Counter>(detail::kTensorContiguous + (static_cast<unsigned>(path) & 3)), 1);
 }
 
 CopyEngine& default_engine() {

@@ -12,6 +12,7 @@
 #include <tilecopy/copy_engine.hpp>
 
 #include "async.hpp"
+#include "counters.hpp"
 #include "dispatch.hpp"
 #include "fork_guard.hpp"
 #include "plan.hpp"
@@ -45,11 +46,6 @@ public:
     std::size_t llc_bytes() const noexcept { return llc_bytes_; }
     const std::string& kernel_reason() const noexcept { return kernel_reason_; }
 
-    struct Counters {
-        std::atomic<std::uint64_t> copies{0}, bytes{0}, inline_copies{0}, parallel_copies{0},
-            nontemporal_copies{0};
-        std::array<std::atomic<std::uint64_t>, 4> tensor_paths{};
-    };
     Counters counters;
 
 private:

@@ -1,0 +1,53 @@
+#include "counters.hpp"
+
+namespace tilecopy::detail {
+
+namespace {
+
+std::atomic<std::uint64_t> g_next_id{1};
+
+// The line this thread used last, and whose Counters it belongs to.
+struct Cache {
+    std::uint64_t id = 0;
+    void* line = nullptr;
+};
+thread_local Cache t_cache;
+
+} // namespace
+
+Counters::Counters() noexcept : id_(g_next_id.fetch_add(1, std::memory_order_relaxed)) {
+    shared_line_.shared = true;
+}
+
+Counters::Line& Counters::local() noexcept {
+    if (t_cache.id == id_) return *static_cast<Line*>(t_cache.line);
+    Line& line = find_or_add();
+    t_cache = Cache{id_, &line};
+    return line;
+}
+
+Counters::Line& Counters::find_or_add() noexcept {
+    const auto me = std::this_thread::get_id();
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (Line& line : lines_)
+        if (line.owner == me) return line;
+    try {
+        Line& line = lines_.emplace_back();
+        line.owner = me;
+        return line;
+    } catch (...) {
+        return shared_line_;
+    }
+}
+
+std::array<std::uint64_t, kCounterCount> Counters::snapshot() const noexcept {
+    std::array<std::uint64_t, kCounterCount> sum{};
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (unsigned c = 0; c < kCounterCount; ++c) {
+        sum[c] = shared_line_.values[c].load(std::memory_order_relaxed);
+        for (const Line& line : lines_) sum[c] += line.values[c].load(std::memory_order_relaxed);
+    }
+    return sum;
+}
+
+} // namespace tilecopy::detail
