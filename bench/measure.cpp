@@ -136,6 +136,8 @@ SectionResult run_section(const Section& section, const TimingSettings& settings
         }
         summarize(r);
     }
+    if (section.notes)
+        out.notes = section.notes(out);
     return out;
 }
 

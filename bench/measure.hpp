@@ -27,6 +27,8 @@ struct Variant {
     Timing timing = Timing::Warm;
 };
 
+struct SectionResult;
+
 struct Section {
     std::string name;        // "copy", "f32->bf16", "misaligned", "4k-aliased", "cold"
     std::size_t size_bytes = 0; // the size the table names (for conversions: the float32 side)
@@ -34,6 +36,9 @@ struct Section {
     std::size_t dst_bytes = 0; // bytes written per call: the numerator of GB/s
     std::vector<Variant> variants;
     std::shared_ptr<void> buffers; // what the variants' closures point into
+    // Figures other than GB/s (a time to return, a ratio to a second reference), read from the
+    // timed results; printed under the section's rows and written to the JSON.
+    std::function<std::vector<std::string>(const SectionResult&)> notes;
 };
 
 struct TimingSettings {
@@ -62,6 +67,7 @@ struct SectionResult {
     std::size_t src_bytes = 0;
     std::size_t dst_bytes = 0;
     std::vector<VariantResult> variants;
+    std::vector<std::string> notes;
 };
 
 // Called with a short line before each step (for the progress line).

@@ -50,6 +50,8 @@ void print_section_rows(std::FILE* out, const SectionResult& section) {
                      v.label.c_str(), v.median_gbps, v.min_gbps, v.max_gbps, ratio,
                      v.reference_label.empty() ? "" : v.reference_label.c_str());
     }
+    for (const std::string& note : section.notes)
+        std::fprintf(out, "%-10s %9s  # %s\n", section.name.c_str(), size.c_str(), note.c_str());
     std::fflush(out);
 }
 
@@ -122,6 +124,8 @@ void write_json(const std::string& path, const RunInfo& info, const std::vector<
         js["variants"] = nlohmann::ordered_json::array();
         for (const VariantResult& v : s.variants)
             js["variants"].push_back(to_json(v));
+        if (!s.notes.empty())
+            js["notes"] = s.notes;
         list.push_back(std::move(js));
     }
     j["sections"] = std::move(list);

@@ -17,6 +17,8 @@ struct Methods {
     bool omp = false;             // the DeepSpeed-style OpenMP copy
     bool tilecopy = false;        // CopyEngine::copy(void*, const void*, size_t)
     bool tilecopy_tensor = false; // CopyEngine::copy(const at::Tensor&, const at::Tensor&)
+    bool tilecopy_batch = false;  // CopyEngine::copy_batch over many tensors (the "batch" rows)
+    bool tilecopy_async = false;  // CopyEngine::copy_async of one large tensor (the "async" row)
 };
 
 struct Context {
@@ -47,6 +49,12 @@ void add_tilecopy_tensor_variant(Section& section, const std::shared_ptr<BufferP
 enum class ConversionDirection { F32ToBF16, BF16ToF32 };
 Section conversion_section(ConversionDirection direction, std::size_t f32_bytes, const Context& ctx);
 void set_torch_threads(int threads);
+
+// torch_batch_methods.cpp: copy_batch over `pairs` float32 tensors of `bytes_each` bytes against
+// loops of copy_ and of CopyEngine::copy (when those methods are selected); copy_async of one
+// `bytes` tensor against a synchronous copy, with its time to return as a note.
+Section batch_section(std::size_t pairs, std::size_t bytes_each, const Context& ctx);
+Section async_section(std::size_t bytes, const Context& ctx);
 std::string torch_version();
 
 } // namespace bench

@@ -72,6 +72,8 @@ std::vector<std::string> split_commas(const std::string& text) {
     return out;
 }
 
+const char* const kAllMethods = "memcpy,torch,omp,tilecopy,tilecopy-tensor,tilecopy-batch,tilecopy-async";
+
 bench::Methods parse_methods(const std::string& text) {
     bench::Methods m;
     for (const std::string& name : split_commas(text)) {
@@ -85,9 +87,12 @@ bench::Methods parse_methods(const std::string& text) {
             m.tilecopy = true;
         else if (name == "tilecopy-tensor")
             m.tilecopy_tensor = true;
+        else if (name == "tilecopy-batch")
+            m.tilecopy_batch = true;
+        else if (name == "tilecopy-async")
+            m.tilecopy_async = true;
         else
-            throw std::invalid_argument("unknown method '" + name +
-                                        "' (methods: memcpy, torch, omp, tilecopy, tilecopy-tensor)");
+            throw std::invalid_argument("unknown method '" + name + "' (methods: " + kAllMethods + ")");
     }
     return m;
 }
@@ -129,7 +134,7 @@ private:
 
 struct Arguments {
     std::string sizes = "4K,64K,256K,1M,4M,16M,64M,256M,1G";
-    std::string methods = "memcpy,torch,omp,tilecopy,tilecopy-tensor";
+    std::string methods = kAllMethods;
     int rounds = 0; // 0: the defaults below
     double pause_ms = 3.0;
     double min_sample_us = 500.0;
@@ -147,7 +152,7 @@ void add_options(CLI::App& app, Arguments& a) {
     app.add_option("--sizes", a.sizes, "Copy sizes, comma-separated, binary units (4K,64K,1M,1G)");
     app.add_option("--rounds", a.rounds, "Rounds per size (default 11; 5 at 256 MiB and above; --quick: 5)")
         ->check(CLI::Range(1, 1000));
-    app.add_option("--methods", a.methods, "Methods: memcpy,torch,omp,tilecopy,tilecopy-tensor");
+    app.add_option("--methods", a.methods, std::string("Methods: ") + kAllMethods);
     app.add_option("--pause-ms", a.pause_ms, "Idle pause before each timed sample, letting workers stop spinning")
         ->check(CLI::Range(0.0, 1000.0));
     app.add_option("--min-sample-us", a.min_sample_us, "Repeat small copies until a sample lasts this long")
@@ -157,7 +162,7 @@ void add_options(CLI::App& app, Arguments& a) {
     app.add_option("--json", a.json_path, "Write every figure and the machine description as JSON");
     app.add_option("--svg", a.svg_path, "Plot GB/s against size with gnuplot");
     app.add_flag("--quick", a.quick, "A short run (meson's benchmark()): sizes 4K,64K,1M,16M,64M, 5 rounds");
-    app.add_flag("--no-extra", a.no_extra, "Skip the conversion, misaligned, 4K-aliased and cold rows");
+    app.add_flag("--no-extra", a.no_extra, "Skip the conversion, misaligned, 4K-aliased, cold, batch and async rows");
     app.add_option("--threads", a.threads, "Threads for tilecopy's engine, torch and OpenMP (default: every core)");
     app.add_option("--block-bytes", a.block_bytes, "tilecopy::Options::block_bytes (e.g. 256K)");
     app.add_option("--inline-threshold", a.inline_threshold, "tilecopy::Options::inline_threshold (e.g. 64K)");
@@ -220,6 +225,17 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
     if (m.tilecopy || m.omp)
         plan.push_back({bench::format_size(cold_bytes) + " cold",
                         [cold_bytes, c] { return bench::cold_section(cold_bytes, *c); }});
+    // Issue 6: many tensors in one call (10,000 x 64 KiB = 655 MB; 100 x 8 MiB), one in the background.
+    if (m.tilecopy_batch)
+        for (auto [pairs, each] : {std::pair<std::size_t, std::size_t>{a.quick ? 1000 : 10000, 64 * KiB},
+                                   std::pair<std::size_t, std::size_t>{a.quick ? 10 : 100, 8 * MiB}})
+            plan.push_back({std::to_string(pairs) + " x " + bench::format_size(each) + " batch",
+                            [pairs = pairs, each = each, c] { return bench::batch_section(pairs, each, *c); }});
+    if (m.tilecopy_async) {
+        const std::size_t async_bytes = a.quick ? 64 * MiB : GiB;
+        plan.push_back({bench::format_size(async_bytes) + " async",
+                        [async_bytes, c] { return bench::async_section(async_bytes, *c); }});
+    }
     return plan;
 }
 

@@ -1,4 +1,5 @@
-// The only benchmark file that includes ATen: torch's copy_ and tilecopy's tensor copy.
+// torch's copy_ and tilecopy's tensor copy; with torch_batch_methods.cpp, the only benchmark
+// files that include ATen.
 #include <cstring>
 #include <utility>
 

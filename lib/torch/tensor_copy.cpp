@@ -14,7 +14,7 @@
 //             contiguous in both, in runs of at least 4 KiB when there are several
 //             (kMinRunBytes, measured): row blocks, column slices, narrowed views, permuted outer
 //             dimensions, a source broadcast along outer dimensions, matching channels-last
-//             layouts. One Region per run, one schedule per 4096 runs.
+//             layouts. One Region per run.
 //   Converted   float32 <-> bfloat16 and float32 <-> float16, contiguous (one run) or as the
 //             strided runs above, through the fused conversion kernels.
 //   Fallback    torch's copy_ after tilecopy's checks: every other dtype pair (integer, bool,
@@ -31,6 +31,8 @@
 //             asked of copy_ itself once per process (bf16_nan_matches_torch).
 // Fast paths bump the destination's version counter as copy_ does, so autograd notices tensors
 // modified after being saved; inference tensors are refused outside InferenceMode, as by copy_.
+//
+// This file holds the rules (plan_pair); tensor_batch.cpp carries plans out, one pair or many.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -50,10 +52,10 @@
 #include <tilecopy/copy_engine.hpp>
 #include <tilecopy/torch.hpp>
 
-#include "engine.hpp"
-#include "tensor_plan.hpp"
+#include "tensor_pair.hpp"
 
 namespace tilecopy {
+namespace detail {
 namespace {
 
 std::string shape_text(at::IntArrayRef values) {
@@ -64,16 +66,14 @@ std::string shape_text(at::IntArrayRef values) {
     return out.str();
 }
 
-// "Float[2, 3] strides [1, 2] on cpu"
-std::string tensor_text(const at::Tensor& t) {
-    if (!t.defined()) return "an undefined tensor";
-    std::string text = std::string(c10::toString(t.scalar_type())) + shape_text(t.sizes());
-    if (t.layout() == at::kStrided && !t.is_nested()) text += " strides " + shape_text(t.strides());
-    return text + " on " + t.device().str();
+std::string where(std::optional<std::size_t> index) {
+    return index ? "pair " + std::to_string(*index) + ": " : std::string();
 }
 
-[[noreturn]] void reject(const at::Tensor& dst, const at::Tensor& src, const std::string& why) {
-    throw Error("tilecopy: cannot copy " + tensor_text(src) + " into " + tensor_text(dst) + ": " + why);
+[[noreturn]] void reject(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
+                         const std::string& why) {
+    throw Error("tilecopy: " + where(index) + "cannot copy " + tensor_text(src) + " into " + tensor_text(dst) + ": " +
+                why);
 }
 
 // Tensors whose bytes the fast paths may read and write directly; everything else goes to copy_.
@@ -110,24 +110,18 @@ bool broadcast_strides(const at::Tensor& dst, const at::Tensor& src, std::vector
     return true;
 }
 
-// Bytes [begin, end) a non-empty strided tensor may touch (torch forbids negative strides).
-struct Extent {
-    std::uintptr_t begin;
-    std::uintptr_t end;
-};
-Extent extent_of(const at::Tensor& t) {
+// Bytes [begin, end) a strided tensor with memory may touch (torch forbids negative strides);
+// an empty span for any other tensor.
+Span extent_of(const at::Tensor& t, std::size_t pair, bool written) {
+    if (!t.device().is_cpu() || t.layout() != at::kStrided || t.is_nested() || !t.has_storage() || t.numel() == 0)
+        return Span{0, 0, pair, written};
+    const void* data = t.data_ptr();
+    if (data == nullptr) return Span{0, 0, pair, written};
     std::int64_t last = 0;
     for (std::int64_t i = 0; i < t.dim(); ++i) last += (t.size(i) - 1) * t.stride(i);
-    const auto begin = reinterpret_cast<std::uintptr_t>(t.data_ptr());
-    return {begin, begin + static_cast<std::uintptr_t>((last + 1) * static_cast<std::int64_t>(t.element_size()))};
-}
-
-void torch_copy(const at::Tensor& dst, const at::Tensor& src) {
-    try {
-        dst.copy_(src);
-    } catch (const c10::Error& e) {
-        reject(dst, src, std::string("torch's copy_ refused it: ") + e.what_without_backtrace());
-    }
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    return Span{begin, begin + static_cast<std::uintptr_t>((last + 1) * static_cast<std::int64_t>(t.element_size())),
+                pair, written};
 }
 
 // Whether torch's copy_ writes what our kernels write (0xFFFF) for a NaN converted from
@@ -144,103 +138,104 @@ bool bf16_nan_matches_torch() {
     return matches;
 }
 
+PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair, bool may_refuse) {
+    PairPlan plan;
+    plan.action = PairAction::Torch;
+    plan.path = TensorPath::Fallback;
+    plan.torch_may_refuse = may_refuse;
+    // Nested tensors have no single element count to report progress by.
+    plan.dst_bytes = dst.is_nested() ? 0 : static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
+    plan.dst_extent = extent_of(dst, pair, true);
+    plan.src_extent = extent_of(src, pair, false);
+    return plan;
+}
+
 } // namespace
 
-void CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src) {
-    if (!dst.defined()) reject(dst, src, "the destination is undefined");
-    if (!src.defined()) reject(dst, src, "the source is undefined");
-    if (dst.requires_grad() && dst.is_leaf() && at::GradMode::is_enabled())
-        reject(dst, src, "the destination is a leaf that requires grad (an in-place write while grad mode is on)");
+// "Float[2, 3] strides [1, 2] on cpu"
+std::string tensor_text(const at::Tensor& t) {
+    if (!t.defined()) return "an undefined tensor";
+    std::string text = std::string(c10::toString(t.scalar_type())) + shape_text(t.sizes());
+    if (t.layout() == at::kStrided && !t.is_nested()) text += " strides " + shape_text(t.strides());
+    return text + " on " + t.device().str();
+}
 
-    if (!plain_cpu_tensor(dst) || !plain_cpu_tensor(src)) {
-        torch_copy(dst, src);
-        record(TensorPath::Fallback);
-        return;
+void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+    try {
+        dst.copy_(src);
+    } catch (const c10::Error& e) {
+        reject(dst, src, index, std::string("torch's copy_ refused it: ") + e.what_without_backtrace());
     }
+}
+
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+    if (!dst.defined()) reject(dst, src, index, "the destination is undefined");
+    if (!src.defined()) reject(dst, src, index, "the source is undefined");
+    if (dst.requires_grad() && dst.is_leaf() && at::GradMode::is_enabled())
+        reject(dst, src, index, "the destination is a leaf that requires grad (an in-place write while grad mode is on)");
+    const std::size_t pair = index.value_or(0);
+
+    if (!plain_cpu_tensor(dst) || !plain_cpu_tensor(src)) return torch_plan(dst, src, pair, true);
 
     // Fast-path writes bypass the dispatcher, so they bump the version counter as copy_ does,
     // once the write is done (a float32 -> bfloat16 copy redone by copy_ must count once); the
     // one case where bumping throws is refused here, before anything is written.
     if (dst.is_inference() && !c10::InferenceMode::is_enabled())
-        reject(dst, src, "the destination is an inference tensor, written in place outside InferenceMode");
-    const auto bump_version = [&] { dst.unsafeGetTensorImpl()->bump_version(); };
+        reject(dst, src, index, "the destination is an inference tensor, written in place outside InferenceMode");
 
-    if (dst.is_same(src)) {
-        bump_version();
-        return;
-    }
+    PairPlan nothing; // copy_ writes every element onto itself, or there are none
+    if (dst.is_same(src)) return nothing;
 
     std::vector<std::int64_t> src_strides;
     if (!broadcast_strides(dst, src, src_strides))
-        reject(dst, src, "the source's shape " + shape_text(src.sizes()) +
-                             " does not broadcast to the destination's shape " + shape_text(dst.sizes()));
+        reject(dst, src, index, "the source's shape " + shape_text(src.sizes()) +
+                                    " does not broadcast to the destination's shape " + shape_text(dst.sizes()));
     if (at::has_internal_overlap(dst) == at::MemOverlap::Yes)
-        reject(dst, src, "more than one element of the destination refers to the same memory (an expanded "
-                         "tensor); clone it first");
+        reject(dst, src, index, "more than one element of the destination refers to the same memory (an expanded "
+                                "tensor); clone it first");
     const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
     if (overlap == at::MemOverlapStatus::Partial)
-        reject(dst, src, "source and destination partially overlap in memory; clone the source first");
+        reject(dst, src, index, "source and destination partially overlap in memory; clone the source first");
 
-    const std::int64_t numel = dst.numel();
-    if (numel == 0) {
-        bump_version();
-        return;
-    }
+    if (dst.numel() == 0) return nothing;
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
-    if (overlap == at::MemOverlapStatus::Full && same_dtype) { // every element onto itself
-        bump_version();
-        return;
-    }
+    if (overlap == at::MemOverlapStatus::Full && same_dtype) return nothing;
 
     const Conversion conversion = conversion_between(dst.scalar_type(), src.scalar_type());
-    const Extent dst_extent = extent_of(dst);
-    const Extent src_extent = src.numel() ? extent_of(src) : Extent{0, 0};
+    const Span dst_extent = extent_of(dst, pair, true);
+    const Span src_extent = extent_of(src, pair, false);
     const bool shared_bytes = dst_extent.begin < src_extent.end && src_extent.begin < dst_extent.end;
-    if ((!same_dtype && conversion == Conversion::None) || shared_bytes) {
-        torch_copy(dst, src);
-        record(TensorPath::Fallback);
-        return;
-    }
+    if ((!same_dtype && conversion == Conversion::None) || shared_bytes) return torch_plan(dst, src, pair, false);
 
-    char* dst_data = static_cast<char*>(dst.data_ptr());
-    const char* src_data = static_cast<const char*>(src.data_ptr());
-    detail::Engine& engine = internals();
+    PairPlan plan;
+    plan.action = PairAction::Kernels;
+    plan.conversion = conversion;
+    plan.dst_data = static_cast<char*>(dst.data_ptr());
+    plan.src_data = static_cast<const char*>(src.data_ptr());
+    plan.dst_element = dst.element_size();
+    plan.src_element = src.element_size();
+    plan.dst_bytes = dst.nbytes();
+    plan.dst_extent = dst_extent;
+    plan.src_extent = src_extent;
 
     if (same_dtype && dst.is_contiguous() && src.is_contiguous() && dst.sizes().equals(src.sizes())) {
-        engine.copy_bytes(dst_data, src_data, dst.nbytes());
-        bump_version();
-        record(TensorPath::Contiguous);
-        return;
+        plan.path = TensorPath::Contiguous;
+        plan.layout.run_elements = static_cast<std::size_t>(dst.numel());
+        plan.layout.run_count = 1;
+        return plan;
     }
 
-    std::vector<detail::PairDim> dims(static_cast<std::size_t>(dst.dim()));
+    std::vector<PairDim> dims(static_cast<std::size_t>(dst.dim()));
     for (std::size_t i = 0; i < dims.size(); ++i)
-        dims[i] = detail::PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)),
-                                  src_strides[i]};
-    const std::size_t dst_element = dst.element_size();
-    const std::size_t src_element = src.element_size();
-    detail::RunLayout layout;
-    if (!detail::make_run_layout(std::move(dims), dst_element, src_element, layout)) {
-        torch_copy(dst, src);
-        record(TensorPath::Fallback);
-        return;
-    }
-
-    if (conversion == Conversion::F32ToBF16 && !bf16_nan_matches_torch()) {
-        torch_copy(dst, src);
-        record(TensorPath::Fallback);
-        return;
-    }
-    std::vector<Region> regions(std::min(layout.run_count, detail::kMaxRegionsPerSchedule));
-    for (std::size_t first = 0; first < layout.run_count; first += regions.size()) {
-        const std::size_t count = std::min(regions.size(), layout.run_count - first);
-        detail::emit_regions(layout, dst_data, src_data, dst_element, src_element, conversion, first, count,
-                             regions.data());
-        engine.run(regions.data(), count, conversion);
-    }
-    bump_version();
-    record(same_dtype ? TensorPath::Strided : TensorPath::Converted);
+        dims[i] = PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)), src_strides[i]};
+    if (!make_run_layout(std::move(dims), plan.dst_element, plan.src_element, plan.layout))
+        return torch_plan(dst, src, pair, false);
+    if (conversion == Conversion::F32ToBF16 && !bf16_nan_matches_torch()) return torch_plan(dst, src, pair, false);
+    plan.path = same_dtype ? TensorPath::Strided : TensorPath::Converted;
+    return plan;
 }
+
+} // namespace detail
 
 int deepspeed_py_memcpy(at::Tensor dest, const at::Tensor& src) {
     default_engine().copy(dest, src);

@@ -90,3 +90,65 @@ void emit_regions(const RunLayout& layout, char* dst, const char* src, std::size
 }
 
 } // namespace tilecopy::detail
+
+namespace tilecopy::detail {
+
+namespace {
+
+// The spans of one kind seen so far that reach furthest: the furthest of all, and the furthest
+// of any other pair than that one's, which is all a sweep needs to find an overlap with a pair
+// other than the current span's.
+struct Reach {
+    std::uintptr_t end = 0, other_end = 0;
+    std::size_t pair = 0, other_pair = 0;
+
+    // A pair other than `pair` whose span ends past `begin`, if any.
+    bool overlaps(std::uintptr_t begin, std::size_t pair_of_span, std::size_t& with) const noexcept {
+        if (pair != pair_of_span && end > begin) {
+            with = pair;
+            return true;
+        }
+        if (pair == pair_of_span && other_end > begin) {
+            with = other_pair;
+            return true;
+        }
+        return false;
+    }
+
+    void add(const Span& s) noexcept {
+        if (s.pair == pair) {
+            end = std::max(end, s.end);
+        } else if (s.end > end) {
+            other_end = end;
+            other_pair = pair;
+            end = s.end;
+            pair = s.pair;
+        } else if (s.end > other_end) {
+            other_end = s.end;
+            other_pair = s.pair;
+        }
+    }
+};
+
+} // namespace
+
+bool find_conflict(std::vector<Span>& spans, SpanConflict& conflict) {
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    Reach written, read;
+    for (const Span& s : spans) {
+        if (s.end <= s.begin) continue;
+        std::size_t with = 0;
+        if (written.overlaps(s.begin, s.pair, with)) {
+            conflict = SpanConflict{with, true, s.pair, s.written};
+            return true;
+        }
+        if (s.written && read.overlaps(s.begin, s.pair, with)) {
+            conflict = SpanConflict{with, false, s.pair, true};
+            return true;
+        }
+        (s.written ? written : read).add(s);
+    }
+    return false;
+}
+
+} // namespace tilecopy::detail

@@ -32,11 +32,6 @@ struct RunLayout {
 // 4 KiB 2.95 vs 2.8, 16 KiB 3.1 vs 2.4. Remeasure when the plan or kernels change.
 constexpr std::size_t kMinRunBytes = 4096;
 
-// Regions handed to one Engine::run at most; a larger request runs as several schedules so the
-// region list stays small (96 KiB) whatever the tensor size, while each schedule still moves at
-// least kMaxRegionsPerSchedule * kMinRunBytes = 16 MiB.
-constexpr std::size_t kMaxRegionsPerSchedule = 4096;
-
 // Dimensions a layout may keep after merging (no allocation while emitting regions); more
 // goes to copy_.
 constexpr std::size_t kMaxDims = 64;
@@ -54,5 +49,28 @@ bool make_run_layout(std::vector<PairDim> dims, std::size_t dst_element_size, st
 void emit_regions(const RunLayout& layout, char* dst, const char* src, std::size_t dst_element_size,
                   std::size_t src_element_size, Conversion conversion, std::size_t first_run, std::size_t count,
                   Region* out) noexcept;
+
+// Bytes [begin, end) that pair `pair` of a batch writes (`written`) or reads. A pair may have
+// many spans (one per run) or one that covers everything it may touch.
+struct Span {
+    std::uintptr_t begin = 0;
+    std::uintptr_t end = 0;
+    std::size_t pair = 0;
+    bool written = false;
+};
+
+// Two spans of different pairs that share a byte, at least one of them written: the batch's
+// result would depend on the order of its copies.
+struct SpanConflict {
+    std::size_t first_pair = 0;
+    bool first_written = false;
+    std::size_t second_pair = 0;
+    bool second_written = false;
+};
+
+// Sorts `spans` by address and sweeps them once (O(n log n)); true and `conflict` set when
+// some conflict exists (which one is reported when there are several is unspecified). Empty
+// spans never conflict.
+bool find_conflict(std::vector<Span>& spans, SpanConflict& conflict);
 
 } // namespace tilecopy::detail

@@ -1,0 +1,54 @@
+// One tensor pair checked against torch's copy_ rules (tensor_copy.cpp) and reduced to what
+// carries it out: nothing, regions on the kernels, or torch's copy_. CopyEngine::copy,
+// copy_async and the batches (tensor_batch.cpp) all go through plan_pair, so the rules live in
+// one place.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include <tilecopy/copy_engine.hpp>
+
+#include "tensor_plan.hpp"
+
+namespace tilecopy::detail {
+
+enum class PairAction : std::uint8_t {
+    Nothing, // copy_ would write every element onto itself, or there are none
+    Kernels, // layout.run_count runs through the kernels for `conversion`
+    Torch,   // torch's copy_
+};
+
+struct PairPlan {
+    PairAction action = PairAction::Nothing;
+    TensorPath path = TensorPath::Fallback; // counted for Kernels and Torch
+    // Torch: a tensor outside the fast paths' reach (sparse, quantized, grad-tracking...), for
+    // which copy_ may still refuse the pair after tilecopy's checks.
+    bool torch_may_refuse = false;
+    Conversion conversion = Conversion::None;
+    RunLayout layout; // Kernels
+    char* dst_data = nullptr;
+    const char* src_data = nullptr;
+    std::size_t dst_element = 0;
+    std::size_t src_element = 0;
+    std::uint64_t dst_bytes = 0; // what the pair adds to a handle's progress
+    // Bytes the pair may write and read, for the overlap check between pairs; empty when it
+    // writes nothing or its tensors hold no plain memory (sparse, meta, ...).
+    Span dst_extent, src_extent;
+};
+
+// Throws tilecopy::Error with nothing written for a pair copy_ would refuse, or that tilecopy
+// refuses before copy_ would (see tensor_copy.cpp); `index` names the pair within a batch.
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
+
+// torch's copy_, its refusals rethrown as tilecopy::Error naming the pair.
+void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
+
+// "Float[2, 3] strides [1, 2] on cpu", for messages.
+std::string tensor_text(const at::Tensor& t);
+
+} // namespace tilecopy::detail

@@ -1,0 +1,247 @@
+// Asynchronous and batched tensor copies against torch's copy_, pair by pair: every pair of a
+// mixed batch (contiguous, strided, converted, fallback, empty) is copied by copy_ into one set
+// of tensors and by the engine into an identical set, and the whole backing storages, the
+// version counters and the paths counted must agree. Rejections must leave every tensor of the
+// batch as it was.
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "torch_support.hpp"
+
+// libtorch's headers bring glog's CHECK macros; doctest's must win, so it comes after them.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#include <doctest/doctest.h>
+
+using tilecopy::TensorPath;
+using namespace tilecopy::test;
+
+namespace {
+
+std::array<std::uint64_t, 4> expected_counts(const std::vector<Spec>& specs, const Batch& b) {
+    std::array<std::uint64_t, 4> counts{};
+    for (std::size_t i = 0; i < specs.size(); ++i)
+        if (auto path = expected_path(b.dsts[i], b.srcs[i], specs[i].run)) ++counts[static_cast<std::size_t>(*path)];
+    return counts;
+}
+
+std::array<std::uint64_t, 4> minus(std::array<std::uint64_t, 4> a, const std::array<std::uint64_t, 4>& b) {
+    for (std::size_t i = 0; i < 4; ++i) a[i] -= b[i];
+    return a;
+}
+
+// copy_ pair by pair on one batch, `copy` on an identical one: every byte, version and count agrees.
+void expect_batch_like_copy_(tilecopy::CopyEngine& engine, const std::vector<Spec>& specs,
+                             const std::function<void(const Batch&)>& copy, const std::string& what) {
+    CAPTURE(what);
+    const Batch ref = make_batch(specs, 100);
+    const Batch ours = make_batch(specs, 100);
+    REQUIRE(all_bytes(ref) == all_bytes(ours));
+    for (std::size_t i = 0; i < specs.size(); ++i) ref.dsts[i].copy_(ref.srcs[i]);
+    const auto before = path_counts(engine);
+    copy(ours);
+    const auto counted = minus(path_counts(engine), before);
+    const auto ref_bytes = all_bytes(ref), our_bytes = all_bytes(ours);
+    for (std::size_t i = 0; i < ref_bytes.size(); ++i) {
+        CAPTURE(i); // destinations first, then sources
+        CHECK(ref_bytes[i] == our_bytes[i]);
+    }
+    for (std::size_t i = 0; i < specs.size(); ++i) CHECK(ref.dsts[i]._version() == ours.dsts[i]._version());
+    CHECK(counted == expected_counts(specs, ours));
+    CHECK(counted[static_cast<std::size_t>(TensorPath::Contiguous)] >= 3); // the fast paths were taken
+    CHECK(counted[static_cast<std::size_t>(TensorPath::Strided)] >= 3);
+}
+
+tilecopy::Options small_inline_threshold() {
+    tilecopy::Options options;
+    options.inline_threshold = 64 << 10; // the large pairs run as blocks on the arenas
+    return options;
+}
+
+} // namespace
+
+TEST_CASE("a mixed batch matches copy_ pair by pair, synchronous or not, on the documented paths") {
+    tilecopy::CopyEngine engine(small_inline_threshold());
+    const auto specs = mixed_specs();
+    expect_batch_like_copy_(engine, specs, [&](const Batch& b) { engine.copy_batch(b.dsts, b.srcs); }, "copy_batch");
+    expect_batch_like_copy_(engine, specs, [&](const Batch& b) { engine.copy_batch_async(b.dsts, b.srcs).wait(); },
+                            "copy_batch_async");
+    expect_batch_like_copy_(engine, specs, [&](const Batch& b) {
+        std::vector<tilecopy::CopyHandle> handles;
+        for (std::size_t i = 0; i < b.dsts.size(); ++i) handles.push_back(engine.copy_async(b.dsts[i], b.srcs[i]));
+        for (auto& h : handles) h.wait();
+    }, "copy_async per pair");
+}
+
+TEST_CASE("ten thousand small pairs run as one schedule and match copy_") {
+    tilecopy::CopyEngine engine(small_inline_threshold());
+    const std::vector<Spec> specs(10000, Spec{Layout::Contiguous, Layout::Contiguous, at::kFloat, at::kFloat, {256}, 256});
+    const Batch ref = make_batch(specs, 7), ours = make_batch(specs, 7);
+    for (std::size_t i = 0; i < specs.size(); ++i) ref.dsts[i].copy_(ref.srcs[i]);
+    const auto before = engine.stats();
+    engine.copy_batch(ours.dsts, ours.srcs);
+    const auto after = engine.stats();
+    CHECK(after.parallel_copies == before.parallel_copies + 1);
+    CHECK(after.tensor_contiguous == before.tensor_contiguous + 10000);
+    CHECK(all_bytes(ref) == all_bytes(ours));
+}
+
+TEST_CASE("an asynchronous batch's progress rises to its total and done() turns true") {
+    tilecopy::CopyEngine engine;
+    std::vector<Spec> specs(16, Spec{Layout::Contiguous, Layout::Contiguous, at::kFloat, at::kFloat, {4 << 20}, 4 << 20});
+    specs.push_back({Layout::Transposed, Layout::Contiguous, at::kFloat, at::kFloat, {512, 512}, 0}); // copy_
+    specs.push_back({Layout::Contiguous, Layout::Contiguous, at::kBFloat16, at::kFloat, {1 << 20}, 1 << 20});
+    specs.push_back({Layout::Contiguous, Layout::Contiguous, at::kFloat, at::kFloat, {0}, 0});
+    const Batch b = make_batch(specs, 3);
+    std::uint64_t total = 0;
+    for (const at::Tensor& d : b.dsts) total += d.nbytes();
+    tilecopy::CopyHandle h = engine.copy_batch_async(b.dsts, b.srcs);
+    CHECK(h.bytes_total() == total);
+    std::uint64_t last = 0;
+    bool monotonic = true;
+    while (!h.done()) {
+        const std::uint64_t now = h.bytes_copied();
+        monotonic = monotonic && now >= last && now <= total;
+        last = now;
+    }
+    h.wait();
+    CHECK(monotonic);
+    CHECK(h.bytes_copied() == total);
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        at::Tensor expected = spec_pair(specs[i], 3 + 2 * static_cast<std::uint32_t>(i)).dst;
+        expected.copy_(b.srcs[i]);
+        CHECK(storage_bytes(expected) == storage_bytes(b.dsts[i]));
+    }
+}
+TEST_CASE("an invalid pair anywhere in a batch is refused, naming it, and nothing of the batch is written") {
+    tilecopy::CopyEngine engine(small_inline_threshold());
+    std::vector<Spec> specs;
+    for (int r = 0; r < 4; ++r)
+        for (const Spec& s : mixed_specs()) specs.push_back(s);
+    const auto f = [](Shape s) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, 3); };
+    struct Fault {
+        const char* keyword;
+        std::function<Pair()> make;
+    };
+    const std::vector<Fault> faults = {
+        {"destination is undefined", [&] { return Pair{at::Tensor(), f({3})}; }},
+        {"source is undefined", [&] { return Pair{f({3}), at::Tensor()}; }},
+        {"does not broadcast", [&] { return Pair{f({2, 3}), f({4})}; }},
+        {"same memory", [&] { return Pair{f({1, 64}).expand({4, 64}), f({4, 64})}; }},
+        {"partially overlap", [&] { auto b = f({100}); return Pair{b.narrow(0, 0, 60), b.narrow(0, 20, 60)}; }},
+        {"requires grad", [&] { return Pair{f({8}).requires_grad_(), f({8})}; }},
+        {"view of a leaf", [&] { return Pair{f({8}).requires_grad_().narrow(0, 0, 4), f({4})}; }},
+        {"inference tensor", [&] {
+             at::Tensor inference;
+             {
+                 c10::InferenceMode guard;
+                 inference = f({256});
+             }
+             return Pair{inference, f({256})};
+         }},
+        {"sparse", [&] { return Pair{f({3}), f({3}).to_sparse()}; }},
+        {"quantized", [&] { return Pair{f({3}), at::quantize_per_tensor(f({3}).nan_to_num(), 0.1, 0, at::kQUInt8)}; }},
+        {"ZeroTensors", [&] { return Pair{at::_efficientzerotensor({3}), f({3})}; }},
+    };
+    for (const Fault& fault : faults)
+        for (bool async : {false, true}) {
+            CAPTURE(fault.keyword);
+            CAPTURE(async);
+            Batch b = make_batch(specs, 40);
+            const Pair bad = fault.make();
+            b.dsts[57] = bad.dst;
+            b.srcs[57] = bad.src;
+            const auto bytes_before = all_bytes(b);
+            const auto paths_before = path_counts(engine);
+            std::string message;
+            try {
+                if (async)
+                    engine.copy_batch_async(b.dsts, b.srcs).wait();
+                else
+                    engine.copy_batch(b.dsts, b.srcs);
+            } catch (const tilecopy::Error& e) {
+                message = e.what();
+            }
+            CHECK_MESSAGE(message.find("pair 57: ") != std::string::npos, "message: " << message);
+            CHECK_MESSAGE(message.find(fault.keyword) != std::string::npos, "message: " << message);
+            CHECK(all_bytes(b) == bytes_before);
+            CHECK(path_counts(engine) == paths_before);
+        }
+}
+
+TEST_CASE("a batch with fewer sources than destinations is refused with both counts named") {
+    tilecopy::CopyEngine engine;
+    const Batch b = make_batch(mixed_specs(), 5);
+    const std::vector<at::Tensor> fewer(b.srcs.begin(), b.srcs.end() - 1);
+    const std::string counts = std::to_string(b.dsts.size()) + " destinations and " + std::to_string(fewer.size()) + " sources";
+    CHECK_THROWS_WITH_AS(engine.copy_batch(b.dsts, fewer), doctest::Contains(counts.c_str()), tilecopy::Error);
+    CHECK_THROWS_WITH_AS(engine.copy_batch_async(b.dsts, fewer), doctest::Contains(counts.c_str()), tilecopy::Error);
+}
+
+TEST_CASE("pairs that share memory across a batch are refused with both named, nothing written") {
+    tilecopy::CopyEngine engine;
+    const auto f = [](Shape s, std::uint32_t seed) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, seed); };
+    const at::Tensor matrix = f({64, 4096}, 1);
+    struct Case {
+        std::vector<Pair> pairs;
+        const char* expected;
+    };
+    const std::vector<Case> cases = {
+        {{{f({4096}, 2), f({4096}, 3)}, {matrix, f({64, 4096}, 4)}, {matrix, f({64, 4096}, 5)}}, "pairs 1 and 2"},
+        {{{matrix.narrow(1, 0, 3000), f({64, 3000}, 6)}, {matrix.narrow(1, 2000, 2000), f({64, 2000}, 7)}},
+         "pairs 0 and 1: the destination of pair 0"},
+        {{{f({64}, 8), f({64}, 9)}, {f({64, 4096}, 10), matrix}, {matrix[3], f({4096}, 11)}},
+         "pairs 1 and 2: the source of pair 1"},
+        {{{matrix.slice(1, 0, 4096, 2), f({64, 2048}, 12)}, {matrix.slice(1, 1, 4096, 2), f({64, 2048}, 13)}},
+         "pairs 0 and 1"}, // interleaved columns on torch's path: judged by the bytes each spans
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.expected);
+        Batch b;
+        for (const Pair& p : c.pairs) {
+            b.dsts.push_back(p.dst);
+            b.srcs.push_back(p.src);
+        }
+        const auto before = all_bytes(b);
+        CHECK_THROWS_WITH_AS(engine.copy_batch(b.dsts, b.srcs), doctest::Contains(c.expected), tilecopy::Error);
+        CHECK_THROWS_WITH_AS(engine.copy_batch_async(b.dsts, b.srcs), doctest::Contains("share memory"), tilecopy::Error);
+        CHECK(all_bytes(b) == before);
+    }
+}
+
+TEST_CASE("disjoint views of one tensor may be destinations of one batch, even when their spans interleave") {
+    tilecopy::CopyEngine engine;
+    for (bool columns : {false, true}) {
+        CAPTURE(columns);
+        const auto make = [&] {
+            const at::Tensor matrix = make_tensor(Layout::Contiguous, at::kFloat, {64, 4096}, Fill::Noise, 1);
+            Batch b;
+            for (std::int64_t k = 0; k < 4; ++k) {
+                b.dsts.push_back(columns ? matrix.narrow(1, 1024 * k, 1024) : matrix.narrow(0, 16 * k, 16));
+                b.srcs.push_back(make_tensor(Layout::Contiguous, at::kFloat, columns ? Shape{64, 1024} : Shape{16, 4096},
+                                             Fill::Values, 10 + static_cast<std::uint32_t>(k)));
+            }
+            return b;
+        };
+        const Batch ref = make(), ours = make();
+        for (std::size_t i = 0; i < ref.dsts.size(); ++i) ref.dsts[i].copy_(ref.srcs[i]);
+        const auto before = engine.stats();
+        engine.copy_batch(ours.dsts, ours.srcs);
+        CHECK(all_bytes(ref) == all_bytes(ours));
+        CHECK(engine.stats().tensor_fallback == before.tensor_fallback);
+    }
+}
