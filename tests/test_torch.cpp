@@ -210,6 +210,23 @@ TEST_CASE("a single NaN anywhere in a float32 -> bfloat16 copy comes out as copy
     }
 }
 
+TEST_CASE("a 0-dim float32 NaN source written to bfloat16 comes out as copy_'s scalar loop writes it") {
+    // torch takes its scalar loop for a 0-dim source (0x7FC0), its vector kernels for a [1] one.
+    for (const Shape& dst_shape : {Shape{}, Shape{1}, Shape{1, 1}}) {
+        const auto make = [&] {
+            at::Tensor src = at::full({}, std::numeric_limits<float>::quiet_NaN());
+            return Pair{make_tensor(Layout::Contiguous, at::kBFloat16, dst_shape, Fill::Noise, 4), src};
+        };
+        expect_like_copy_(test_engine(), make, TensorPath::Fallback, "0-dim source into " + text(dst_shape));
+    }
+    const auto one = [] {
+        at::Tensor src = at::full({1}, std::numeric_limits<float>::quiet_NaN());
+        return Pair{make_tensor(Layout::Contiguous, at::kBFloat16, {1}, Fill::Noise, 5), src};
+    };
+    expect_like_copy_(test_engine(), one,
+                      torch_writes_ffff_for_bf16_nan() ? TensorPath::Converted : TensorPath::Fallback, "[1] source");
+}
+
 TEST_CASE("every kernel this CPU runs takes the contiguous, strided and converted paths exactly") {
     int engines = 0;
     for (const char* name : {"scalar", "avx2", "avx512"}) {

@@ -7,6 +7,7 @@ packages=(
   build-essential meson ninja-build pkg-config cmake
   libtbb-dev libhwloc-dev doctest-dev libtorch-dev
   nlohmann-json3-dev libcli11-dev gnuplot-nox
+  clang-14 libfuzzer-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds, runs the test suite, then the same
-# suite built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# The test command: installs what is missing, builds, runs the test suite, then
+#   build-asan   the same suite with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   build-tsan   the concurrency tests with ThreadSanitizer (tests/tsan.supp: libtbb/libstdc++);
+#   build-fuzz   each libFuzzer target for $FUZZ_SECONDS (60) on a copy of its seed corpus;
+#   the soak test (tilecopy-stress, $STRESS_SECONDS = 30), the consumers (tools/ci-consumers.sh)
+#   and the examples.
+# Each extra stage counts as one test (a fuzzer, the stress run, a consumer check, an example).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 bash tools/install-deps.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+STRESS_SECONDS=${STRESS_SECONDS:-30}
 
 setup() { # dir, options...
   local dir=$1; shift
@@ -11,27 +19,104 @@ setup() { # dir, options...
 }
 
 passed=0; failed=0
-run_suite() { # dir
-  local log rc=0
+run_suite() { # dir, meson test arguments...
+  local log rc=0 dir=$1; shift
   log=$(mktemp)
-  meson test -C "$1" --print-errorlogs --num-processes 1 2>&1 | tee "$log" || rc=$?
+  meson test -C "$dir" --print-errorlogs --num-processes 1 "$@" 2>&1 | tee "$log" || rc=$?
   passed=$((passed + $(awk '/^Ok:/ {print $2}' "$log")))
   failed=$((failed + $(awk '/^(Fail|Unexpected Pass|Timeout):/ {s += $2} END {print s + 0}' "$log")))
   rm -f "$log"
   return $rc
 }
+# One extra test: name, command... Its output is shown; its exit status decides.
+run_one() {
+  local name=$1; shift
+  if "$@"; then
+    echo "tilecopy test $name: ok"; passed=$((passed + 1))
+  else
+    echo "tilecopy test $name: FAILED"; failed=$((failed + 1)); return 1
+  fi
+}
+timings=()
+stage_start=$SECONDS
+stage_done() { timings+=("$(printf '%-34s %4d s' "$1" $((SECONDS - stage_start)))"); stage_start=$SECONDS; }
 
 status=0
-setup build-test -Dtests=enabled -Dtorch=enabled -Dbench=disabled
+setup build-test -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=enabled
 ninja -C build-test
+stage_done "build-test: build"
 run_suite build-test || status=1
+stage_done "build-test: meson test"
 
 # Sanitizers: the core and the torch adapter (libtorch itself is not instrumented).
-setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled \
+setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
   -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 ninja -C build-asan
+stage_done "build-asan: build"
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_suite build-asan || status=1
+stage_done "build-asan: meson test"
 
+# ThreadSanitizer: only the tests that run copies concurrently, only their targets built.
+setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
+  -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
+tsan_tests=(async engine fork)
+tsan_targets=(tests/test_async tests/test_engine tests/test_fork)
+if meson test -C build-tsan --no-rebuild --list 2>/dev/null | grep -qx 'torch batch'; then
+  tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
+fi
+ninja -C build-tsan "${tsan_targets[@]}"
+stage_done "build-tsan: build"
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$root/tests/tsan.supp" \
+  run_suite build-tsan --no-rebuild "${tsan_tests[@]}" || status=1
+stage_done "build-tsan: meson test (${#tsan_tests[@]} tests)"
+
+# Fuzzing: libFuzzer with ASan + UBSan; the library built with coverage (fuzzer-no-link) so
+# that its branches guide the fuzzer. Crashing inputs go to build-fuzz/artifacts/.
+CXX=clang++-14 setup build-fuzz -Dfuzz=enabled -Dtests=disabled -Dbench=disabled -Dexamples=disabled \
+  -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
+fuzzers=(raw)
+if ninja -C build-fuzz -t targets all | grep -q '^tests/fuzz/fuzz_tensor:'; then fuzzers+=(tensor); fi
+ninja -C build-fuzz "${fuzzers[@]/#/tests/fuzz/fuzz_}"
+stage_done "build-fuzz: build"
+mkdir -p build-fuzz/artifacts
+fuzz() { # name
+  local corpus log rc=0
+  corpus=$(mktemp -d)
+  log=$(mktemp)
+  cp "tests/fuzz/corpus-$1"/* "$corpus/"
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "build-fuzz/tests/fuzz/fuzz_$1" -max_total_time="$FUZZ_SECONDS" -timeout=60 -rss_limit_mb=6144 \
+    -print_final_stats=1 -artifact_prefix="$root/build-fuzz/artifacts/$1-" "$corpus" >"$log" 2>&1 || rc=$?
+  if [ $rc -ne 0 ]; then
+    grep -v '^INFO\|^#[0-9]' "$log" | tail -n 60
+  fi
+  echo "fuzz_$1: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" || echo 'stopped early'), $(
+    grep -o 'cov: [0-9]*' "$log" | tail -n 1), corpus $(ls "$corpus" | wc -l) inputs"
+  rm -rf "$corpus" "$log"
+  return $rc
+}
+for f in "${fuzzers[@]}"; do
+  run_one "fuzz_$f" fuzz "$f" || status=1
+  stage_done "fuzz_$f (${FUZZ_SECONDS} s)"
+done
+
+# Soak: mixed concurrent copies on the optimized build, every result checked.
+run_one tilecopy-stress build-test/tools/tilecopy-stress --seconds "$STRESS_SECONDS" --threads 3 || status=1
+stage_done "tilecopy-stress (${STRESS_SECONDS} s)"
+
+# Consumers: installed (pkg-config) and as a Meson subproject.
+consumers_log=$(mktemp)
+bash tools/ci-consumers.sh build-test 2>&1 | tee "$consumers_log" || status=1
+passed=$((passed + $(sed -n 's/^ci-consumers: \([0-9]*\) passed.*/\1/p' "$consumers_log")))
+failed=$((failed + $(sed -n 's/^ci-consumers: [0-9]* passed, \([0-9]*\) failed/\1/p' "$consumers_log")))
+if ! grep -q '^ci-consumers:' "$consumers_log"; then failed=$((failed + 1)); status=1; fi
+rm -f "$consumers_log"
+stage_done "consumers (pkg-config, subproject)"
+
+run_one optimizer_swap build-test/examples/optimizer_swap || status=1
+stage_done "example optimizer_swap"
+
+printf 'stage timings:\n'; printf '  %s\n' "${timings[@]}"
 echo "tilecopy tests: $passed passed, $failed failed"
 exit $status
