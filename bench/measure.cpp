@@ -30,6 +30,16 @@ double time_calls(const Variant& v, std::size_t calls) {
 // Enough back-to-back calls that one sample lasts at least min_sample_us. Each estimate is the
 // fastest of a few batches: on a shared machine one batch can be descheduled and would
 // otherwise leave a small copy timed one call at a time.
+// After the pause every method's threads are asleep (OpenMP's spin for 3-20 ms here, tilecopy's
+// helpers for Options::linger_us), and waking a sleeping vCPU takes up to ~2 ms on this VM: one
+// untimed call would leave the timed calls to start before the other core has joined. Calls
+// repeated for warmup_ms wake every method's threads and warm the caches its calls will find.
+void warm_up(const Variant& v, const TimingSettings& settings) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(static_cast<long>(settings.warmup_ms * 1e3));
+    do v.copy();
+    while (std::chrono::steady_clock::now() < until);
+}
+
 std::size_t calibrate(const Variant& v, const TimingSettings& settings) {
     const double target = settings.min_sample_us * 1e-6;
     constexpr std::size_t kMaxCalls = std::size_t(1) << 22;
@@ -37,7 +47,7 @@ std::size_t calibrate(const Variant& v, const TimingSettings& settings) {
     // A call this slow needs no repetition, and more batches would only cost time (1 GiB).
     constexpr double kSlowCall = 20e-3;
     sleep_ms(settings.pause_ms);
-    v.copy();
+    warm_up(v, settings);
     std::size_t calls = 1;
     for (;;) {
         double per_call = time_calls(v, calls);
@@ -56,7 +66,7 @@ double sample_seconds(const Variant& v, std::size_t calls, const TimingSettings&
         return time_calls(v, 1);
     }
     sleep_ms(settings.pause_ms);
-    v.copy(); // wakes the workers and warms the caches this method's next calls will find
+    warm_up(v, settings);
     return time_calls(v, calls);
 }
 

@@ -12,7 +12,7 @@
 namespace bench {
 
 enum class Timing {
-    Warm, // after a pause and one untimed call; repeated until a sample is long enough
+    Warm, // after a pause and warmup_ms of untimed calls; repeated until a sample is long enough
     Cold, // one call after an idle spell long enough for worker threads to go to sleep
 };
 
@@ -43,7 +43,8 @@ struct Section {
 
 struct TimingSettings {
     int rounds = 7;
-    double pause_ms = 3.0;     // before every warm sample, so no method's spinning workers linger
+    double pause_ms = 25.0;    // before every warm sample: longer than any method's spinning workers
+    double warmup_ms = 10.0;   // then untimed calls for this long, so every method is timed warm
     double min_sample_us = 500.0;
     double cold_idle_ms = 10.0;
 };

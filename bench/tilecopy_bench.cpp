@@ -136,7 +136,8 @@ struct Arguments {
     std::string sizes = "4K,64K,256K,1M,4M,16M,64M,256M,1G";
     std::string methods = kAllMethods;
     int rounds = 0; // 0: the defaults below
-    double pause_ms = 3.0;
+    double pause_ms = 25.0;
+    double warmup_ms = 10.0;
     double min_sample_us = 500.0;
     double cold_idle_ms = 10.0;
     std::string json_path;
@@ -154,6 +155,8 @@ void add_options(CLI::App& app, Arguments& a) {
         ->check(CLI::Range(1, 1000));
     app.add_option("--methods", a.methods, std::string("Methods: ") + kAllMethods);
     app.add_option("--pause-ms", a.pause_ms, "Idle pause before each timed sample, letting workers stop spinning")
+        ->check(CLI::Range(0.0, 1000.0));
+    app.add_option("--warmup-ms", a.warmup_ms, "Untimed calls for this long after the pause, so methods are timed warm")
         ->check(CLI::Range(0.0, 1000.0));
     app.add_option("--min-sample-us", a.min_sample_us, "Repeat small copies until a sample lasts this long")
         ->check(CLI::Range(1.0, 1e6));
@@ -255,6 +258,7 @@ bool run_plan(const std::vector<PlannedSection>& plan, const bench::RunInfo& inf
             bool large = section.src_bytes >= kLargeSize || section.dst_bytes >= kLargeSize;
             settings.rounds = large ? info.rounds_large : info.rounds_small;
             settings.pause_ms = a.pause_ms;
+            settings.warmup_ms = a.warmup_ms;
             settings.min_sample_us = a.min_sample_us;
             settings.cold_idle_ms = a.cold_idle_ms;
             result = bench::run_section(section, settings, [&](const std::string& what) {

@@ -313,6 +313,7 @@ std::vector<std::string> CopyEngine::describe() const {
     lines.push_back("caches: L2 " + size_text(e.l2_bytes()) + " per core, last level " + size_text(e.llc_bytes()));
     lines.push_back("tile: " + size_text(o.tile_bytes) + ", block: " + size_text(o.block_bytes));
     lines.push_back("inline below: " + size_text(o.inline_threshold) + " (no tasks)");
+    lines.push_back("helpers linger: " + std::to_string(o.linger_us) + " us after their last block");
     lines.push_back(o.nontemporal_threshold == std::numeric_limits<std::size_t>::max()
                         ? std::string("non-temporal stores: never")
                         : "non-temporal stores from: " + size_text(o.nontemporal_threshold));

@@ -9,21 +9,13 @@
 
 namespace tilecopy::detail {
 
-namespace {
-
-// How long a helper waits for the next job after its last block. Long enough to bridge the
-// gap between the back-to-back copies of a trainer's loop, short enough that an idle engine
-// gives its cores back at once (libgomp spins for ~0.3 ms by default).
-constexpr auto kLinger = std::chrono::microseconds(300);
-
-} // namespace
 
 // No PAUSE instruction in the spin loops, on purpose: under KVM (this project's machines) a
 // vCPU that executes PAUSE in a loop triggers pause-loop exiting, and the hypervisor
 // deschedules it as if it were waiting for a preempted lock holder. Measured here: a helper
 // spinning with PAUSE vanished for milliseconds after its first job and took 1% of the
 // blocks; spinning on plain loads it stayed and took ~45% (4 MiB copies 58 -> 85 GB/s).
-// The spins are short (kLinger), so the cost to an SMT sibling on bare metal is bounded.
+// The spins are bounded (Options::linger_us), and so is the cost to an SMT sibling on bare metal.
 void cpu_relax() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
 void Job::work() noexcept {
@@ -36,7 +28,8 @@ void Job::work() noexcept {
 }
 
 Crew::~Crew() {
-    // Helpers leave within kLinger of the last job; they reference this crew until then.
+    // Lingering helpers leave at once when told; they reference this crew until they have.
+    stopping_.store(true, std::memory_order_release);
     while (helpers_.load(std::memory_order_acquire) > 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
@@ -87,11 +80,12 @@ void Crew::help() noexcept {
             continue;
         }
         // Nothing to take: linger for a new job, then leave.
-        const auto until = clock::now() + kLinger;
+        const auto until = clock::now() + linger_;
         bool fresh = false;
         for (unsigned spins = 0; !fresh; ++spins) {
             fresh = epoch_.load(std::memory_order_acquire) != seen;
-            if (!fresh && (spins & 255) == 255 && clock::now() > until) break;
+            if (!fresh && (spins & 255) == 255 && (clock::now() > until || stopping_.load(std::memory_order_acquire)))
+                break;
             cpu_relax();
         }
         if (!fresh) {

@@ -3,12 +3,13 @@
 // Why not tbb::parallel_for per copy: here a oneTBB worker leaves an arena as soon as it
 // runs out of work and needs 20-50 us (sometimes ms) to come back, so copies of 1-16 MiB
 // (10-200 us) ran on the caller's core alone (measured: the worker took 1 block in 100).
-// Helpers instead stay a short while after their last block (kLinger), spinning on an epoch
+// Helpers instead stay a short while after their last block (Options::linger_us), spinning on an epoch
 // counter, and take the next copy's blocks at once, as OpenMP's spinning threads do. The
 // caller always works on its own job too, so a copy never waits for a helper to arrive.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <mutex>
 #include <vector>
@@ -42,8 +43,10 @@ struct Job {
 
 class Crew {
 public:
-    // `helpers`: how many helper tasks may run at once (the arena's worker slots).
-    Crew(tbb::task_arena& arena, int helpers) noexcept : arena_(arena), max_helpers_(helpers) {}
+    // `helpers`: how many helper tasks may run at once (the arena's worker slots); `linger`:
+    // how long a helper waits for the next job after its last block.
+    Crew(tbb::task_arena& arena, int helpers, std::chrono::microseconds linger) noexcept
+        : arena_(arena), max_helpers_(helpers), linger_(linger) {}
     ~Crew(); // waits for lingering helpers to leave
 
     Crew(const Crew&) = delete;
@@ -63,7 +66,9 @@ private:
 
     tbb::task_arena& arena_;
     const int max_helpers_;
+    const std::chrono::microseconds linger_;
     std::atomic<int> helpers_{0};
+    std::atomic<bool> stopping_{false};
     std::atomic<unsigned long> epoch_{0};
     std::mutex mutex_;
     std::vector<Job*> jobs_;

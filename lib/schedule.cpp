@@ -58,9 +58,9 @@ struct Scheduler::NodeArena {
     };
 
     // `helpers` is 0 when the arena must not use oneTBB's workers (a forked child).
-    NodeArena(int node_index, std::size_t threads, std::string set, int helpers)
+    NodeArena(int node_index, std::size_t threads, std::string set, int helpers, std::chrono::microseconds linger)
         : node(node_index), concurrency(threads), cpuset(std::move(set)),
-          arena(static_cast<int>(threads), 1), crew(arena, helpers) {}
+          arena(static_cast<int>(threads), 1), crew(arena, helpers, linger) {}
 
     int node;
     std::size_t concurrency;
@@ -82,6 +82,7 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
     // In a forked child of a process that used oneTBB's workers, no arena gets any: copies run
     // on the caller's thread alone (fork_guard.hpp).
     serial_ = workers_unusable();
+    const std::chrono::microseconds linger(options.linger_us);
     auto helpers = [this](std::size_t threads) { return serial_ ? 0 : static_cast<int>(threads) - 1; };
 
     if (nodes.size() <= 1 || options.numa == NumaPolicy::Off) {
@@ -93,11 +94,11 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
         }
         // With one node the arena is that node's and may be pinned to it; over several nodes
         // (policy off) there is nothing to pin to.
-        arenas_.push_back(std::make_unique<NodeArena>(nodes.size() == 1 ? 0 : -1, limit(pus), cpuset, helpers(limit(pus))));
+        arenas_.push_back(std::make_unique<NodeArena>(nodes.size() == 1 ? 0 : -1, limit(pus), cpuset, helpers(limit(pus)), linger));
     } else {
         for (std::size_t i = 0; i < nodes.size(); ++i)
             arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), limit(nodes[i].pus.size()), nodes[i].cpuset,
-                                                          helpers(limit(nodes[i].pus.size()))));
+                                                          helpers(limit(nodes[i].pus.size())), linger));
     }
     single_arena_ = arenas_.size() == 1;
     for (auto& a : arenas_) {

