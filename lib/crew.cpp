@@ -18,13 +18,31 @@ namespace tilecopy::detail {
 // The spins are bounded (Options::linger_us), and so is the cost to an SMT sibling on bare metal.
 void cpu_relax() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
-void Job::work() noexcept {
+void Job::reset(std::size_t blocks_in_job) noexcept {
+    count = blocks_in_job;
+    ends.store(std::uint64_t(blocks_in_job) << 32, std::memory_order_relaxed);
+}
+
+bool Job::exhausted() const noexcept {
+    const std::uint64_t e = ends.load(std::memory_order_relaxed);
+    return (e & 0xFFFFFFFFu) >= (e >> 32);
+}
+
+void Job::work(bool from_back) noexcept {
+    std::size_t ran = 0;
+    std::uint64_t e = ends.load(std::memory_order_relaxed);
     for (;;) {
-        const std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
-        if (i >= count) return;
+        const std::uint64_t front = e & 0xFFFFFFFFu;
+        const std::uint64_t back = e >> 32;
+        if (front >= back) break;
+        const std::uint64_t claimed = from_back ? e - (std::uint64_t(1) << 32) : e + 1;
+        if (!ends.compare_exchange_weak(e, claimed, std::memory_order_relaxed)) continue;
+        const std::size_t i = from_back ? back - 1 : front;
         fn(ctx, blocks[order ? order[i] : i]);
-        done.fetch_add(1, std::memory_order_acq_rel);
+        ++ran;
+        e = ends.load(std::memory_order_relaxed);
     }
+    if (ran) done.fetch_add(ran, std::memory_order_acq_rel);
 }
 
 Crew::~Crew() {
@@ -62,7 +80,7 @@ void Crew::retire(Job& job) noexcept {
 Job* Crew::pick() noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     for (Job* job : jobs_) {
-        if (job->next.load(std::memory_order_relaxed) < job->count) {
+        if (!job->exhausted()) {
             job->users.fetch_add(1, std::memory_order_acq_rel);
             return job;
         }
@@ -75,7 +93,7 @@ void Crew::help() noexcept {
     for (;;) {
         const unsigned long seen = epoch_.load(std::memory_order_acquire);
         if (Job* job = pick()) {
-            job->work();
+            job->work(/*from_back=*/true);
             job->users.fetch_sub(1, std::memory_order_acq_rel);
             continue;
         }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
@@ -26,19 +27,27 @@ void cpu_relax() noexcept;
 using BlockFn = void (*)(void* ctx, const Block& block) noexcept;
 
 // The blocks of one tile for one arena; lives on the submitting thread's stack.
+//
+// The submitting thread takes blocks from the front, helpers from the back: when the work is
+// balanced, each core gets the same half of a buffer on every call, still in its own L2 from
+// the last one (measured: 1 MiB copies repeated took 14-32 us with blocks handed out from one
+// end, 6.3 us for a fixed two-way split), and whoever finishes early takes the other's blocks.
 struct Job {
     const Block* blocks = nullptr;
     const std::size_t* order = nullptr; // indices into blocks, or null for 0..count-1
     std::size_t count = 0;
     BlockFn fn = nullptr;
     void* ctx = nullptr;
-    std::atomic<std::size_t> next{0};
+    std::atomic<std::uint64_t> ends{0}; // next block from the front (low 32 bits), end of the back
     std::atomic<std::size_t> done{0};
     std::atomic<int> users{0}; // helpers holding a pointer to it
 
-    // Runs blocks until none is left to take.
-    void work() noexcept;
+    // Sets the blocks (at most 2^32 - 1: tiles bound them far below).
+    void reset(std::size_t blocks_in_job) noexcept;
+    // Runs blocks from one end until none is left to take.
+    void work(bool from_back) noexcept;
     bool finished() const noexcept { return done.load(std::memory_order_acquire) == count; }
+    bool exhausted() const noexcept;
 };
 
 class Crew {

@@ -145,12 +145,12 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
             Crew& crew = arenas_[0]->crew;
             Job job;
             job.blocks = plan.blocks.data() + tile.first_block;
-            job.count = tile.end_block - tile.first_block;
+            job.reset(tile.end_block - tile.first_block);
             job.fn = fn;
             job.ctx = ctx;
             const bool shared = job.count > 1;
             if (shared) crew.publish(job);
-            job.work();
+            job.work(/*from_back=*/false);
             wait_finished(job);
             if (shared) crew.retire(job);
             continue;
@@ -167,12 +167,12 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
         for (std::size_t a = 0; a < n; ++a) {
             jobs[a].blocks = plan.blocks.data();
             jobs[a].order = mine[a].data();
-            jobs[a].count = mine[a].size();
+            jobs[a].reset(mine[a].size());
             jobs[a].fn = fn;
             jobs[a].ctx = ctx;
             if (jobs[a].count) arenas_[a]->crew.publish(jobs[a]);
         }
-        for (std::size_t a = 0; a < n; ++a) jobs[a].work();
+        for (std::size_t a = 0; a < n; ++a) jobs[a].work(/*from_back=*/false);
         for (std::size_t a = 0; a < n; ++a) {
             wait_finished(jobs[a]);
             if (jobs[a].count) arenas_[a]->crew.retire(jobs[a]);
