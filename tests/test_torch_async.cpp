@@ -10,19 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include <ATen/ATen.h>
-
-#include "torch_support.hpp"
-
-// libtorch's headers bring glog's CHECK macros; doctest's must win, so it comes after them.
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include "torch_doctest.hpp"
 
 using namespace tilecopy::test;
 
