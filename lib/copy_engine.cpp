@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <new>
 #include <string>
 
 #include "engine.hpp"
@@ -123,7 +124,7 @@ kernels::CopyFn pick(const kernels::KernelSet& k, Conversion c, bool nt) noexcep
 
 } // namespace
 
-void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept {
+void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) {
     if (bytes < options_.inline_threshold) {
         const bool nt = bytes >= options_.nontemporal_threshold;
         (nt ? kernel_->copy_nt : kernel_->copy)(dst, src, bytes);
@@ -138,7 +139,7 @@ void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept 
 }
 
 void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
-                 std::atomic<std::uint64_t>* progress) noexcept {
+                 std::atomic<std::uint64_t>* progress) {
     const std::size_t des = dst_element_size(conversion);
     std::size_t dst_bytes = 0;
     for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
@@ -151,8 +152,14 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
         counters.add(kInlineCopies, 1);
     } else {
-        Plan plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, options_.block_bytes});
-        place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
+        Plan plan;
+        try {
+            plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, options_.block_bytes});
+            place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
+        } catch (const std::bad_alloc&) {
+            throw Error("tilecopy: out of memory planning a copy of " + std::to_string(dst_bytes) + " bytes in blocks of " +
+                        std::to_string(options_.block_bytes) + " bytes (Options::block_bytes)");
+        }
         scheduler_.run(plan, [&plan, fn, progress, des](const Block& block) noexcept {
             std::size_t done = 0;
             for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {

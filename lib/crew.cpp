@@ -51,18 +51,27 @@ Crew::~Crew() {
     while (helpers_.load(std::memory_order_acquire) > 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
-void Crew::publish(Job& job) {
+void Crew::publish(Job& job) noexcept {
     if (max_helpers_ == 0) return;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        jobs_.push_back(&job);
+        try {
+            jobs_.push_back(&job);
+        } catch (...) {
+            return; // no room to list it: the submitting thread runs the job alone
+        }
     }
     epoch_.fetch_add(1, std::memory_order_acq_rel);
     int h = helpers_.load(std::memory_order_acquire);
     while (h < max_helpers_) {
         if (helpers_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel)) {
             note_workers_started();
-            arena_.enqueue([this] { help(); });
+            try {
+                arena_.enqueue([this] { help(); });
+            } catch (...) {
+                helpers_.fetch_sub(1, std::memory_order_acq_rel); // no helper then; the caller copes
+                return;
+            }
             ++h;
         }
     }

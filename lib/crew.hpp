@@ -61,8 +61,9 @@ public:
     Crew(const Crew&) = delete;
     Crew& operator=(const Crew&) = delete;
 
-    // Makes the job's blocks available to the helpers, recruiting any that are missing.
-    void publish(Job& job);
+    // Makes the job's blocks available to the helpers, recruiting any that are missing. Never
+    // throws: a job that cannot be listed is left to the submitting thread.
+    void publish(Job& job) noexcept;
     // Withdraws a finished job and waits until no helper holds it.
     void retire(Job& job) noexcept;
 

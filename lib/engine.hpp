@@ -32,10 +32,11 @@ public:
     bool forked() const noexcept;
 
     // Raw copy after validation; the bytes never overlap.
-    void copy_bytes(void* dst, const void* src, std::size_t bytes) noexcept;
+    // Both throw tilecopy::Error when the plan cannot be allocated, before anything is written.
+    void copy_bytes(void* dst, const void* src, std::size_t bytes);
     // Validated regions as one schedule; adds destination bytes to *progress as blocks finish.
     void run(const Region* regions, std::size_t count, Conversion conversion,
-             std::atomic<std::uint64_t>* progress = nullptr) noexcept;
+             std::atomic<std::uint64_t>* progress = nullptr);
     // Queues work for the engine's submitter thread and returns its handle at once.
     CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
 
