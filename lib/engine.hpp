@@ -41,6 +41,8 @@ public:
     CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
 
     const Options& options() const noexcept { return options_; }
+    // Options::block_bytes, or an even split for a copy smaller than one block per thread.
+    std::size_t block_bytes_for(std::size_t bytes) const noexcept;
     const kernels::KernelSet& kernel() const noexcept { return *kernel_; }
     const Scheduler& scheduler() const noexcept { return scheduler_; }
     std::size_t l2_bytes() const noexcept { return l2_bytes_; }

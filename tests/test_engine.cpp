@@ -223,3 +223,13 @@ TEST_CASE("helpers that never linger, or linger long, still give exact copies") 
         CHECK(engine.stats().parallel_copies == 5);
     } // destroying an engine whose helpers linger 50 ms tells them to leave
 }
+
+TEST_CASE("a copy smaller than one block per thread is split evenly and still exact") {
+    Options o;
+    o.inline_threshold = 64 << 10;
+    CopyEngine engine(o); // default blocks: 256 KiB
+    for (std::size_t bytes : {std::size_t(64) << 10, (std::size_t(100) << 10) + 3, (std::size_t(256) << 10) - 1,
+                              std::size_t(256) << 10, (std::size_t(511) << 10) + 7})
+        for (std::size_t off : {0, 3, 61}) check_copy(engine, bytes, off, 64 - off, std::uint32_t(bytes));
+    CHECK(engine.stats().parallel_copies == 15);
+}
