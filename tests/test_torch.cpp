@@ -197,21 +197,24 @@ TEST_CASE("a single NaN anywhere in a float32 -> bfloat16 copy comes out as copy
     }
 }
 
-TEST_CASE("a 0-dim float32 NaN source written to bfloat16 comes out as copy_'s scalar loop writes it") {
-    // torch takes its scalar loop for a 0-dim source (0x7FC0), its vector kernels for a [1] one.
-    for (const Shape& dst_shape : {Shape{}, Shape{1}, Shape{1, 1}}) {
-        const auto make = [&] {
-            at::Tensor src = at::full({}, std::numeric_limits<float>::quiet_NaN());
-            return Pair{make_tensor(Layout::Contiguous, at::kBFloat16, dst_shape, Fill::Noise, 4), src};
+TEST_CASE("single-element float32 NaN copies to bfloat16 come out as copy_'s scalar loop writes them") {
+    // torch takes its scalar loop (0x7FC0) for a broadcast single element: a 0-dim source, or [1]
+    // into [1, 1]; its vector kernels (0xFFFF) for [1] into [1]. All go to copy_.
+    const auto nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<std::pair<Shape, Shape>> shapes = {
+        {{}, {}}, {{1}, {}}, {{1, 1}, {}}, {{1, 1}, {1}}, {{1, 1, 1}, {1, 1}}, {{1}, {1}}};
+    for (const auto& [dst_shape, src_shape] : shapes) {
+        const auto make = [&, dst_shape = dst_shape, src_shape = src_shape] {
+            return Pair{make_tensor(Layout::Contiguous, at::kBFloat16, dst_shape, Fill::Noise, 4), at::full(src_shape, nan)};
         };
-        expect_like_copy_(test_engine(), make, TensorPath::Fallback, "0-dim source into " + text(dst_shape));
+        expect_like_copy_(test_engine(), make, TensorPath::Fallback, text(dst_shape) + " <- " + text(src_shape));
     }
-    const auto one = [] {
-        at::Tensor src = at::full({1}, std::numeric_limits<float>::quiet_NaN());
-        return Pair{make_tensor(Layout::Contiguous, at::kBFloat16, {1}, Fill::Noise, 5), src};
+    // Two elements or more with contiguous runs: torch's vector kernels, our fused path.
+    const auto row = [&] {
+        return Pair{make_tensor(Layout::Contiguous, at::kBFloat16, {1, 5}, Fill::Noise, 5), at::full({5}, nan)};
     };
-    expect_like_copy_(test_engine(), one,
-                      torch_writes_ffff_for_bf16_nan() ? TensorPath::Converted : TensorPath::Fallback, "[1] source");
+    expect_like_copy_(test_engine(), row,
+                      torch_writes_ffff_for_bf16_nan() ? TensorPath::Converted : TensorPath::Fallback, "[1, 5] <- [5]");
 }
 
 TEST_CASE("every kernel this CPU runs takes the contiguous, strided and converted paths exactly") {

@@ -187,8 +187,9 @@ inline std::optional<tilecopy::TensorPath> expected_path(const at::Tensor& dst, 
     // Several runs must each hold 4 KiB of the narrower element type (kMinRunBytes).
     const auto narrow = std::min(dst.element_size(), src.element_size());
     if (!one_run && (run == 0 || (dst.numel() > run && run * narrow < 4096))) return tilecopy::TensorPath::Fallback;
-    // torch's scalar loop (0x7FC0 NaNs) runs without its vector kernels and for 0-dim sources.
-    if (conversion == tilecopy::Conversion::F32ToBF16 && (!torch_writes_ffff_for_bf16_nan() || src.dim() == 0))
+    // torch's scalar loop (0x7FC0 NaNs) runs without its vector kernels and for broadcast
+    // single-element copies; the adapter hands every single-element one to copy_.
+    if (conversion == tilecopy::Conversion::F32ToBF16 && (!torch_writes_ffff_for_bf16_nan() || dst.numel() == 1))
         return tilecopy::TensorPath::Fallback;
     return same ? tilecopy::TensorPath::Strided : tilecopy::TensorPath::Converted;
 }

@@ -28,8 +28,8 @@
 //             every NaN from its AVX2/AVX-512 code, which runs whenever the innermost runs are
 //             contiguous in both tensors (the only layouts the Converted path takes), and c10's
 //             0x7FC0 from its scalar code. The kernels write 0xFFFF; which one torch writes is
-//             asked of copy_ itself once per process (bf16_nan_matches_torch). A 0-dim source
-//             takes torch's scalar loop even then, so it goes to copy_ too.
+//             asked of copy_ itself once per process (bf16_nan_matches_torch). A single-element
+//             copy can take torch's scalar loop even then, so it goes to copy_ too.
 // Fast paths bump the destination's version counter as copy_ does, so autograd notices tensors
 // modified after being saved; inference tensors are refused outside InferenceMode, as by copy_.
 //
@@ -231,9 +231,11 @@ PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<s
         dims[i] = PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)), src_strides[i]};
     if (!make_run_layout(std::move(dims), plan.dst_element, plan.src_element, plan.layout))
         return torch_plan(dst, src, pair, false);
-    // A 0-dim source goes through torch's scalar loop (0x7FC0 for NaN), whatever its vectorized
-    // kernels write: found by fuzz_tensor (tests/fuzz/corpus-tensor/crash-bf16-nan-0dim).
-    if (conversion == Conversion::F32ToBF16 && (!bf16_nan_matches_torch() || src.dim() == 0))
+    // A single-element copy goes through torch's scalar loop (0x7FC0 for NaN) whenever the source
+    // is broadcast (0-dim, or [1] into [1, 1]: TensorIterator coalesces the dims to stride 0),
+    // whatever its vectorized kernels write; found by fuzz_tensor (tests/fuzz/corpus-tensor/
+    // crash-bf16-nan-*). One element costs nothing to hand over, so all of them go to copy_.
+    if (conversion == Conversion::F32ToBF16 && (!bf16_nan_matches_torch() || dst.numel() == 1))
         return torch_plan(dst, src, pair, false);
     plan.path = same_dtype ? TensorPath::Strided : TensorPath::Converted;
     return plan;
