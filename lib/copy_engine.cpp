@@ -207,23 +207,27 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
 
 namespace {
 
+enum class Fault { NullDestination, NullSource, PastAddressSpace, Overlap };
+
 // Error messages are built only when something is wrong: validation runs on every copy.
 [[noreturn]] void reject(const Region& region, Conversion conversion, std::size_t index, std::size_t total,
-                         const char* fault) {
+                         Fault fault) {
     const std::size_t des = dst_element_size(conversion);
     const std::size_t ses = src_element_size(conversion);
     std::string msg = "tilecopy: ";
     if (total > 1) msg += "region " + std::to_string(index) + ": ";
     const std::string what = std::to_string(region.count) + (conversion == Conversion::None ? " bytes" : " elements");
-    if (fault[0] == 'd')
-        msg += "copy of " + what + " to a null destination pointer";
-    else if (fault[0] == 's')
-        msg += "copy of " + what + " from a null source pointer";
-    else if (fault[0] == 'w')
+    switch (fault) {
+    case Fault::NullDestination: msg += "copy of " + what + " to a null destination pointer"; break;
+    case Fault::NullSource: msg += "copy of " + what + " from a null source pointer"; break;
+    case Fault::PastAddressSpace:
         msg += "copy of " + what + " from " + hex(region.src) + " to " + hex(region.dst) + " runs past the end of the address space";
-    else
+        break;
+    case Fault::Overlap:
         msg += "source [" + hex(region.src) + ", +" + std::to_string(region.count * ses) + ") and destination [" +
                hex(region.dst) + ", +" + std::to_string(region.count * des) + ") overlap";
+        break;
+    }
     throw Error(msg);
 }
 
@@ -233,16 +237,32 @@ void validate_region(const Region& region, Conversion conversion, std::size_t in
     if (region.count == 0) return;
     const std::size_t des = dst_element_size(conversion);
     const std::size_t ses = src_element_size(conversion);
-    if (region.dst == nullptr) reject(region, conversion, index, total, "dst");
-    if (region.src == nullptr) reject(region, conversion, index, total, "src");
+    if (region.dst == nullptr) reject(region, conversion, index, total, Fault::NullDestination);
+    if (region.src == nullptr) reject(region, conversion, index, total, Fault::NullSource);
     const auto d = reinterpret_cast<std::uintptr_t>(region.dst);
     const auto s = reinterpret_cast<std::uintptr_t>(region.src);
     const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
     const std::size_t max_count = top / std::max(des, ses);
     if (region.count > max_count || d > top - region.count * des || s > top - region.count * ses)
-        reject(region, conversion, index, total, "wrap");
-    if (d < s + region.count * ses && s < d + region.count * des) reject(region, conversion, index, total, "overlap");
+        reject(region, conversion, index, total, Fault::PastAddressSpace);
+    if (d < s + region.count * ses && s < d + region.count * des) reject(region, conversion, index, total, Fault::Overlap);
 }
+
+namespace {
+
+// Checks the conversion and every region before anything is written; the destination bytes.
+std::uint64_t validate_regions(const Region* regions, std::size_t count, Conversion conversion) {
+    if (static_cast<std::uint8_t>(conversion) > static_cast<std::uint8_t>(Conversion::F16ToF32))
+        throw Error("tilecopy: unknown Conversion value " + std::to_string(static_cast<int>(conversion)));
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        validate_region(regions[i], conversion, i, count);
+        total += regions[i].count * dst_element_size(conversion);
+    }
+    return total;
+}
+
+} // namespace
 
 } // namespace detail
 
@@ -268,9 +288,7 @@ void CopyEngine::copy_regions(const Region* regions, std::size_t count, Conversi
     if (count == 0) return;
     if (regions == nullptr)
         throw Error("tilecopy: copy_regions got a null region array with count " + std::to_string(count));
-    if (static_cast<std::uint8_t>(conversion) > static_cast<std::uint8_t>(Conversion::F16ToF32))
-        throw Error("tilecopy: unknown Conversion value " + std::to_string(static_cast<int>(conversion)));
-    for (std::size_t i = 0; i < count; ++i) detail::validate_region(regions[i], conversion, i, count);
+    detail::validate_regions(regions, count, conversion);
     impl_->run(regions, count, conversion);
 }
 
@@ -285,13 +303,7 @@ CopyHandle CopyEngine::copy_async(void* dst, const void* src, std::size_t bytes)
 }
 
 CopyHandle CopyEngine::copy_batch_async(std::vector<Region> regions, Conversion conversion) {
-    if (static_cast<std::uint8_t>(conversion) > static_cast<std::uint8_t>(Conversion::F16ToF32))
-        throw Error("tilecopy: unknown Conversion value " + std::to_string(static_cast<int>(conversion)));
-    std::uint64_t total = 0;
-    for (std::size_t i = 0; i < regions.size(); ++i) {
-        detail::validate_region(regions[i], conversion, i, regions.size());
-        total += regions[i].count * dst_element_size(conversion);
-    }
+    const std::uint64_t total = detail::validate_regions(regions.data(), regions.size(), conversion);
     detail::Engine* engine = impl_.get();
     return impl_->submit(
         [engine, regions = std::move(regions), conversion](detail::AsyncState& state) {
