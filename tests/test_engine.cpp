@@ -82,12 +82,32 @@ TEST_CASE("every supported kernel copies exactly across blocks and tiles, inline
     }
 }
 
-TEST_CASE("the default engine copies large buffers exactly") {
+TEST_CASE("the default engine copies large buffers exactly, with the store kind its thresholds choose") {
+    // Which store kind the defaults pick depends on the machine (its profile, or the cache sizes
+    // its hwloc reports: 8 MiB to 508 MiB on hosts of one kind), so this checks exactness and
+    // that the engine followed its own resolved threshold, never a host's number.
     CopyEngine engine;
-    for (std::size_t bytes : {std::size_t(3) << 20, (std::size_t(40) << 20) + 13})
+    const std::size_t sizes[] = {std::size_t(3) << 20, (std::size_t(40) << 20) + 13};
+    std::uint64_t expected_nt = 0, expected_parallel = 0;
+    for (std::size_t bytes : sizes) {
         check_copy(engine, bytes, 3, 0, 7);
+        expected_nt += bytes >= engine.options().nontemporal_threshold;
+        expected_parallel += bytes >= engine.options().inline_threshold;
+    }
+    CHECK(engine.stats().parallel_copies == expected_parallel);
+    CHECK(engine.stats().nontemporal_copies == expected_nt);
+}
+
+TEST_CASE("the non-temporal threshold set in Options decides the store kind of each copy") {
+    Options o;
+    o.inline_threshold = 64 << 10;
+    o.nontemporal_threshold = std::size_t(32) << 20;
+    CopyEngine engine(o);
+    check_copy(engine, std::size_t(3) << 20, 3, 0, 7);
+    CHECK(engine.stats().nontemporal_copies == 0);
+    check_copy(engine, (std::size_t(40) << 20) + 13, 3, 0, 7);
+    CHECK(engine.stats().nontemporal_copies == 1);
     CHECK(engine.stats().parallel_copies == 2);
-    CHECK(engine.stats().nontemporal_copies == 1); // 40 MiB is past the 32 MiB LLC default
 }
 
 TEST_CASE("zero bytes is a no-op, even with null pointers") {
