@@ -12,6 +12,8 @@
 
 #include "engine.hpp"
 #include "placement.hpp"
+#include "profile.hpp"
+#include "strategy.hpp"
 
 namespace tilecopy {
 
@@ -21,25 +23,10 @@ namespace detail {
 
 namespace {
 
-// Below this many bytes a copy runs on the caller's thread: handing work to the other core
-// costs 0.1-0.65 us here, an arena entry more, and a single core copies 64 KiB in ~1 us.
-// Measured with tilecopy-bench --inline-threshold (README, "Tuning").
-constexpr std::size_t kDefaultInlineThreshold = std::size_t(256) << 10;
-
 std::string hex(const void* p) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, reinterpret_cast<std::uintptr_t>(p));
     return buf;
-}
-
-std::string size_text(std::size_t bytes) {
-    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (u < 4 && bytes >= 1024 && bytes % 1024 == 0) {
-        bytes /= 1024;
-        ++u;
-    }
-    return std::to_string(bytes) + " " + units[u];
 }
 
 const char* policy_name(NumaPolicy p) {
@@ -67,24 +54,33 @@ std::string kernel_request(const Options& options, std::string* reason = nullptr
     return "";
 }
 
-Options resolve(Options o, const Topology& topology, std::string* reason) {
-    if (o.tile_bytes < 64)
-        throw Error("tilecopy: Options::tile_bytes must be at least 64 (got " + std::to_string(o.tile_bytes) + ")");
-    if (o.block_bytes != 0 && o.block_bytes < 64)
-        throw Error("tilecopy: Options::block_bytes must be 0 (default) or at least 64 (got " +
-                    std::to_string(o.block_bytes) + ")");
-    const std::size_t l2 = topology.l2_bytes() ? topology.l2_bytes() : std::size_t(1) << 20;
-    const std::size_t llc = topology.llc_bytes() ? topology.llc_bytes() : std::size_t(32) << 20;
-    // A block's source and destination together fill half the L2, so the next block's
-    // prefetched lines do not evict the current one's.
-    if (o.block_bytes == 0) o.block_bytes = l2 / 4;
-    o.block_bytes = std::min(o.block_bytes, o.tile_bytes);
-    if (o.inline_threshold == 0) o.inline_threshold = kDefaultInlineThreshold;
-    // Past the last-level cache the destination cannot stay cached anyway: stream it.
-    if (o.nontemporal_threshold == 0) o.nontemporal_threshold = llc;
-    std::size_t pus = 0;
-    for (const auto& n : topology.nodes()) pus += n.pus.size();
-    if (o.threads == 0) o.threads = std::max<std::size_t>(1, pus);
+MachineFacts facts_of(const Topology& topology) {
+    MachineFacts f;
+    f.l2_bytes = topology.l2_bytes();
+    f.llc_bytes = topology.llc_bytes();
+    f.nodes = topology.nodes().size();
+    f.pus = 0;
+    for (const auto& n : topology.nodes()) f.pus += n.pus.size();
+    return f;
+}
+
+// Options, then the environment, then this machine's profile, then the fallbacks.
+Strategy make_strategy(const Options& options, const Topology& topology) {
+    const MachineFacts facts = facts_of(topology);
+    std::string note;
+    const std::optional<Profile> profile = profile_for(facts, note);
+    Strategy s = resolve_strategy(options, Environment::from_process(), profile ? &*profile : nullptr, facts);
+    s.profile_note = std::move(note);
+    return s;
+}
+
+// The options with every default replaced by the strategy's value (what options() returns).
+Options resolve(Options o, const Strategy& s, const Topology& topology, std::string* reason) {
+    o.threads = s.threads.value;
+    o.block_bytes = s.block_bytes.value;
+    o.inline_threshold = s.inline_threshold.value;
+    o.nontemporal_threshold = s.nontemporal_threshold.value;
+    o.linger_us = s.linger_us.value;
     if (o.numa == NumaPolicy::Node &&
         (o.numa_node < 0 || static_cast<std::size_t>(o.numa_node) >= topology.nodes().size()))
         throw Error("tilecopy: Options::numa_node " + std::to_string(o.numa_node) + " is not a node of this topology (" +
@@ -96,7 +92,8 @@ Options resolve(Options o, const Topology& topology, std::string* reason) {
 } // namespace
 
 Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
-    : options_(resolve(options, *topology, &kernel_reason_)),
+    : strategy_(make_strategy(options, *topology)),
+      options_(resolve(options, strategy_, *topology, &kernel_reason_)),
       l2_bytes_(topology->l2_bytes()),
       llc_bytes_(topology->llc_bytes()),
       generation_(fork_generation()),
@@ -125,8 +122,8 @@ kernels::CopyFn pick(const kernels::KernelSet& k, Conversion c, bool nt) noexcep
 } // namespace
 
 void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) {
-    if (bytes < options_.inline_threshold) {
-        const bool nt = bytes >= options_.nontemporal_threshold;
+    if (bytes < strategy_.inline_threshold.value) { // decide()'s inline case, without a Decision
+        const bool nt = bytes >= strategy_.nontemporal_threshold.value;
         (nt ? kernel_->copy_nt : kernel_->copy)(dst, src, bytes);
         counters.add(kCopies, 1);
         counters.add(kBytes, bytes);
@@ -143,10 +140,11 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
     const std::size_t des = dst_element_size(conversion);
     std::size_t dst_bytes = 0;
     for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
-    const bool nt = dst_bytes >= options_.nontemporal_threshold;
+    const Decision d = decide(strategy_, dst_bytes, scheduler_.total_concurrency(), forked());
+    const bool nt = d.nontemporal;
     const kernels::CopyFn fn = pick(*kernel_, conversion, nt);
 
-    if (dst_bytes < options_.inline_threshold || forked()) {
+    if (!d.parallel) {
         for (std::size_t r = 0; r < count; ++r)
             if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
@@ -154,11 +152,12 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
     } else {
         Plan plan;
         try {
-            plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, block_bytes_for(dst_bytes)});
+            plan = make_plan(regions, count, conversion,
+                             PlanOptions{options_.tile_bytes, d.block_bytes, d.tail_bytes, d.threads});
             place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
         } catch (const std::bad_alloc&) {
             throw Error("tilecopy: out of memory planning a copy of " + std::to_string(dst_bytes) + " bytes in blocks of " +
-                        std::to_string(options_.block_bytes) + " bytes (Options::block_bytes)");
+                        std::to_string(d.block_bytes) + " bytes (Options::block_bytes)");
         }
         scheduler_.run(plan, [&plan, fn, progress, des](const Block& block) noexcept {
             std::size_t done = 0;
@@ -173,15 +172,6 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
     counters.add(kCopies, 1);
     counters.add(kBytes, dst_bytes);
     if (nt) counters.add(kNontemporalCopies, 1);
-}
-
-std::size_t Engine::block_bytes_for(std::size_t bytes) const noexcept {
-    // A copy smaller than one block per thread is split evenly instead, so every core gets a
-    // share (a 256 KiB copy was one 256 KiB block: one core, 0.92x the OpenMP copy).
-    const std::size_t threads = scheduler_.total_concurrency();
-    if (bytes >= options_.block_bytes * threads) return options_.block_bytes;
-    const std::size_t even = (bytes / threads + 63) & ~std::size_t(63);
-    return std::max<std::size_t>(std::size_t(16) << 10, even);
 }
 
 CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes,
@@ -336,15 +326,11 @@ std::vector<std::string> CopyEngine::describe() const {
     add(cpu.os_ymm, "os:ymm");
     add(cpu.os_zmm, "os:zmm");
     lines.push_back("cpu: " + (feats.empty() ? std::string("baseline x86-64") : feats));
-    lines.push_back("threads: " + std::to_string(e.scheduler().total_concurrency()) + " (the caller's thread included)");
+    lines.push_back("threads: " + std::to_string(e.scheduler().total_concurrency()) + " (the caller's thread included; " +
+                    detail::origin_text(e.strategy().threads) + ")");
     using detail::size_text;
     lines.push_back("caches: L2 " + size_text(e.l2_bytes()) + " per core, last level " + size_text(e.llc_bytes()));
-    lines.push_back("tile: " + size_text(o.tile_bytes) + ", block: " + size_text(o.block_bytes));
-    lines.push_back("inline below: " + size_text(o.inline_threshold) + " (no tasks)");
-    lines.push_back("helpers linger: " + std::to_string(o.linger_us) + " us after their last block");
-    lines.push_back(o.nontemporal_threshold == std::numeric_limits<std::size_t>::max()
-                        ? std::string("non-temporal stores: never")
-                        : "non-temporal stores from: " + size_text(o.nontemporal_threshold));
+    for (const auto& line : detail::describe_strategy(e.strategy())) lines.push_back(line);
     const auto& topo = e.scheduler().topology();
     lines.push_back("topology: " + topo.source() + ", " + std::to_string(topo.nodes().size()) + " NUMA node(s)");
     lines.push_back(std::string("numa policy: ") + detail::policy_name(o.numa) +

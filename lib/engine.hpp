@@ -17,6 +17,7 @@
 #include "fork_guard.hpp"
 #include "plan.hpp"
 #include "schedule.hpp"
+#include "strategy.hpp"
 #include "topology.hpp"
 
 namespace tilecopy::detail {
@@ -41,8 +42,8 @@ public:
     CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
 
     const Options& options() const noexcept { return options_; }
-    // Options::block_bytes, or an even split for a copy smaller than one block per thread.
-    std::size_t block_bytes_for(std::size_t bytes) const noexcept;
+    // Every threshold with its origin; decide(strategy(), ...) is what each request gets.
+    const Strategy& strategy() const noexcept { return strategy_; }
     const kernels::KernelSet& kernel() const noexcept { return *kernel_; }
     const Scheduler& scheduler() const noexcept { return scheduler_; }
     std::size_t l2_bytes() const noexcept { return l2_bytes_; }
@@ -53,7 +54,8 @@ public:
 
 private:
     std::string kernel_reason_; // why this kernel: forced by an option, the environment, or best
-    Options options_;           // resolved
+    Strategy strategy_;
+    Options options_;           // resolved: every default replaced by the strategy's value
     std::size_t l2_bytes_ = 0;
     std::size_t llc_bytes_ = 0;
     unsigned generation_; // fork generation at construction

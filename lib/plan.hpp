@@ -31,6 +31,13 @@ struct Tile {
 struct PlanOptions {
     std::size_t tile_bytes = std::size_t(1) << 30;
     std::size_t block_bytes = std::size_t(256) << 10;
+    // Guided tail: when non-zero (and threads > 1), blocks shrink toward the middle of each tile,
+    // down to this size. The caller claims blocks from a tile's front and helpers from its back
+    // (crew.hpp), so the last blocks claimed lie where they meet, near the middle: a helper that
+    // is descheduled inside its last block then holds little the caller must wait for. A block
+    // at distance D from the middle gets about D / threads, the share of the work left.
+    std::size_t tail_bytes = 0;
+    std::size_t threads = 1;
 };
 
 struct Plan {

@@ -238,7 +238,8 @@ TEST_CASE("helpers that never linger, or linger long, still give exact copies") 
         for (int i = 0; i < 5; ++i) check_copy(engine, (std::size_t(2) << 20) + 17 * i, 1, 2, std::uint32_t(i));
         bool described = false;
         for (const auto& line : engine.describe())
-            described = described || line == "helpers linger: " + std::to_string(linger) + " us after their last block";
+            described = described || line == "helpers linger: " + std::to_string(linger) +
+                                                 " us after their last block (option Options::linger_us)";
         CHECK(described);
         CHECK(engine.stats().parallel_copies == 5);
     } // destroying an engine whose helpers linger 50 ms tells them to leave

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -146,4 +147,76 @@ TEST_CASE("a destination that is not element-aligned is still covered exactly on
     for (const Block& b : plan.blocks)
         for_each_piece(plan, b, [&](char*, const char*, std::size_t n) { covered += n; });
     CHECK(covered == 100000);
+}
+
+namespace {
+
+std::vector<std::size_t> block_bytes_of(const Plan& plan) {
+    std::vector<std::size_t> sizes;
+    for (const Block& b : plan.blocks) {
+        std::size_t n = 0;
+        for_each_piece(plan, b, [&](char*, const char*, std::size_t c) { n += c; });
+        sizes.push_back(n);
+    }
+    return sizes;
+}
+
+} // namespace
+
+TEST_CASE("a guided plan cuts blocks finer toward the middle of each tile, where the threads meet") {
+    const std::vector<Region> r{{at(0x10000000), at(0x50000000), std::size_t(8) << 20}};
+    const PlanOptions guided{std::size_t(4) << 20, 256 << 10, 16 << 10, 2};
+    check_plan(r, Conversion::None, guided);
+    const Plan plan = make_plan(r.data(), 1, Conversion::None, guided);
+    REQUIRE(plan.tiles.size() == 2);
+    const auto sizes = block_bytes_of(plan);
+    for (const Tile& t : plan.tiles) {
+        // Full blocks at both ends, the smallest (16 KiB) in the middle, and never below it.
+        CHECK(sizes[t.first_block] == (256 << 10));
+        CHECK(sizes[t.end_block - 1] == (256 << 10));
+        std::size_t smallest = SIZE_MAX, at_middle = 0, offset = 0;
+        for (std::size_t i = t.first_block; i < t.end_block; ++i) {
+            smallest = std::min(smallest, sizes[i]);
+            if (offset <= (std::size_t(2) << 20) && offset + sizes[i] > (std::size_t(2) << 20)) at_middle = sizes[i];
+            offset += sizes[i];
+        }
+        CHECK(smallest == (16 << 10));
+        CHECK(at_middle == (16 << 10));
+        // Sizes fall toward the middle, then rise: each half is monotonic.
+        std::size_t half = t.first_block;
+        while (half + 1 < t.end_block && sizes[half + 1] <= sizes[half]) ++half;
+        for (std::size_t i = half + 1; i + 1 < t.end_block; ++i) CHECK(sizes[i + 1] >= sizes[i]);
+    }
+    // A uniform plan of the same copy has 32 blocks; the guided tail costs only a few more.
+    CHECK(plan.blocks.size() > 32);
+    CHECK(plan.blocks.size() < 32 + 2 * 16);
+}
+
+TEST_CASE("a guided plan for one thread, or without a tail size, is the uniform plan") {
+    const std::vector<Region> r{{at(0x10000000), at(0x50000000), (std::size_t(3) << 20) + 5}};
+    for (const PlanOptions& o : {PlanOptions{1 << 30, 256 << 10, 16 << 10, 1}, PlanOptions{1 << 30, 256 << 10, 0, 4}}) {
+        const auto sizes = block_bytes_of(make_plan(r.data(), 1, Conversion::None, o));
+        const auto uniform = block_bytes_of(make_plan(r.data(), 1, Conversion::None, PlanOptions{1 << 30, 256 << 10}));
+        CHECK(sizes == uniform);
+    }
+}
+
+TEST_CASE("guided plans cover every element once for every misalignment, conversion and thread count") {
+    for (std::size_t threads : {2, 3, 16}) {
+        for (std::size_t misalign : {0, 1, 63}) {
+            for (std::size_t bytes : {1, 4097, 100000, (1 << 20) + 3, (5 << 20) + 7}) {
+                CAPTURE(threads);
+                CAPTURE(misalign);
+                CAPTURE(bytes);
+                const std::vector<Region> r{{at(0x100000 + misalign), at(0x90000000 + 3), bytes}};
+                check_plan(r, Conversion::None, PlanOptions{1 << 20, 64 << 10, 4096, threads});
+                check_plan(r, Conversion::None, PlanOptions{1 << 30, 256 << 10, 16 << 10, threads});
+            }
+            const std::vector<Region> c{{at(0x100000 + misalign * 2), at(0x9000000), 300001}};
+            check_plan(c, Conversion::F32ToBF16, PlanOptions{1 << 20, 64 << 10, 4096, threads});
+        }
+    }
+    std::vector<Region> many;
+    for (std::size_t i = 0; i < 500; ++i) many.push_back({at(0x10000000 + i * 8192 + i % 64), at(0x80000000 + i * 8192), 3000 + i});
+    check_plan(many, Conversion::None, PlanOptions{1 << 20, 64 << 10, 4096, 2});
 }

@@ -1,4 +1,6 @@
-// Engine options. A zero size means "derive the default from this machine" (see README).
+// Engine options. A zero size means "the default": $TILECOPY_* in the environment, else the
+// machine profile written by tilecopy-tune, else a fallback derived from this machine (README,
+// "Options and environment"). CopyEngine::describe() says where each value came from.
 #pragma once
 
 #include <cstddef>
@@ -14,16 +16,19 @@ enum class NumaPolicy {
 };
 
 struct Options {
-    // Worker threads in all (the caller's thread counts as one). 0: every core.
+    // The default of linger_us (which 0 cannot mark: 0 means "give cores back at once").
+    static constexpr std::size_t kDefaultLinger = static_cast<std::size_t>(-1);
+
+    // Worker threads in all (the caller's thread counts as one). 0: default (every core).
     std::size_t threads = 0;
     // A copy is split into tiles of this many bytes, each tile into blocks.
     std::size_t tile_bytes = std::size_t(1) << 30;
-    // Block size in bytes. 0: derived from the per-core L2 size.
+    // Block size in bytes. 0: default (derived from the per-core L2 size).
     std::size_t block_bytes = 0;
-    // Copies of fewer bytes run on the caller's thread with no task. 0: the measured default.
+    // Copies of fewer bytes run on the caller's thread with no task. 0: default (256 KiB).
     std::size_t inline_threshold = 0;
-    // Copies of at least this many bytes use non-temporal stores. 0: derived from the LLC
-    // size; SIZE_MAX: never.
+    // Copies of at least this many bytes use non-temporal stores. 0: default (the profile, else
+    // the reported LLC size bounded to 16-64 MiB); SIZE_MAX: never.
     std::size_t nontemporal_threshold = 0;
     // Force a kernel: "scalar", "avx2" or "avx512". Empty: $TILECOPY_KERNEL, else the best
     // one this CPU and OS support.
@@ -34,8 +39,8 @@ struct Options {
     // How long an arena's helper threads keep spinning for the next copy after their last
     // block, in microseconds. Waking a sleeping thread costs 0.03-2 ms on a VM, so copies that
     // follow each other within this time all get every core; 0 gives cores back at once.
-    // libgomp's threads spin for a similar time (GOMP_SPINCOUNT).
-    std::size_t linger_us = 2000;
+    // libgomp's threads spin for a similar time (GOMP_SPINCOUNT). kDefaultLinger: default (2000).
+    std::size_t linger_us = kDefaultLinger;
     // Reproduce another machine: an hwloc synthetic description ("pack:2 [numa] core:1 pu:1")
     // or an hwloc XML file. Empty: $HWLOC_SYNTHETIC / $HWLOC_XMLFILE, else this machine.
     std::string topology_synthetic;

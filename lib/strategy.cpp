@@ -1,0 +1,223 @@
+#include "strategy.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include <tilecopy/error.hpp>
+
+#include "profile.hpp"
+
+namespace tilecopy::detail {
+
+namespace {
+
+constexpr std::size_t kMaxThreads = 65536;
+constexpr std::size_t kMaxLingerUs = 10'000'000; // 10 s: more is a typo, not a choice
+
+// Parses one environment variable; null text: unset.
+bool from_env(const char* text, const char* variable, const char* key, bool never_ok, std::size_t& out) {
+    if (text == nullptr) return false;
+    const std::string value = text;
+    if (never_ok && value == "never") {
+        out = kNever;
+        return true;
+    }
+    const bool is_size = std::string(key) != "threads" && std::string(key) != "linger_us";
+    std::size_t v = 0;
+    bool ok = parse_size(value, v);
+    // Counts take no unit suffix.
+    if (ok && !is_size) ok = std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (!ok)
+        throw Error(std::string("tilecopy: $") + variable + "='" + value + "' is not " +
+                    (is_size ? "a size (e.g. 4096, 256K, 64M, 1G" : "a count (a plain number") +
+                    (never_ok ? ", or never)" : ")"));
+    if (const char* why = out_of_range(key, v))
+        throw Error(std::string("tilecopy: $") + variable + "='" + value + "' " + why);
+    out = v;
+    return true;
+}
+
+// Options field (non-zero), else environment, else profile, else fallback.
+Tunable pick(std::size_t option, const char* option_name, const char* env_text, const char* variable, const char* key,
+             bool never_ok, const std::optional<std::size_t>& profile_value, const Profile* profile,
+             std::size_t fallback, std::string fallback_reason, bool option_set) {
+    Tunable t;
+    std::size_t v = 0;
+    if (option_set) {
+        t = {option, Origin::Option, std::string("Options::") + option_name};
+    } else if (from_env(env_text, variable, key, never_ok, v)) {
+        t = {v, Origin::Environment, std::string("$") + variable};
+    } else if (profile && profile_value) {
+        t = {*profile_value, Origin::Profile, profile->path};
+    } else {
+        t = {fallback, Origin::Fallback, std::move(fallback_reason)};
+    }
+    return t;
+}
+
+} // namespace
+
+const char* out_of_range(const std::string& k, std::size_t v) noexcept {
+    if (k == "nt_threshold" || k == "inline_threshold") return v >= 1 ? nullptr : "must be at least 1";
+    if (k == "block_bytes") return v >= 64 ? nullptr : "must be at least 64";
+    if (k == "threads") return v >= 1 && v <= kMaxThreads ? nullptr : "must be 1 to 65536";
+    if (k == "linger_us") return v <= kMaxLingerUs ? nullptr : "must be at most 10000000 (10 s)";
+    return "is not a tunable";
+}
+
+std::string origin_text(const Tunable& t) {
+    switch (t.origin) {
+    case Origin::Option: return "option " + t.source;
+    case Origin::Environment: return "environment " + t.source;
+    case Origin::Profile: return "profile " + t.source;
+    case Origin::Fallback: return "fallback: " + t.source;
+    }
+    return "?";
+}
+
+Environment Environment::from_process() {
+    auto get = [](const char* name) -> const char* {
+        const char* v = std::getenv(name);
+        return v && *v ? v : nullptr;
+    };
+    Environment e;
+    e.nt_threshold = get("TILECOPY_NT_THRESHOLD");
+    e.inline_threshold = get("TILECOPY_INLINE_THRESHOLD");
+    e.block_bytes = get("TILECOPY_BLOCK_BYTES");
+    e.threads = get("TILECOPY_THREADS");
+    e.linger_us = get("TILECOPY_LINGER_US");
+    return e;
+}
+
+bool parse_size(const std::string& text, std::size_t& out) noexcept {
+    std::size_t i = 0, v = 0;
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return false;
+    for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+        const std::size_t d = static_cast<std::size_t>(text[i] - '0');
+        if (v > (kNever - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    std::string unit = text.substr(i);
+    if (unit.size() == 3 && (unit[1] == 'i' || unit[1] == 'I') && (unit[2] == 'B' || unit[2] == 'b')) unit.resize(1);
+    if (unit == "B" || unit == "b") unit.clear();
+    int shift = 0;
+    if (unit.empty())
+        shift = 0;
+    else if (unit == "K" || unit == "k")
+        shift = 10;
+    else if (unit == "M" || unit == "m")
+        shift = 20;
+    else if (unit == "G" || unit == "g")
+        shift = 30;
+    else if (unit == "T" || unit == "t")
+        shift = 40;
+    else
+        return false;
+    if (shift && v > (kNever >> shift)) return false;
+    out = v << shift;
+    return true;
+}
+
+std::string size_text(std::size_t bytes) {
+    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && bytes >= 1024 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        ++u;
+    }
+    return std::to_string(bytes) + " " + units[u];
+}
+
+Strategy resolve_strategy(const Options& o, const Environment& env, const Profile* profile, const MachineFacts& facts) {
+    if (o.tile_bytes < 64)
+        throw Error("tilecopy: Options::tile_bytes must be at least 64 (got " + std::to_string(o.tile_bytes) + ")");
+    if (o.block_bytes != 0 && o.block_bytes < 64)
+        throw Error("tilecopy: Options::block_bytes must be 0 (default) or at least 64 (got " +
+                    std::to_string(o.block_bytes) + ")");
+    if (o.linger_us != Options::kDefaultLinger && o.linger_us > kMaxLingerUs)
+        throw Error("tilecopy: Options::linger_us must be at most 10000000 (10 s; got " + std::to_string(o.linger_us) + ")");
+
+    Strategy s;
+    s.tile_bytes = o.tile_bytes;
+    const Profile* p = profile;
+    const std::optional<std::size_t> none;
+
+    // Threads: every processing unit the topology lists.
+    const std::size_t pus = std::max<std::size_t>(1, facts.pus);
+    s.threads = pick(o.threads, "threads", env.threads, "TILECOPY_THREADS", "threads", false, p ? p->threads : none, p,
+                     pus, "every processing unit (" + std::to_string(pus) + ")", o.threads != 0);
+
+    // Inline below 256 KiB: handing work to another core costs 0.1-0.65 us on the hosts measured
+    // (an arena entry more), and one core copies 64 KiB in ~1 us (README, "Tuning").
+    s.inline_threshold = pick(o.inline_threshold, "inline_threshold", env.inline_threshold, "TILECOPY_INLINE_THRESHOLD",
+                              "inline_threshold", false, p ? p->inline_threshold : none, p, kDefaultInlineThreshold,
+                              "256 KiB, the hand-off cost measured on 2-core hosts", o.inline_threshold != 0);
+
+    // Non-temporal stores: the reported last-level cache, trusted only within the band where
+    // every measured host crossed over (README, "Tuning"): hosts of one kind report 8-508 MiB.
+    std::size_t nt = kNtUnknownLlc;
+    std::string nt_reason = "no last-level cache reported: 32 MiB";
+    if (facts.llc_bytes) {
+        nt = std::clamp(facts.llc_bytes, kNtFloor, kNtCeiling);
+        nt_reason = "last-level cache " + size_text(facts.llc_bytes) +
+                    (nt == facts.llc_bytes ? std::string(" (within 16-64 MiB)") : " clamped to 16-64 MiB");
+    }
+    s.nontemporal_threshold = pick(o.nontemporal_threshold, "nontemporal_threshold", env.nt_threshold,
+                                   "TILECOPY_NT_THRESHOLD", "nt_threshold", true, p ? p->nt_threshold : none, p, nt,
+                                   nt_reason, o.nontemporal_threshold != 0);
+
+    // Blocks: a block's source and destination together fill half the L2, so the next block's
+    // prefetched lines do not evict the current one's. Bounded, as L2 sizes are misreported too.
+    std::size_t block = std::size_t(256) << 10;
+    std::string block_reason = "no L2 reported: 256 KiB";
+    if (facts.l2_bytes) {
+        block = std::clamp(facts.l2_bytes / 4, std::size_t(64) << 10, std::size_t(1) << 20);
+        block_reason = "L2 " + size_text(facts.l2_bytes) + " / 4, within 64 KiB-1 MiB";
+    }
+    s.block_bytes = pick(o.block_bytes, "block_bytes", env.block_bytes, "TILECOPY_BLOCK_BYTES", "block_bytes", false,
+                         p ? p->block_bytes : none, p, block, block_reason, o.block_bytes != 0);
+    s.block_bytes.value = std::min(s.block_bytes.value, s.tile_bytes);
+
+    // Helpers linger 2 ms: waking a sleeping vCPU costs 0.03-2 ms, and libgomp spins as long.
+    s.linger_us = pick(o.linger_us, "linger_us", env.linger_us, "TILECOPY_LINGER_US", "linger_us", false,
+                       p ? p->linger_us : none, p, kDefaultLingerUs, "2 ms, longer than waking a sleeping vCPU",
+                       o.linger_us != Options::kDefaultLinger);
+    return s;
+}
+
+std::vector<std::string> describe_strategy(const Strategy& s) {
+    std::vector<std::string> lines;
+    lines.push_back("profile: " + s.profile_note);
+    lines.push_back("tile: " + size_text(s.tile_bytes) + ", block: " + size_text(s.block_bytes.value) + " (" +
+                    origin_text(s.block_bytes) + ")");
+    lines.push_back("inline below: " + size_text(s.inline_threshold.value) + " (no tasks; " +
+                    origin_text(s.inline_threshold) + ")");
+    lines.push_back("helpers linger: " + std::to_string(s.linger_us.value) + " us after their last block (" +
+                    origin_text(s.linger_us) + ")");
+    lines.push_back((s.nontemporal_threshold.value == kNever
+                         ? std::string("non-temporal stores: never")
+                         : "non-temporal stores from: " + size_text(s.nontemporal_threshold.value)) +
+                    " (" + origin_text(s.nontemporal_threshold) + ")");
+    return lines;
+}
+
+Decision decide(const Strategy& s, std::size_t dst_bytes, std::size_t concurrency, bool serial) noexcept {
+    Decision d;
+    d.nontemporal = dst_bytes >= s.nontemporal_threshold.value;
+    d.parallel = !serial && dst_bytes >= s.inline_threshold.value;
+    if (!d.parallel) return d;
+    d.threads = std::max<std::size_t>(1, concurrency);
+    std::size_t block = s.block_bytes.value;
+    // A copy smaller than one block per thread is split evenly instead, so every core gets a
+    // share (a 256 KiB copy was one 256 KiB block: one core, 0.92x the OpenMP copy).
+    if (dst_bytes / d.threads < block)
+        block = std::max(kMinBlockBytes, (dst_bytes / d.threads + 63) & ~std::size_t(63));
+    d.block_bytes = block;
+    // Where the threads meet, blocks shrink to this, so a helper descheduled inside its last
+    // block holds little that the caller must wait for (plan.hpp).
+    d.tail_bytes = std::min(block, kMinBlockBytes);
+    return d;
+}
+
+} // namespace tilecopy::detail

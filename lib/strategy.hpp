@@ -1,0 +1,104 @@
+// The strategy: the one place that compares a request's size with thresholds. Pure: no
+// threads, no hwloc, no environment reads (the caller passes the variables' text in).
+//
+// Every threshold is resolved once per engine, in this order (the first that says wins):
+// Options field, environment variable, machine profile (profile.hpp), fallback derived from
+// what the topology reports. Each keeps its origin so describe() can say where it came from.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <tilecopy/options.hpp>
+
+namespace tilecopy::detail {
+
+struct Profile;
+
+enum class Origin { Option, Environment, Profile, Fallback };
+
+// One resolved number and where it came from, e.g. {33554432, Fallback, "last-level cache 32 MiB"}.
+struct Tunable {
+    std::size_t value = 0;
+    Origin origin = Origin::Fallback;
+    std::string source; // "Options::threads", "$TILECOPY_THREADS", the profile's path, or the fallback's reason
+};
+
+// "option Options::threads", "environment $TILECOPY_THREADS", "profile /x/y", "fallback (...)".
+std::string origin_text(const Tunable& t);
+
+// What the topology reports, as the fallbacks and the profile's machine check see it.
+struct MachineFacts {
+    std::size_t l2_bytes = 0;  // per core; 0 when unknown
+    std::size_t llc_bytes = 0; // one last-level cache; 0 when unknown
+    std::size_t pus = 1;       // processing units in all
+    std::size_t nodes = 1;     // NUMA nodes
+};
+
+// The text of the tunables' environment variables; null where unset. Kept apart from getenv so
+// the strategy stays testable without touching the process environment.
+struct Environment {
+    const char* nt_threshold = nullptr;     // TILECOPY_NT_THRESHOLD: a size (64M) or "never"
+    const char* inline_threshold = nullptr; // TILECOPY_INLINE_THRESHOLD
+    const char* block_bytes = nullptr;      // TILECOPY_BLOCK_BYTES
+    const char* threads = nullptr;          // TILECOPY_THREADS
+    const char* linger_us = nullptr;        // TILECOPY_LINGER_US
+
+    static Environment from_process();
+};
+
+// "64M", "256K", "1G", "4096", "2MiB": a byte count with an optional binary suffix; false when
+// unparsable or past SIZE_MAX.
+bool parse_size(const std::string& text, std::size_t& out) noexcept;
+// Why a value from the environment or a profile is out of range for the tunable `key`
+// ("nt_threshold", "inline_threshold", "block_bytes", "threads", "linger_us"), e.g. "must be at
+// least 64"; null when it is in range.
+const char* out_of_range(const std::string& key, std::size_t value) noexcept;
+// The shortest exact form with a binary unit: "256 KiB", "40 MiB", "1000 B".
+std::string size_text(std::size_t bytes);
+
+constexpr std::size_t kNever = std::numeric_limits<std::size_t>::max();
+
+// The fallbacks' bounds (README, "Tuning"): on every host measured the crossover from regular to
+// non-temporal stores lay in 16-64 MiB, while hosts of one kind report 8 MiB to 508 MiB of L3.
+constexpr std::size_t kNtFloor = std::size_t(16) << 20;
+constexpr std::size_t kNtCeiling = std::size_t(64) << 20;
+constexpr std::size_t kNtUnknownLlc = std::size_t(32) << 20;
+constexpr std::size_t kDefaultInlineThreshold = std::size_t(256) << 10;
+constexpr std::size_t kDefaultLingerUs = 2000;
+constexpr std::size_t kMinBlockBytes = std::size_t(16) << 10;
+
+struct Strategy {
+    Tunable threads;               // in all, the caller's included
+    Tunable inline_threshold;      // copies of fewer destination bytes run on the caller alone
+    Tunable nontemporal_threshold; // from this many destination bytes on: non-temporal stores (kNever: never)
+    Tunable block_bytes;           // a thread's unit of work
+    Tunable linger_us;             // helpers' spin after their last block
+    std::size_t tile_bytes = std::size_t(1) << 30;
+    std::string profile_note;      // "profile PATH used", "... ignored: measured on ...", "no profile at PATH"
+};
+
+// Resolves Options over the environment over the profile (null: none, or one for another
+// machine) over the fallbacks. Throws tilecopy::Error naming the option or variable at fault.
+Strategy resolve_strategy(const Options& options, const Environment& env, const Profile* profile,
+                          const MachineFacts& facts);
+
+// describe()'s lines for the thresholds, each with its origin, and the profile's note.
+std::vector<std::string> describe_strategy(const Strategy& strategy);
+
+// What one request gets.
+struct Decision {
+    bool parallel = false;        // false: on the caller's thread, no task
+    bool nontemporal = false;
+    std::size_t threads = 1;      // threads that may share it
+    std::size_t block_bytes = 0;  // the plan's block size (its largest blocks)
+    std::size_t tail_bytes = 0;   // the plan's smallest blocks, where the threads meet (plan.hpp)
+};
+
+// `concurrency`: threads the scheduler has (the caller's included); `serial`: no helper may be
+// used (a forked child), so every copy runs inline.
+Decision decide(const Strategy& strategy, std::size_t dst_bytes, std::size_t concurrency, bool serial) noexcept;
+
+} // namespace tilecopy::detail
