@@ -140,6 +140,7 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
 
     Strategy s;
     s.tile_bytes = o.tile_bytes;
+    s.facts = facts;
     const Profile* p = profile;
     const std::optional<std::size_t> none;
 

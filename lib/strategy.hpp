@@ -78,6 +78,7 @@ struct Strategy {
     Tunable linger_us;             // helpers' spin after their last block
     std::size_t tile_bytes = std::size_t(1) << 30;
     std::string profile_note;      // "profile PATH used", "... ignored: measured on ...", "no profile at PATH"
+    MachineFacts facts;            // what they were derived from (a profile must match it)
 };
 
 // Resolves Options over the environment over the profile (null: none, or one for another

@@ -1,5 +1,6 @@
 // tilecopy-info: what tilecopy sees on this machine (or a described one) and what it will do:
-// NUMA nodes, arenas and whether their workers got pinned, the kernel and the thresholds.
+// NUMA nodes, arenas and whether their workers got pinned, the kernel and the thresholds, each
+// threshold with its origin (option, environment, profile or fallback).
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -107,6 +108,14 @@ nlohmann::json to_json(tilecopy::CopyEngine& engine) {
                          {"block_bytes", o.block_bytes},
                          {"inline_below_bytes", o.inline_threshold},
                          {"nontemporal_from_bytes", size_or_null(o.nontemporal_threshold)}};
+    // Where each came from: option, environment, profile or fallback (and why).
+    const auto& s = internals.strategy();
+    out["threshold_origins"] = {{"threads", tilecopy::detail::origin_text(s.threads)},
+                                {"block_bytes", tilecopy::detail::origin_text(s.block_bytes)},
+                                {"inline_below_bytes", tilecopy::detail::origin_text(s.inline_threshold)},
+                                {"nontemporal_from_bytes", tilecopy::detail::origin_text(s.nontemporal_threshold)},
+                                {"linger_us", tilecopy::detail::origin_text(s.linger_us)}};
+    out["profile"] = s.profile_note;
     out["describe"] = engine.describe();
     return out;
 }

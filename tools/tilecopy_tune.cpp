@@ -1,0 +1,237 @@
+// tilecopy-tune: measures this machine with the engine's own threads and writes the machine
+// profile every engine then reads (lib/profile.hpp). Three questions, each answered by copies
+// interleaved round by round so that a noisy neighbour hurts both sides of a comparison alike:
+//   - regular against non-temporal stores, 1 MiB to 1 GiB: the non-temporal threshold;
+//   - the caller alone against the arena, 16 KiB to 4 MiB: the inline threshold;
+//   - block sizes 64 KiB to 1 MiB on a parallel copy: the block size.
+// Run time is bounded: sizes and rounds are fixed (--quick: a second or so, for tests).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include <tilecopy/tilecopy.hpp>
+
+#include "engine.hpp"
+#include "profile.hpp"
+#include "strategy.hpp"
+
+namespace {
+
+using tilecopy::CopyEngine;
+using tilecopy::Options;
+using namespace tilecopy::detail;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::size_t KiB = 1024, MiB = 1024 * 1024;
+
+struct Buffers {
+    std::unique_ptr<unsigned char[]> src, dst;
+    std::size_t bytes = 0;
+    explicit Buffers(std::size_t n) : src(new unsigned char[n]), dst(new unsigned char[n]), bytes(n) {
+        // Touch every page: a first touch costs ~11 us a page here, far more than the copy.
+        std::memset(src.get(), 1, n);
+        std::memset(dst.get(), 2, n);
+    }
+};
+
+// GB/s of one copy of `bytes` (destination bytes per second).
+double time_copy(CopyEngine& engine, Buffers& b, std::size_t bytes) {
+    const auto t0 = clock_type::now();
+    engine.copy(b.dst.get(), b.src.get(), bytes);
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    return double(bytes) / std::max(s, 1e-9) / 1e9;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+}
+
+// Medians of each variant's GB/s per size, variants interleaved within every round.
+std::vector<std::vector<double>> measure(std::vector<CopyEngine*> variants, const std::vector<std::size_t>& sizes,
+                                         Buffers& buffers, int rounds, int reps_small) {
+    std::vector<std::vector<std::vector<double>>> samples(variants.size(),
+                                                          std::vector<std::vector<double>>(sizes.size()));
+    for (int r = 0; r < rounds; ++r)
+        for (std::size_t s = 0; s < sizes.size(); ++s) {
+            // Small copies repeat, so one sample is not one timer tick.
+            const int reps = sizes[s] < 4 * MiB ? reps_small : 1;
+            for (std::size_t v = 0; v < variants.size(); ++v) {
+                time_copy(*variants[v], buffers, sizes[s]); // warm: the helpers are lingering now
+                double best = 0;
+                for (int k = 0; k < reps; ++k) best = std::max(best, time_copy(*variants[v], buffers, sizes[s]));
+                samples[v][s].push_back(best);
+            }
+        }
+    std::vector<std::vector<double>> out(variants.size());
+    for (std::size_t v = 0; v < variants.size(); ++v)
+        for (auto& x : samples[v]) out[v].push_back(median(x));
+    return out;
+}
+
+// The smallest size from which `b` is at least `a` at this and every larger size measured;
+// `none` when b never wins at the largest size.
+std::size_t crossover(const std::vector<std::size_t>& sizes, const std::vector<double>& a, const std::vector<double>& b,
+                      std::size_t none) {
+    std::size_t from = none;
+    for (std::size_t i = sizes.size(); i-- > 0;) {
+        if (b[i] < a[i]) break;
+        from = sizes[i];
+    }
+    return from;
+}
+
+std::vector<std::size_t> powers(std::size_t from, std::size_t to, std::size_t step) {
+    std::vector<std::size_t> v;
+    for (std::size_t s = from; s <= to; s *= step) v.push_back(s);
+    return v;
+}
+
+bool write_text(const std::string& path, const std::string& text) {
+    // Make the directory ($XDG_CACHE_HOME/tilecopy or ~/.cache/tilecopy) when it is missing.
+    for (std::size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1))
+        ::mkdir(path.substr(0, slash).c_str(), 0755);
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+        if (!(f << text)) return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"tilecopy-tune: measure this machine and write the profile tilecopy's engines read"};
+    bool quick = false, dry_run = false;
+    std::string path;
+    std::string max_size = "1G";
+    int rounds = 0;
+    app.add_flag("--quick", quick, "A bounded run of about a second (small sizes, 3 rounds): for tests");
+    app.add_flag("--dry-run", dry_run, "Print what was measured; write nothing");
+    app.add_option("--profile", path, "Where to write (default: $TILECOPY_PROFILE, else ~/.cache/tilecopy/profile)");
+    app.add_option("--max-size", max_size, "Largest copy for the store-kind question (default 1G; needs 2x in memory)");
+    app.add_option("--rounds", rounds, "Rounds per measurement (default 7; --quick 3)");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "tilecopy-tune: " << e.what() << "\n";
+        return 2;
+    }
+    try {
+        std::size_t largest = 0;
+        if (!parse_size(max_size, largest) || largest < MiB)
+            throw tilecopy::Error("--max-size " + max_size + ": expected a size of at least 1M (e.g. 256M, 1G)");
+        if (rounds <= 0) rounds = quick ? 3 : 7;
+        if (quick) largest = std::min(largest, 16 * MiB);
+        if (path.empty()) path = profile_path();
+        if (path.empty() && !dry_run) throw tilecopy::Error("no --profile given and neither $TILECOPY_PROFILE nor $HOME is set");
+
+        // Engines that ignore any existing profile and environment for what they force; the
+        // rest (threads, linger) is as every engine here will have it.
+        Options base;
+        base.linger_us = Options::kDefaultLinger;
+        auto forced = [&](std::size_t nt, std::size_t inline_below, std::size_t block) {
+            Options o = base;
+            o.nontemporal_threshold = nt;
+            o.inline_threshold = inline_below;
+            o.block_bytes = block;
+            return std::make_unique<CopyEngine>(o);
+        };
+        auto probe = forced(kNever, 1, 0);
+        const Strategy& st = probe->internals().strategy();
+        const std::size_t default_block = st.block_bytes.value;
+        std::ostringstream log;
+        log << "tilecopy-tune on '" << cpu_model() << "', " << machine_summary(st.facts) << "; "
+            << probe->internals().scheduler().total_concurrency() << " threads, " << rounds
+            << " rounds, medians of GB/s (destination bytes), variants interleaved in every round\n";
+
+        Buffers big(largest);
+
+        // 1. Regular against non-temporal stores, every core.
+        const auto nt_sizes = powers(MiB, largest, quick ? 4 : 2);
+        auto regular = forced(kNever, 1, default_block);
+        auto nontemporal = forced(1, 1, default_block);
+        const auto nt = measure({regular.get(), nontemporal.get()}, nt_sizes, big, rounds, quick ? 3 : 5);
+        log << "\nstores     size   regular  non-temporal  ratio\n";
+        for (std::size_t i = 0; i < nt_sizes.size(); ++i) {
+            char line[128];
+            std::snprintf(line, sizeof line, "%16s %9.1f %13.1f %6.2f\n", size_text(nt_sizes[i]).c_str(), nt[0][i],
+                          nt[1][i], nt[1][i] / std::max(nt[0][i], 1e-9));
+            log << line;
+        }
+        // Non-temporal stores from where they win at every larger size; never when they lose at
+        // the largest (then the largest size measured may simply be too small: --max-size).
+        const std::size_t nt_threshold = crossover(nt_sizes, nt[0], nt[1], kNever);
+        log << "-> nt_threshold " << (nt_threshold == kNever ? std::string("never") : size_text(nt_threshold)) << "\n";
+
+        // 2. The caller alone against the arena.
+        const auto small = powers(16 * KiB, 4 * MiB, quick ? 4 : 2);
+        auto alone = forced(nt_threshold, kNever, default_block);
+        auto arena = forced(nt_threshold, 1, default_block);
+        const auto in = measure({alone.get(), arena.get()}, small, big, rounds, quick ? 5 : 20);
+        log << "\ninline     size  one thread     arena  ratio\n";
+        for (std::size_t i = 0; i < small.size(); ++i) {
+            char line[128];
+            std::snprintf(line, sizeof line, "%16s %11.1f %9.1f %6.2f\n", size_text(small[i]).c_str(), in[0][i], in[1][i],
+                          in[1][i] / std::max(in[0][i], 1e-9));
+            log << line;
+        }
+        std::size_t inline_threshold = crossover(small, in[0], in[1], small.back() * 2);
+        log << "-> inline_threshold " << size_text(inline_threshold) << "\n";
+
+        // 3. Block sizes on a parallel copy of a size a trainer copies often.
+        const std::size_t block_copy = std::min(largest, quick ? 4 * MiB : 16 * MiB);
+        std::vector<std::unique_ptr<CopyEngine>> by_block;
+        std::vector<CopyEngine*> variants;
+        const auto blocks = powers(64 * KiB, MiB, quick ? 4 : 2);
+        for (std::size_t b : blocks) {
+            by_block.push_back(forced(nt_threshold, 1, b));
+            variants.push_back(by_block.back().get());
+        }
+        const auto bl = measure(variants, {block_copy}, big, rounds, quick ? 3 : 10);
+        log << "\nblocks at " << size_text(block_copy) << ":";
+        std::size_t best = 0;
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+            char cell[64];
+            std::snprintf(cell, sizeof cell, "  %s %.1f", size_text(blocks[i]).c_str(), bl[i][0]);
+            log << cell;
+            // Prefer the default unless another block size is clearly (3%) faster.
+            if (bl[i][0] > bl[best][0] * 1.03 || (blocks[i] == default_block && bl[i][0] * 1.03 >= bl[best][0])) best = i;
+        }
+        log << "\n-> block_bytes " << size_text(blocks[best]) << "\n";
+
+        Profile p;
+        p.cpu = cpu_model();
+        p.machine = machine_summary(st.facts);
+        p.nt_threshold = nt_threshold;
+        p.inline_threshold = inline_threshold;
+        p.block_bytes = blocks[best];
+        std::cout << log.str();
+        if (dry_run) {
+            std::cout << "\n(dry run: nothing written)\n";
+            return 0;
+        }
+        if (!write_text(path, format_profile(p, log.str())))
+            throw tilecopy::Error("cannot write the profile to " + path);
+        std::cout << "\nwrote " << path << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "tilecopy-tune: " << e.what() << "\n";
+        return 2;
+    }
+    return 0;
+}
