@@ -78,6 +78,17 @@ Section copy_section(std::size_t bytes, const Context& ctx) {
         s.variants.push_back(omp_variant("omp", pair, ctx));
     if (ctx.methods.tilecopy)
         s.variants.push_back(tilecopy_variant("tilecopy", pair, ctx));
+    // Forced store kinds beside the default, each divided by the default's figure.
+    if (ctx.methods.tilecopy && bytes >= (std::size_t(16) << 20)) {
+        const int def = static_cast<int>(s.variants.size()) - 1;
+        for (auto [engine, label] : {std::pair{ctx.forced_regular, "tilecopy forced regular"},
+                                     std::pair{ctx.forced_nt, "tilecopy forced NT"}}) {
+            if (!engine) continue;
+            s.variants.push_back(byte_copy_variant("tilecopy", label, pair,
+                                                   [engine, p] { engine->copy(p->dst(), p->src(), p->bytes()); }));
+            s.variants.back().reference = def;
+        }
+    }
     if (ctx.methods.tilecopy_tensor)
         add_tilecopy_tensor_variant(s, pair, ctx);
     int reference = index_of(s, "tilecopy");

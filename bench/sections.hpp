@@ -23,6 +23,10 @@ struct Methods {
 
 struct Context {
     tilecopy::CopyEngine* engine = nullptr;
+    // The engine forced to regular and to non-temporal stores, its other options as `engine`'s:
+    // rows beside the default from 16 MiB on show the crossover and the default's choice.
+    tilecopy::CopyEngine* forced_regular = nullptr;
+    tilecopy::CopyEngine* forced_nt = nullptr;
     int threads = 1;              // for torch and the OpenMP baseline
     Methods methods;
     bool float_tensors = true;    // the tensor rows view the buffers as float32 (else uint8)

@@ -332,8 +332,16 @@ int main(int argc, char** argv) {
         static_cast<int>(resolved.threads ? resolved.threads : (args.threads ? args.threads : cpus));
     bench::set_torch_threads(baseline_threads);
 
+    // The same engine forced to each store kind (rows from 16 MiB on).
+    tilecopy::Options regular_options = options, nt_options = options;
+    regular_options.nontemporal_threshold = std::numeric_limits<std::size_t>::max();
+    nt_options.nontemporal_threshold = 1;
+    tilecopy::CopyEngine forced_regular(regular_options), forced_nt(nt_options);
+
     Context ctx;
     ctx.engine = engine.get();
+    ctx.forced_regular = &forced_regular;
+    ctx.forced_nt = &forced_nt;
     ctx.threads = baseline_threads;
     ctx.methods = methods;
     ctx.float_tensors = args.tensor_dtype == "float32";
