@@ -7,6 +7,7 @@
 // Run time is bounded: sizes and rounds are fixed (--quick: a second or so, for tests).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -86,16 +87,24 @@ std::vector<std::vector<double>> measure(std::vector<CopyEngine*> variants, cons
     return out;
 }
 
-// The smallest size from which `b` reaches `tie` times `a` at this and every larger size
-// measured; `none` when b falls short at the largest size.
+// The threshold from which to use `b` instead of `a`: the one that loses least, summed over
+// the sizes measured (in log of the bandwidth ratio), so one noisy size cannot move it far,
+// as a rule "b wins at every larger size" let it. `none` (never b) is a candidate too; on a
+// tie the larger threshold wins.
 std::size_t crossover(const std::vector<std::size_t>& sizes, const std::vector<double>& a, const std::vector<double>& b,
-                      std::size_t none, double tie = 1.0) {
-    std::size_t from = none;
-    for (std::size_t i = sizes.size(); i-- > 0;) {
-        if (b[i] < a[i] * tie) break;
-        from = sizes[i];
-    }
-    return from;
+                      std::size_t none) {
+    auto loss_from = [&](std::size_t c) { // b from sizes[c] on; c == sizes.size(): never
+        double loss = 0;
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+            const double r = std::log(std::max(b[i], 1e-9) / std::max(a[i], 1e-9));
+            loss += i < c ? std::max(0.0, r) : std::max(0.0, -r);
+        }
+        return loss;
+    };
+    std::size_t best = sizes.size();
+    for (std::size_t c = sizes.size(); c-- > 0;)
+        if (loss_from(c) < loss_from(best)) best = c;
+    return best < sizes.size() ? sizes[best] : none;
 }
 
 std::vector<std::size_t> powers(std::size_t from, std::size_t to, std::size_t step) {
@@ -179,11 +188,7 @@ int main(int argc, char** argv) {
                           nt[1][i], nt[1][i] / std::max(nt[0][i], 1e-9));
             log << line;
         }
-        // Non-temporal stores from where they win at every larger size; never when they lose at
-        // the largest (then the largest size measured may simply be too small: --max-size).
-        // Within 3% counts as a tie, which goes to non-temporal stores: past the crossover they
-        // leave the cache to the caller's other data, and noise alone moves ratios near 1 by that.
-        const std::size_t nt_threshold = crossover(nt_sizes, nt[0], nt[1], kNever, 0.97);
+        const std::size_t nt_threshold = crossover(nt_sizes, nt[0], nt[1], kNever);
         log << "-> nt_threshold " << (nt_threshold == kNever ? std::string("never") : size_text(nt_threshold)) << "\n";
 
         // 2. The caller alone against the arena.
