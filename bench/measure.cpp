@@ -62,7 +62,9 @@ std::size_t calibrate(const Variant& v, const TimingSettings& settings) {
 
 double sample_seconds(const Variant& v, std::size_t calls, const TimingSettings& settings) {
     if (v.timing == Timing::Cold) {
-        sleep_ms(settings.cold_idle_ms);
+        sleep_ms(v.idle_ms >= 0 ? v.idle_ms : settings.cold_idle_ms);
+        if (v.prepare)
+            v.prepare();
         return time_calls(v, 1);
     }
     sleep_ms(settings.pause_ms);

@@ -25,6 +25,10 @@ struct Variant {
     std::function<std::string()> verify;
     int reference = -1; // index in Section::variants of the variant this one is divided by
     Timing timing = Timing::Warm;
+    // Cold timing only: the idle spell before the call (negative: TimingSettings::cold_idle_ms),
+    // and untimed work between it and the call (a torch op, fresh destination pages).
+    double idle_ms = -1;
+    std::function<void()> prepare;
 };
 
 struct SectionResult;

@@ -42,6 +42,12 @@ Section aliased_section(std::size_t bytes, const Context& ctx);
 // tilecopy and the OpenMP copy after an idle spell, compared with their warm figures.
 Section cold_section(std::size_t bytes, const Context& ctx);
 
+// isolated.cpp: one copy per round as a trainer issues them, after 1, 5 and 30 ms of idleness and
+// right after a torch op, by tilecopy, memcpy and copy_ (ratios to memcpy); and copies into a
+// destination whose pages were never touched (page faults dominate: reported without a target).
+Section isolated_section(std::size_t bytes, const Context& ctx);
+Section fresh_pages_section(std::size_t bytes, const Context& ctx);
+
 // A variant that copies `pair` with `copy` and verifies byte for byte.
 Variant byte_copy_variant(std::string method, std::string label, std::shared_ptr<BufferPair> pair,
                           std::function<void()> copy);

@@ -228,6 +228,17 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
     if (m.tilecopy || m.omp)
         plan.push_back({bench::format_size(cold_bytes) + " cold",
                         [cold_bytes, c] { return bench::cold_section(cold_bytes, *c); }});
+    // Issue 10: copies one at a time, as a trainer issues them, and into fresh pages.
+    if (m.tilecopy) {
+        const std::vector<std::size_t> isolated = a.quick ? std::vector<std::size_t>{MiB, 16 * MiB}
+                                                          : std::vector<std::size_t>{MiB, 4 * MiB, 16 * MiB, 64 * MiB};
+        for (std::size_t bytes : isolated)
+            plan.push_back({bench::format_size(bytes) + " isolated",
+                            [bytes, c] { return bench::isolated_section(bytes, *c); }});
+        for (std::size_t bytes : {MiB, a.quick ? 16 * MiB : 64 * MiB})
+            plan.push_back({bench::format_size(bytes) + " fresh pages",
+                            [bytes, c] { return bench::fresh_pages_section(bytes, *c); }});
+    }
     // Issue 6: many tensors in one call (10,000 x 64 KiB = 655 MB; 100 x 8 MiB), one in the background.
     if (m.tilecopy_batch)
         for (auto [pairs, each] : {std::pair<std::size_t, std::size_t>{a.quick ? 1000 : 10000, 64 * KiB},

@@ -1,0 +1,124 @@
+// Copies as a trainer issues them: one at a time after idleness or right after a torch op, and
+// into destination pages never touched before (issue 10). Each is one timed call per round.
+#include <cstring>
+#include <functional>
+#include <new>
+#include <memory>
+#include <string>
+#include <sys/mman.h>
+
+#include <ATen/ATen.h>
+
+#include "sections.hpp"
+
+namespace bench {
+
+namespace {
+
+// Labels read "<method> <condition>"; memcpy is every row's reference (ratio = row / memcpy).
+void add_condition(Section& s, const std::shared_ptr<BufferPair>& pair, const Context& ctx, const std::string& condition,
+                   double idle_ms, std::function<void()> prepare) {
+    BufferPair* p = pair.get();
+    const int reference = static_cast<int>(s.variants.size());
+    auto add = [&](Variant v) {
+        v.label += " " + condition;
+        v.timing = Timing::Cold;
+        v.idle_ms = idle_ms;
+        v.prepare = prepare;
+        v.reference = static_cast<int>(s.variants.size()) == reference ? -1 : reference;
+        s.variants.push_back(std::move(v));
+    };
+    add(byte_copy_variant("memcpy", "memcpy", pair, [p] { std::memcpy(p->dst(), p->src(), p->bytes()); }));
+    if (ctx.methods.tilecopy) {
+        tilecopy::CopyEngine* engine = ctx.engine;
+        add(byte_copy_variant("tilecopy", "tilecopy", pair, [engine, p] { engine->copy(p->dst(), p->src(), p->bytes()); }));
+    }
+    if (ctx.methods.torch) {
+        const auto count = static_cast<std::int64_t>(p->bytes());
+        auto dst = at::from_blob(p->dst(), {count}, at::kByte);
+        auto src = at::from_blob(p->src(), {count}, at::kByte);
+        add(byte_copy_variant("torch", "torch copy_", pair, [dst, src]() mutable { dst.copy_(src); }));
+    }
+}
+
+// A destination mapped anew before every call: each of its pages faults on first write.
+class FreshDestination {
+public:
+    explicit FreshDestination(std::size_t bytes) : bytes_(bytes) { renew(); }
+    ~FreshDestination() { release(); }
+    void renew() {
+        release();
+        void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            throw std::bad_alloc();
+        data_ = static_cast<unsigned char*>(p);
+    }
+    unsigned char* data() const noexcept { return data_; }
+
+private:
+    void release() noexcept {
+        if (data_)
+            ::munmap(data_, bytes_);
+        data_ = nullptr;
+    }
+    std::size_t bytes_;
+    unsigned char* data_ = nullptr;
+};
+
+} // namespace
+
+Section isolated_section(std::size_t bytes, const Context& ctx) {
+    Section s;
+    s.name = "isolated";
+    s.size_bytes = s.src_bytes = s.dst_bytes = bytes;
+    auto pair = std::make_shared<BufferPair>(bytes, 0, 0);
+    s.buffers = pair;
+    for (double gap : {1.0, 5.0, 30.0})
+        add_condition(s, pair, ctx, "after " + std::to_string(static_cast<int>(gap)) + " ms idle", gap, nullptr);
+    // A training step: 20 ms elsewhere, then an elementwise op on 4 MiB (torch's threads run
+    // it and spin afterwards), then the copy.
+    auto a = std::make_shared<at::Tensor>(at::ones({1 << 20}, at::kFloat));
+    auto b = std::make_shared<at::Tensor>(at::ones({1 << 20}, at::kFloat));
+    add_condition(s, pair, ctx, "after a torch op", 20.0, [a, b] { a->add_(*b); }); // the closure keeps a, b
+    return s;
+}
+
+Section fresh_pages_section(std::size_t bytes, const Context& ctx) {
+    Section s;
+    s.name = "fresh pages";
+    s.size_bytes = s.src_bytes = s.dst_bytes = bytes;
+    auto pair = std::make_shared<BufferPair>(bytes, 0, 0);
+    auto fresh = std::make_shared<FreshDestination>(bytes);
+    FreshDestination* f = fresh.get();
+    const unsigned char* src = pair->src();
+    auto variant = [&](std::string method, std::string label, std::function<void()> copy) {
+        Variant v;
+        v.method = std::move(method);
+        v.label = std::move(label) + " into fresh pages";
+        v.copy = copy;
+        v.verify = [f, src, bytes, copy]() -> std::string {
+            f->renew();
+            copy();
+            return std::memcmp(f->data(), src, bytes) == 0 ? std::string() : std::string("destination differs from source");
+        };
+        v.timing = Timing::Cold;
+        v.idle_ms = 1;
+        v.prepare = [f] { f->renew(); }; // untimed: the mapping; timed: the faults on first write
+        v.reference = s.variants.empty() ? -1 : 0;
+        s.variants.push_back(std::move(v));
+    };
+    variant("memcpy", "memcpy", [f, src, bytes] { std::memcpy(f->data(), src, bytes); });
+    if (ctx.methods.tilecopy) {
+        tilecopy::CopyEngine* engine = ctx.engine;
+        variant("tilecopy", "tilecopy", [engine, f, src, bytes] { engine->copy(f->data(), src, bytes); });
+    }
+    if (ctx.methods.torch) {
+        const auto count = static_cast<std::int64_t>(bytes);
+        auto from = at::from_blob(const_cast<unsigned char*>(src), {count}, at::kByte);
+        variant("torch", "torch copy_", [f, from, count] { at::from_blob(f->data(), {count}, at::kByte).copy_(from); });
+    }
+    s.buffers = std::make_shared<std::pair<std::shared_ptr<BufferPair>, std::shared_ptr<FreshDestination>>>(pair, fresh);
+    return s;
+}
+
+} // namespace bench
