@@ -122,8 +122,8 @@ kernels::CopyFn pick(const kernels::KernelSet& k, Conversion c, bool nt) noexcep
 } // namespace
 
 void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) {
-    if (bytes < strategy_.inline_threshold.value) { // decide()'s inline case, without a Decision
-        const bool nt = bytes >= strategy_.nontemporal_threshold.value;
+    if (below_inline(strategy_, bytes)) { // decide()'s inline case, without the rest of a Decision
+        const bool nt = nontemporal_for(strategy_, bytes);
         (nt ? kernel_->copy_nt : kernel_->copy)(dst, src, bytes);
         counters.add(kCopies, 1);
         counters.add(kBytes, bytes);

@@ -205,8 +205,8 @@ std::vector<std::string> describe_strategy(const Strategy& s) {
 
 Decision decide(const Strategy& s, std::size_t dst_bytes, std::size_t concurrency, bool serial) noexcept {
     Decision d;
-    d.nontemporal = dst_bytes >= s.nontemporal_threshold.value;
-    d.parallel = !serial && dst_bytes >= s.inline_threshold.value;
+    d.nontemporal = nontemporal_for(s, dst_bytes);
+    d.parallel = !serial && !below_inline(s, dst_bytes);
     if (!d.parallel) return d;
     d.threads = std::max<std::size_t>(1, concurrency);
     std::size_t block = s.block_bytes.value;

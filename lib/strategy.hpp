@@ -98,6 +98,14 @@ struct Decision {
     std::size_t tail_bytes = 0;   // the plan's smallest blocks, where the threads meet (plan.hpp)
 };
 
+// decide()'s two comparisons, inline for the engine's 4 KiB path (which skips the rest).
+inline bool below_inline(const Strategy& s, std::size_t dst_bytes) noexcept {
+    return dst_bytes < s.inline_threshold.value;
+}
+inline bool nontemporal_for(const Strategy& s, std::size_t dst_bytes) noexcept {
+    return dst_bytes >= s.nontemporal_threshold.value;
+}
+
 // `concurrency`: threads the scheduler has (the caller's included); `serial`: no helper may be
 // used (a forked child), so every copy runs inline.
 Decision decide(const Strategy& strategy, std::size_t dst_bytes, std::size_t concurrency, bool serial) noexcept;
