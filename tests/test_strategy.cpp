@@ -202,10 +202,13 @@ TEST_CASE("each request gets inline or parallel, regular or non-temporal stores,
     CHECK(d.parallel);
     CHECK(d.threads == 2);
     CHECK(d.block_bytes == 128 * KiB); // smaller than a block per thread: split evenly
-    CHECK(d.tail_bytes == 16 * KiB);
+    CHECK(d.tail_bytes == 0);          // and not cut finer: too few blocks to gain from it
+    CHECK(decide(s, 2 * MiB - 1, 2, false).tail_bytes == 0);
+    CHECK(decide(s, 2 * MiB, 2, false).tail_bytes == 16 * KiB); // 4 blocks per thread: guided tail
     d = decide(s, 32 * MiB, 2, false);
     CHECK(d.nontemporal);
     CHECK(d.block_bytes == 256 * KiB);
+    CHECK(d.tail_bytes == 16 * KiB);
     CHECK(!decide(s, 32 * MiB - 1, 2, false).nontemporal);
     d = decide(s, 64 * MiB, 2, /*serial=*/true); // a forked child: inline, the store kind still chosen
     CHECK(!d.parallel);
