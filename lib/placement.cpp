@@ -17,25 +17,39 @@ namespace {
 constexpr std::size_t kMaxPiecesPerBlock = 8;
 
 // Pages asked first along one run of consecutive blocks: at most kSamplesPerRun + 1, and none
-// closer than kSampleSpacing bytes. Deciding should cost <= 2% of the copy, and move_pages(2)
-// costs the kernel ~1 us per page when the page tables are cold (after a large copy; ~0.1 us
-// warm), measured on this project's VM: 33 pages for 64 MiB are ~35 us, 2% of a 64 MiB copy
-// at 38 GB/s; 65 pages for 1 GiB, ~150 us, 0.5% of it.
+// closer than kSampleSpacing bytes. Deciding should cost <= 2% of the copy; move_pages(2)
+// costs the kernel ~1-2 us per page when the page tables are cold (after a large copy; ~0.1 us
+// warm), measured on this project's VM: 17 pages for 64 MiB took ~40 us, 2% of a 64 MiB copy
+// at 33 GB/s; 65 for 1 GiB ~250 us (tools/placement_cost.cpp, README "NUMA"). What placement
+// allocates costs too (a fresh page faults in at ~10-25 us on these VMs): it keeps one int per
+// block, and more only for the blocks near an owner change.
 constexpr std::size_t kSamplesPerRun = 64;
-constexpr std::size_t kSampleSpacing = std::size_t(2) << 20;
+constexpr std::size_t kSampleSpacing = std::size_t(4) << 20;
 
 constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
 constexpr int kUnasked = -2;
 
-// Asks for the owners of `indices` of `pages` in one call.
-void ask_some(const Topology& topology, const std::vector<std::uintptr_t>& pages, const std::vector<std::size_t>& indices,
-              std::vector<int>& owners) {
-    if (indices.empty()) return;
-    std::vector<const void*> addresses(indices.size());
-    std::vector<int> answers(indices.size(), -1);
-    for (std::size_t i = 0; i < indices.size(); ++i) addresses[i] = reinterpret_cast<const void*>(pages[indices[i]]);
-    topology.page_nodes(addresses.data(), addresses.size(), answers.data());
-    for (std::size_t i = 0; i < indices.size(); ++i) owners[indices[i]] = answers[i];
+// A run of points whose pages lie in address order: the first page of each of `count`
+// consecutive blocks of one region (for a block packing several regions, a run of its own:
+// its first piece's page), then, when `end_point`, the last page of the last block.
+struct Run {
+    std::size_t first_block = 0;
+    std::size_t count = 0;
+    bool end_point = false;
+    std::size_t base = 0; // index of its first point among all runs' points
+    std::size_t points() const noexcept { return count + (end_point ? 1 : 0); }
+};
+
+// Asks for the pages of `points` in one call; page_of(point) gives each page.
+template <typename PageOf>
+void ask_points(const Topology& topology, const std::vector<std::size_t>& points, PageOf&& page_of,
+                std::vector<int>& owners) {
+    if (points.empty()) return;
+    std::vector<const void*> pages(points.size());
+    std::vector<int> answers(points.size(), -1);
+    for (std::size_t i = 0; i < points.size(); ++i) pages[i] = reinterpret_cast<const void*>(page_of(points[i]));
+    topology.page_nodes(pages.data(), pages.size(), answers.data());
+    for (std::size_t i = 0; i < points.size(); ++i) owners[points[i]] = answers[i];
 }
 
 // Pages to locate, every one asked, all in one call.
@@ -49,7 +63,7 @@ public:
         owners_.assign(pages_.size(), -1);
         std::vector<std::size_t> all(pages_.size());
         for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-        ask_some(topology, pages_, all, owners_);
+        ask_points(topology, all, [this](std::size_t i) { return pages_[i]; }, owners_);
     }
     int owner(std::size_t i) const noexcept { return i == kNone ? -1 : owners_[i]; }
 
@@ -58,53 +72,37 @@ private:
     std::vector<int> owners_;
 };
 
-// Pages along runs (one run: a page per block of consecutive blocks of one region, in address
-// order), located by sample in two calls: first every k-th page of each run and its last; then
-// the pages between two samples whose owners differ. The pages between two samples of the same
-// owner are taken to have it too: an owner change that comes back within k blocks goes
-// unseen, as one within a block always did.
-class SampledQuery {
-public:
-    // `min_stride`: pages per sample at least (kSampleSpacing in blocks).
-    explicit SampledQuery(std::size_t min_stride) noexcept : min_stride_(std::max<std::size_t>(1, min_stride)) {}
-
-    void new_run() { run_starts_.push_back(pages_.size()); }
-    std::size_t add(std::uintptr_t page) {
-        if (run_starts_.empty()) new_run();
-        pages_.push_back(page);
-        return pages_.size() - 1;
+// Owners of every point of some runs, located by sample in two calls: first every k-th point
+// of each run and its last; then the points between two samples whose owners differ. The
+// points between two samples of one owner are taken to have it too: an owner change that
+// comes back within k blocks goes unseen, as one within a block always did.
+template <typename PageOf>
+std::vector<int> sampled_owners(const Topology& topology, std::vector<Run>& runs, std::size_t min_stride,
+                                PageOf&& page_of) {
+    std::size_t total = 0;
+    for (Run& run : runs) run.base = total, total += run.points();
+    std::vector<int> owners(total, kUnasked);
+    std::vector<std::size_t> samples;
+    for (const Run& run : runs) {
+        const std::size_t n = run.points();
+        if (n == 0) continue;
+        const std::size_t stride = std::max({std::size_t(1), min_stride, (n + kSamplesPerRun - 1) / kSamplesPerRun});
+        for (std::size_t i = 0; i + 1 < n; i += stride) samples.push_back(run.base + i);
+        samples.push_back(run.base + n - 1);
     }
-    void ask(const Topology& topology) {
-        owners_.assign(pages_.size(), kUnasked);
-        run_starts_.push_back(pages_.size());
-        std::vector<std::size_t> samples;
-        for (std::size_t r = 0; r + 1 < run_starts_.size(); ++r) {
-            const std::size_t begin = run_starts_[r], end = run_starts_[r + 1];
-            if (begin == end) continue;
-            const std::size_t stride = std::max(min_stride_, (end - begin + kSamplesPerRun - 1) / kSamplesPerRun);
-            for (std::size_t i = begin; i < end - 1; i += stride) samples.push_back(i);
-            samples.push_back(end - 1);
-        }
-        ask_some(topology, pages_, samples, owners_);
-        std::vector<std::size_t> between;
-        for (std::size_t j = 0; j + 1 < samples.size(); ++j) {
-            const std::size_t a = samples[j], c = samples[j + 1];
-            if (c > a + 1 && owners_[a] != owners_[c])
-                for (std::size_t i = a + 1; i < c; ++i) between.push_back(i);
-        }
-        ask_some(topology, pages_, between, owners_);
-        // What is still unasked lies between two samples of one owner (runs end on a sample).
-        for (std::size_t i = 1; i < owners_.size(); ++i)
-            if (owners_[i] == kUnasked) owners_[i] = owners_[i - 1];
+    ask_points(topology, samples, page_of, owners);
+    std::vector<std::size_t> between;
+    for (std::size_t j = 0; j + 1 < samples.size(); ++j) {
+        const std::size_t a = samples[j], c = samples[j + 1];
+        if (c > a + 1 && owners[a] != owners[c])
+            for (std::size_t i = a + 1; i < c; ++i) between.push_back(i);
     }
-    int owner(std::size_t i) const noexcept { return i == kNone ? -1 : owners_[i]; }
-
-private:
-    std::size_t min_stride_;
-    std::vector<std::uintptr_t> pages_;
-    std::vector<std::size_t> run_starts_;
-    std::vector<int> owners_;
-};
+    ask_points(topology, between, page_of, owners);
+    // What is still unasked lies between two samples of one owner (runs end on a sample).
+    for (std::size_t i = 1; i < total; ++i)
+        if (owners[i] == kUnasked) owners[i] = owners[i - 1];
+    return owners;
+}
 
 class AutoPlacer {
 public:
@@ -119,88 +117,112 @@ public:
     }
 
     // Rounds: (1) the first destination page of every block, and the page after it (the
-    // next block's first, else its own last page), sampled; (2) the last page of the blocks
+    // next block's first, else its own last page), by sample; (2) the last page of the blocks
     // whose two answers differ, where it was not asked yet; (3) every page of the blocks whose
     // first and last pages differ in owner, to cut them where the owner changes; (4) the
-    // source page of each piece whose destination has no known owner, sampled. Without a cut
-    // the plan's blocks are placed where they are; per block, two indices are all it keeps.
+    // source page of each block or piece whose destination has no known owner, by sample.
+    // Without a cut the plan's blocks are placed where they are.
     void place() {
         std::vector<Block>& blocks = plan_.blocks;
         const std::size_t n = blocks.size();
-        first_.assign(n, kNone);
-        end_proxy_.assign(n, kNone);
-        SampledQuery round1(min_stride_);
-        for (std::size_t i = 0; i < n; ++i) probe_first(i, round1);
-        for (std::size_t i = 0; i + 1 < n; ++i)
-            if (end_proxy_[i] == kNone && single(i) && first_page(i) != last_page(i)) end_proxy_[i] = first_[i + 1];
-        round1.ask(topology_);
-
-        // Blocks whose first page and the page after differ; the last page where not asked.
+        std::vector<Run> runs = destination_runs();
+        const std::vector<int> first_owner = sampled_owners(topology_, runs, min_stride_, [this, &runs](std::size_t p) {
+            return dst_point_page(runs, p);
+        });
+        // Per block, the owner of its first page (-2: an empty block, placed in turn).
+        std::vector<int> owner(n, kUnasked);
+        std::vector<std::size_t> suspects;     // blocks whose first page and the page after differ
+        std::vector<int> suspect_after;        // the owner of that page after
+        std::vector<std::size_t> suspect_last; // their last page's index in round 2, or kNone
         PageQuery round2;
-        std::vector<std::pair<std::size_t, std::size_t>> suspects; // block, its last page in round 2
-        for (std::size_t i = 0; i < n; ++i) {
-            if (end_proxy_[i] == kNone || round1.owner(first_[i]) == round1.owner(end_proxy_[i])) continue;
-            const bool proxy_is_last = i + 1 == n || end_proxy_[i] != first_[i + 1] || first_page(i + 1) == last_page(i);
-            suspects.emplace_back(i, proxy_is_last ? kNone : round2.add(last_page(i)));
+        for (const Run& run : runs) {
+            for (std::size_t k = 0; k < run.count; ++k) {
+                const std::size_t i = run.first_block + k;
+                owner[i] = first_owner[run.base + k];
+                if (k + 1 == run.points() || first_owner[run.base + k + 1] == owner[i]) continue;
+                // The page after: the next block's first, or this block's last (the end point).
+                const bool after_is_last = k + 1 == run.count || first_page(i + 1) == last_page(i);
+                suspects.push_back(i);
+                suspect_after.push_back(first_owner[run.base + k + 1]);
+                suspect_last.push_back(after_is_last ? kNone : round2.add(last_page(i)));
+            }
         }
         round2.ask(topology_);
 
         PageQuery round3;
-        for (const auto& [i, last] : suspects) {
-            const int last_owner = last != kNone ? round2.owner(last) : round1.owner(end_proxy_[i]);
-            if (last_owner == round1.owner(first_[i])) continue;
-            cut_.emplace_back(i, round3.add(first_page(i)));
+        std::vector<std::pair<std::size_t, std::size_t>> cuts; // block, its first page in round 3
+        for (std::size_t j = 0; j < suspects.size(); ++j) {
+            const std::size_t i = suspects[j];
+            const int last_owner = suspect_last[j] != kNone ? round2.owner(suspect_last[j]) : suspect_after[j];
+            if (last_owner == owner[i]) continue;
+            cuts.emplace_back(i, round3.add(first_page(i)));
             for (std::uintptr_t page = first_page(i) + page_; page <= last_page(i); page += page_) round3.add(page);
         }
         round3.ask(topology_);
 
-        // Pieces with their destination's owner; those without one get their source's.
-        SampledQuery round4(min_stride_);
+        // Cut blocks become pieces; the rest keep their place in the plan.
         std::vector<Block> placed;
         std::vector<std::size_t> new_start; // where old block i begins in `placed`
-        if (!cut_.empty()) {
-            placed.reserve(n + cut_.size() * kMaxPiecesPerBlock);
+        PageQuery piece_sources;            // pieces without a destination owner
+        std::vector<std::size_t> piece_source;
+        if (!cuts.empty()) {
+            placed.reserve(n + cuts.size() * kMaxPiecesPerBlock);
             new_start.resize(n + 1);
+            std::size_t next_cut = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                new_start[i] = placed.size();
+                if (next_cut < cuts.size() && cuts[next_cut].first == i) {
+                    cut_at_owner_changes(i, cuts[next_cut++].second, round3, placed, piece_sources, piece_source);
+                } else {
+                    placed.push_back(blocks[i]);
+                    placed.back().node = owner[i];
+                }
+            }
+            new_start[n] = placed.size();
         }
-        std::vector<Block>& out = cut_.empty() ? blocks : placed;
+
+        // Blocks (uncut) without a destination owner: their sources, by sample.
+        std::vector<Run> source_runs;
         std::size_t next_cut = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            if (!new_start.empty()) new_start[i] = placed.size();
-            if (next_cut < cut_.size() && cut_[next_cut].first == i) {
-                cut_at_owner_changes(i, cut_[next_cut++].second, round3, round4, placed);
+            const bool cut = next_cut < cuts.size() && cuts[next_cut].first == i;
+            next_cut += cut;
+            if (cut || owner[i] != -1) continue;
+            const bool packed = blocks[i].first != blocks[i].last;
+            if (packed || source_runs.empty() || source_runs.back().first_block + source_runs.back().count != i ||
+                !next_follows(i - 1))
+                source_runs.push_back(Run{i, 0, false, 0});
+            ++source_runs.back().count;
+        }
+        const std::vector<int> source_owner = sampled_owners(topology_, source_runs, min_stride_,
+                                                             [this, &source_runs](std::size_t p) {
+                                                                 return src_point_page(source_runs, p);
+                                                             });
+        piece_sources.ask(topology_);
+
+        // In block order, so that the blocks placed in turn take turns in order.
+        std::size_t run = 0, in_run = 0, piece = 0;
+        next_cut = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (next_cut < cuts.size() && cuts[next_cut].first == i) {
+                ++next_cut;
+                for (std::size_t j = new_start[i]; j < new_start[i + 1]; ++j) {
+                    if (placed[j].node >= 0) continue;
+                    const int by_src = piece_sources.owner(piece_source[piece++]);
+                    placed[j].node = by_src >= 0 ? by_src : next_in_turn();
+                }
                 continue;
             }
-            const int node = first_[i] == kNone ? -1 : round1.owner(first_[i]);
-            Block block = blocks[i];
-            if (node < 0 && first_[i] != kNone) {
-                const bool packed = block.first != block.last;
-                std::uintptr_t src = 0;
-                for_each_piece(plan_, block, [&](char*, const char* s, std::size_t) {
-                    if (!src) src = reinterpret_cast<std::uintptr_t>(s);
-                });
-                if (packed || block.first != source_region_ || block.begin != source_end_) round4.new_run();
-                source_region_ = packed ? kNone : block.first;
-                source_end_ = block.end;
-                by_source_.emplace_back(cut_.empty() ? i : placed.size(), round4.add(page_of(src)));
+            int node = owner[i];
+            if (node == -1) {
+                const int by_src = source_owner[source_runs[run].base + in_run];
+                if (++in_run == source_runs[run].count) ++run, in_run = 0;
+                node = by_src;
             }
-            block.node = node;
-            if (cut_.empty())
-                blocks[i].node = node;
-            else
-                placed.push_back(block);
+            if (node < 0) node = next_in_turn();
+            (cuts.empty() ? blocks[i] : placed[new_start[i]]).node = node;
         }
-        round4.ask(topology_);
-
-        std::size_t next_source = 0;
-        for (std::size_t j = 0; j < out.size(); ++j) {
-            if (out[j].node >= 0) continue;
-            int by_src = -1;
-            if (next_source < by_source_.size() && by_source_[next_source].first == j)
-                by_src = round4.owner(by_source_[next_source++].second);
-            out[j].node = by_src >= 0 ? by_src : next_in_turn();
-        }
-        if (cut_.empty()) return;
-        new_start[n] = placed.size();
+        if (cuts.empty()) return;
         for (Tile& tile : plan_.tiles) {
             tile.first_block = new_start[std::min(tile.first_block, n)];
             tile.end_block = new_start[std::min(tile.end_block, n)];
@@ -231,29 +253,59 @@ private:
         const Block& b = plan_.blocks[i + 1];
         return a.first == b.first && a.end == b.begin;
     }
-
-    void probe_first(std::size_t i, SampledQuery& query) {
-        const Block& block = plan_.blocks[i];
-        if (block.first == block.last) {
-            if (block.begin >= block.end) return; // nothing to copy: placed in turn
-            if (i == 0 || !next_follows(i - 1)) query.new_run();
-            first_[i] = query.add(first_page(i));
-            if (first_page(i) != last_page(i) && !next_follows(i)) end_proxy_[i] = query.add(last_page(i));
-            return;
-        }
-        // A block packing several small regions is placed by its first piece: checking every
-        // region's pages would cost a page per region for blocks that are small anyway.
-        for_each_piece(plan_, block, [&](char* d, const char*, std::size_t) {
-            if (first_[i] != kNone) return;
-            query.new_run();
-            first_[i] = query.add(page_of(reinterpret_cast<std::uintptr_t>(d)));
+    // The destination and source of a block's first piece (a packed block's first region
+    // that has elements); 0 when it has none.
+    std::pair<std::uintptr_t, std::uintptr_t> first_piece(std::size_t i) const {
+        std::pair<std::uintptr_t, std::uintptr_t> found{0, 0};
+        for_each_piece(plan_, plan_.blocks[i], [&found](char* d, const char* s, std::size_t) {
+            if (!found.first) found = {reinterpret_cast<std::uintptr_t>(d), reinterpret_cast<std::uintptr_t>(s)};
         });
+        return found;
+    }
+
+    // Runs of blocks that follow one another in one region; a packed block is a run of its
+    // own (placed by its first piece: checking every region's pages would cost a page per
+    // region for blocks that are small anyway); an empty block is in none.
+    std::vector<Run> destination_runs() const {
+        std::vector<Run> runs;
+        for (std::size_t i = 0; i < plan_.blocks.size(); ++i) {
+            if (single(i)) {
+                if (i == 0 || !next_follows(i - 1)) runs.push_back(Run{i, 0, false, 0});
+                ++runs.back().count;
+                if (!next_follows(i)) runs.back().end_point = first_page(i) != last_page(i);
+            } else if (plan_.blocks[i].first != plan_.blocks[i].last && first_piece(i).first) {
+                runs.push_back(Run{i, 1, false, 0});
+            }
+        }
+        return runs;
+    }
+
+    // The run holding point p, and p's place in it.
+    static std::pair<const Run*, std::size_t> locate(const std::vector<Run>& runs, std::size_t p) noexcept {
+        auto it = std::upper_bound(runs.begin(), runs.end(), p, [](std::size_t v, const Run& r) { return v < r.base; });
+        const Run& run = *(it - 1);
+        return {&run, p - run.base};
+    }
+
+    std::uintptr_t dst_point_page(const std::vector<Run>& runs, std::size_t p) const {
+        const auto [run, k] = locate(runs, p);
+        const std::size_t i = run->first_block + (k < run->count ? k : run->count - 1);
+        if (!single(i)) return page_of(first_piece(i).first);
+        return k < run->count ? first_page(i) : last_page(i);
+    }
+
+    std::uintptr_t src_point_page(const std::vector<Run>& runs, std::size_t p) const {
+        const auto [run, k] = locate(runs, p);
+        const std::size_t i = run->first_block + k;
+        if (!single(i)) return page_of(first_piece(i).second);
+        const Block& b = plan_.blocks[i];
+        return page_of(reinterpret_cast<std::uintptr_t>(plan_.regions[b.first].src) + b.begin * ses_);
     }
 
     // Splits block i at the page boundaries where its destination's owner changes; `pages`:
     // the answer index of its first page in round 3, the others following.
-    void cut_at_owner_changes(std::size_t i, std::size_t pages, const PageQuery& owners, SampledQuery& sources,
-                              std::vector<Block>& placed) {
+    void cut_at_owner_changes(std::size_t i, std::size_t pages, const PageQuery& owners, std::vector<Block>& placed,
+                              PageQuery& sources, std::vector<std::size_t>& source_of) {
         const Block& block = plan_.blocks[i];
         const std::uintptr_t dst = dst_of(block.first);
         const std::size_t page_count = (last_page(i) - first_page(i)) / page_ + 1;
@@ -273,11 +325,8 @@ private:
                 }
             }
             if (owner < 0) {
-                if (block.first != source_region_ || start != source_end_) sources.new_run();
-                source_region_ = block.first;
-                source_end_ = cut;
                 const auto src = reinterpret_cast<std::uintptr_t>(plan_.regions[block.first].src);
-                by_source_.emplace_back(placed.size(), sources.add(page_of(src + start * ses_)));
+                source_of.push_back(sources.add(page_of(src + start * ses_)));
             }
             placed.push_back(Block{block.first, block.first, start, cut, owner});
             if (cut == block.end) return;
@@ -297,12 +346,6 @@ private:
     std::size_t ses_;
     std::size_t min_stride_ = 1;
     std::size_t turn_ = 0;
-    std::vector<std::size_t> first_;     // per block: its first page's answer in round 1
-    std::vector<std::size_t> end_proxy_; // per block: the page after it (or its last) in round 1
-    std::vector<std::pair<std::size_t, std::size_t>> cut_;       // blocks cut, their pages in round 3
-    std::vector<std::pair<std::size_t, std::size_t>> by_source_; // output block, its source in round 4
-    std::size_t source_region_ = kNone; // the last piece asked by its source, to chain runs
-    std::size_t source_end_ = kNone;
 };
 
 } // namespace

@@ -191,6 +191,22 @@ TEST_CASE("auto placement asks for a sample of pages in a few bulk calls, and fi
     CHECK(fake.bulk_queries.load() <= 6);
     CHECK(fake.pages_asked.load() <= 140);
 
+    // First half on node 1, second half never touched (its source on node 0): a cut where the
+    // destination's owner becomes unknown, and the sources of the rest, by sample too.
+    fake.owners.clear();
+    fake.own(dst.data(), size / 2 + 5 * kPage, 1);
+    fake.own(src.data(), size, 0);
+    fake.bulk_queries = 0;
+    fake.pages_asked = 0;
+    plan = plan_for();
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    check_plan_is_sound(plan);
+    CHECK(plan.blocks.size() == blocks + 1);
+    for (const Block& b : plan.blocks) CHECK(b.node == (dst_of(plan, b) < reinterpret_cast<const char*>(dst.data()) + size / 2 + 5 * kPage ? 1 : 0));
+    CHECK(fake.queries.load() == 0);
+    CHECK(fake.bulk_queries.load() <= 6);
+    CHECK(fake.pages_asked.load() <= 200);
+
     // The owner changes inside block 130 (page 2085), between two sampled blocks: the blocks
     // between the samples are asked too, and block 130 is cut at that page.
     for (std::size_t page_index : {std::size_t(2085), std::size_t(3001)}) {
@@ -229,7 +245,7 @@ TEST_CASE("an owner change exactly at a block edge splits nothing; several chang
     for (std::size_t i = 0; i < 4; ++i) CHECK(plan.blocks[i].node == expected[i]);
 
     // Second block: pages 64-73 on node 2, 74-83 on 0, 84-93 on 2, 94-127 unknown (source on
-    // 0); the first block on 0, the last two on 1 (so the samples, 2 MiB apart, differ).
+    // 0); the first block on 0, the last two on 1 (so the samples, 4 MiB apart, differ).
     fake.owners.clear();
     fake.own(dst.data(), 256 << 10, 0);
     fake.own(dst.data() + (256 << 10), dst.size() - (256 << 10), 1);
