@@ -245,7 +245,7 @@ TEST_CASE("an owner change exactly at a block edge splits nothing; several chang
     for (std::size_t i = 0; i < 4; ++i) CHECK(plan.blocks[i].node == expected[i]);
 
     // Second block: pages 64-73 on node 2, 74-83 on 0, 84-93 on 2, 94-127 unknown (source on
-    // 0); the first block on 0, the last two on 1 (so the samples, 4 MiB apart, differ).
+    // 0); the first block on 0, the last two on 1 (so the first and last pages, the only samples, differ).
     fake.owners.clear();
     fake.own(dst.data(), 256 << 10, 0);
     fake.own(dst.data() + (256 << 10), dst.size() - (256 << 10), 1);
