@@ -1,7 +1,7 @@
 // Block placement: which node's arena runs each block. Pure given the Topology, which is
 // the only thing here that asks the system anything. Auto asks for page locations in bulk and
-// by sample: a few page_nodes() calls per copy (one system call each) for about a hundred pages,
-// whatever its size.
+// by sample: at most seven page_nodes() calls per copy (one system call each), for about a
+// hundred pages where owners do not change, whatever its size.
 #include "placement.hpp"
 
 #include <algorithm>
@@ -21,7 +21,7 @@ constexpr std::size_t kMaxPiecesPerBlock = 8;
 // costs the kernel ~1-2 us per page when the page tables are cold (after a large copy; ~0.1 us
 // warm), measured on this project's VM: 17 pages for 64 MiB took ~40 us, 2% of a 64 MiB copy
 // at 33 GB/s; 65 for 1 GiB ~250 us (tools/placement_cost.cpp, README "NUMA"). What placement
-// allocates costs too (a fresh page faults in at ~10-25 us on these VMs): it keeps one int per
+// allocates costs too (a fresh page faults in at ~10-25 us on these VMs): it keeps two ints per
 // block, and more only for the blocks near an owner change.
 constexpr std::size_t kSamplesPerRun = 64;
 constexpr std::size_t kSampleSpacing = std::size_t(4) << 20;
