@@ -38,8 +38,9 @@ void copy_upto_64(Byte* d, const Byte* s, std::size_t n) noexcept {
     }
 }
 
-// Up to 256 bytes: the inline path of small copies, so no loop and no alignment work.
-void copy_small(Byte* d, const Byte* s, std::size_t n) noexcept {
+// Up to 256 bytes: the inline path of small copies, so no loop and no alignment work. Inlined
+// into copy() as before the shared skeleton, where GCC stopped doing so by itself.
+__attribute__((always_inline)) inline void copy_small(Byte* d, const Byte* s, std::size_t n) noexcept {
     if (n <= 64) {
         copy_upto_64(d, s, n);
     } else if (n <= 128) {
