@@ -79,24 +79,24 @@ struct FeatureInfo {
     std::uint32_t bit;
     bool CpuFeatures::*has;
     const char* name;
-    const char* lacking; // the error's words when the CPU or OS lacks it
+    const char* os_lacking; // for register state: the error's words when the OS has not enabled it
 };
 constexpr FeatureInfo kFeatures[] = {
-    {kernels::kSse2, &CpuFeatures::sse2, "sse2", "this CPU lacks sse2"},
-    {kernels::kSse3, &CpuFeatures::sse3, "sse3", "this CPU lacks sse3"},
-    {kernels::kSsse3, &CpuFeatures::ssse3, "ssse3", "this CPU lacks ssse3"},
-    {kernels::kSse41, &CpuFeatures::sse41, "sse4.1", "this CPU lacks sse4.1"},
-    {kernels::kSse42, &CpuFeatures::sse42, "sse4.2", "this CPU lacks sse4.2"},
-    {kernels::kPopcnt, &CpuFeatures::popcnt, "popcnt", "this CPU lacks popcnt"},
-    {kernels::kXsave, &CpuFeatures::xsave, "xsave", "this CPU lacks xsave"},
-    {kernels::kAvx, &CpuFeatures::avx, "avx", "this CPU lacks avx"},
-    {kernels::kAvx2, &CpuFeatures::avx2, "avx2", "this CPU lacks avx2"},
-    {kernels::kFma, &CpuFeatures::fma, "fma", "this CPU lacks fma"},
-    {kernels::kF16c, &CpuFeatures::f16c, "f16c", "this CPU lacks f16c"},
-    {kernels::kAvx512f, &CpuFeatures::avx512f, "avx512f", "this CPU lacks avx512f"},
-    {kernels::kAvx512bw, &CpuFeatures::avx512bw, "avx512bw", "this CPU lacks avx512bw"},
-    {kernels::kAvx512vl, &CpuFeatures::avx512vl, "avx512vl", "this CPU lacks avx512vl"},
-    {kernels::kAvx512dq, &CpuFeatures::avx512dq, "avx512dq", "this CPU lacks avx512dq"},
+    {kernels::kSse2, &CpuFeatures::sse2, "sse2", nullptr},
+    {kernels::kSse3, &CpuFeatures::sse3, "sse3", nullptr},
+    {kernels::kSsse3, &CpuFeatures::ssse3, "ssse3", nullptr},
+    {kernels::kSse41, &CpuFeatures::sse41, "sse4.1", nullptr},
+    {kernels::kSse42, &CpuFeatures::sse42, "sse4.2", nullptr},
+    {kernels::kPopcnt, &CpuFeatures::popcnt, "popcnt", nullptr},
+    {kernels::kXsave, &CpuFeatures::xsave, "xsave", nullptr},
+    {kernels::kAvx, &CpuFeatures::avx, "avx", nullptr},
+    {kernels::kAvx2, &CpuFeatures::avx2, "avx2", nullptr},
+    {kernels::kFma, &CpuFeatures::fma, "fma", nullptr},
+    {kernels::kF16c, &CpuFeatures::f16c, "f16c", nullptr},
+    {kernels::kAvx512f, &CpuFeatures::avx512f, "avx512f", nullptr},
+    {kernels::kAvx512bw, &CpuFeatures::avx512bw, "avx512bw", nullptr},
+    {kernels::kAvx512vl, &CpuFeatures::avx512vl, "avx512vl", nullptr},
+    {kernels::kAvx512dq, &CpuFeatures::avx512dq, "avx512dq", nullptr},
     {kernels::kOsYmm, &CpuFeatures::os_ymm, "os:ymm", "the OS has not enabled AVX state (XCR0)"},
     {kernels::kOsZmm, &CpuFeatures::os_zmm, "os:zmm", "the OS has not enabled AVX-512 state (XCR0)"},
 };
@@ -152,7 +152,7 @@ bool supports(const CpuFeatures& cpu, const kernels::KernelSet& set, std::string
             // CPU features come before OS state in kFeatures: the first is the root cause.
             for (const FeatureInfo& f : kFeatures) {
                 if (!(lacking & f.bit)) continue;
-                *missing = f.lacking;
+                *missing = f.os_lacking ? std::string(f.os_lacking) : std::string("this CPU lacks ") + f.name;
                 break;
             }
         } catch (...) {
