@@ -85,9 +85,9 @@ public:
     }
 
     void page_nodes(const void* const* pages, std::size_t count, int* nodes) const noexcept override {
+        if (count == 0) return;
         // A topology that is not this system (synthetic, XML without HWLOC_THISSYSTEM=1)
         // describes nodes the kernel does not know: every location is unknown.
-        if (count == 0) return;
         if (os_index_to_node_.empty() || !this_system_) {
             std::fill(nodes, nodes + count, -1);
             return;

@@ -1,5 +1,5 @@
-// A Topology whose page owners the test chooses (one by one or in bulk) and whose binding only counts: placement
-// and binding failure are tested without a NUMA machine.
+// A Topology whose page owners the test chooses (asked one by one or in bulk) and whose binding
+// only counts: placement and binding failure are tested without a NUMA machine.
 #pragma once
 
 #include <atomic>
