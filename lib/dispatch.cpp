@@ -3,7 +3,6 @@
 #include "dispatch.hpp"
 
 #include <cstdint>
-#include <iterator>
 #include <string>
 
 #include <tilecopy/error.hpp>
@@ -34,9 +33,16 @@ CpuFeatures detect() noexcept {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (!__get_cpuid_count(1, 0, &eax, &ebx, &ecx, &edx)) return f;
     f.sse2 = bit(edx, 26);
+    f.sse3 = bit(ecx, 0);
+    f.ssse3 = bit(ecx, 9);
+    f.sse41 = bit(ecx, 19);
+    f.sse42 = bit(ecx, 20);
+    f.popcnt = bit(ecx, 23);
+    f.xsave = bit(ecx, 26);
     f.fma = bit(ecx, 12);
     f.f16c = bit(ecx, 29);
     const bool avx = bit(ecx, 28);
+    f.avx = avx;
     const bool osxsave = bit(ecx, 27);
     if (osxsave) {
         const std::uint64_t xcr0 = read_xcr0();
@@ -67,28 +73,42 @@ CpuFeatures detect() noexcept { return CpuFeatures{}; }
 
 #endif
 
-struct Requirement {
-    bool CpuFeatures::*flag;
+// Every kernels::Feature bit: what detect() found for it and how errors name it. The one place
+// feature names live; each kernel's needs are data in its own KernelSet::required.
+struct FeatureInfo {
+    std::uint32_t bit;
+    bool CpuFeatures::*has;
     const char* name;
+    const char* os_lacking; // for register state: the error's words when the OS has not enabled it
+};
+constexpr FeatureInfo kFeatures[] = {
+    {kernels::kSse2, &CpuFeatures::sse2, "sse2", nullptr},
+    {kernels::kSse3, &CpuFeatures::sse3, "sse3", nullptr},
+    {kernels::kSsse3, &CpuFeatures::ssse3, "ssse3", nullptr},
+    {kernels::kSse41, &CpuFeatures::sse41, "sse4.1", nullptr},
+    {kernels::kSse42, &CpuFeatures::sse42, "sse4.2", nullptr},
+    {kernels::kPopcnt, &CpuFeatures::popcnt, "popcnt", nullptr},
+    {kernels::kXsave, &CpuFeatures::xsave, "xsave", nullptr},
+    {kernels::kAvx, &CpuFeatures::avx, "avx", nullptr},
+    {kernels::kAvx2, &CpuFeatures::avx2, "avx2", nullptr},
+    {kernels::kFma, &CpuFeatures::fma, "fma", nullptr},
+    {kernels::kF16c, &CpuFeatures::f16c, "f16c", nullptr},
+    {kernels::kAvx512f, &CpuFeatures::avx512f, "avx512f", nullptr},
+    {kernels::kAvx512bw, &CpuFeatures::avx512bw, "avx512bw", nullptr},
+    {kernels::kAvx512vl, &CpuFeatures::avx512vl, "avx512vl", nullptr},
+    {kernels::kAvx512dq, &CpuFeatures::avx512dq, "avx512dq", nullptr},
+    {kernels::kOsYmm, &CpuFeatures::os_ymm, "os:ymm", "the OS has not enabled AVX state (XCR0)"},
+    {kernels::kOsZmm, &CpuFeatures::os_zmm, "os:zmm", "the OS has not enabled AVX-512 state (XCR0)"},
 };
 
-// What each kernel needs from the CPU, in the order the flags are named in errors.
-bool check(const CpuFeatures& f, const Requirement* reqs, std::size_t n, bool os_state, const char* os_message,
-           std::string* missing) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!(f.*reqs[i].flag)) {
-            if (missing) *missing = std::string("this CPU lacks ") + reqs[i].name;
-            return false;
-        }
-    }
-    if (!os_state) {
-        if (missing) *missing = os_message;
-        return false;
-    }
-    return true;
-}
+// The kernels this library may hold, best first; which are compiled is up to meson options.
+constexpr const char* kKernelNames[] = {"avx512", "avx2", "scalar"};
 
-bool is_known(std::string_view name) noexcept { return name == "scalar" || name == "avx2" || name == "avx512"; }
+bool is_known(std::string_view name) noexcept {
+    for (const char* known : kKernelNames)
+        if (name == known) return true;
+    return false;
+}
 
 } // namespace
 
@@ -110,35 +130,49 @@ const std::vector<const kernels::KernelSet*>& compiled_kernels() noexcept {
     return list;
 }
 
-bool cpu_supports(const kernels::KernelSet& set, std::string* missing) noexcept {
-    const CpuFeatures& f = cpu_features();
-    const std::string_view name = set.name;
-    try {
-        if (name == "avx512") {
-            // -mavx512f implies AVX2, so the compiler may use AVX2 instructions there too.
-            static const Requirement reqs[] = {
-                {&CpuFeatures::avx512f, "avx512f"},   {&CpuFeatures::avx512bw, "avx512bw"},
-                {&CpuFeatures::avx512vl, "avx512vl"}, {&CpuFeatures::avx512dq, "avx512dq"},
-                {&CpuFeatures::avx2, "avx2"},         {&CpuFeatures::f16c, "f16c"}};
-            return check(f, reqs, std::size(reqs), f.os_zmm, "the OS has not enabled AVX-512 state (XCR0)", missing);
-        }
-        if (name == "avx2") {
-            static const Requirement reqs[] = {
-                {&CpuFeatures::avx2, "avx2"}, {&CpuFeatures::fma, "fma"}, {&CpuFeatures::f16c, "f16c"}};
-            return check(f, reqs, std::size(reqs), f.os_ymm, "the OS has not enabled AVX state (XCR0)", missing);
-        }
-        return true;
-    } catch (...) {
-        // Only building the message can throw (bad_alloc); the answer stands without it.
-        return false;
-    }
+std::uint32_t feature_mask(const CpuFeatures& cpu) noexcept {
+    std::uint32_t mask = 0;
+    for (const FeatureInfo& f : kFeatures)
+        if (cpu.*f.has) mask |= f.bit;
+    return mask;
 }
 
-const kernels::KernelSet& best_kernel() noexcept {
+std::string feature_names(std::uint32_t mask) {
+    std::string out;
+    for (const FeatureInfo& f : kFeatures)
+        if (mask & f.bit) out += (out.empty() ? "" : " ") + std::string(f.name);
+    return out;
+}
+
+bool supports(const CpuFeatures& cpu, const kernels::KernelSet& set, std::string* missing) noexcept {
+    const std::uint32_t lacking = set.required & ~feature_mask(cpu);
+    if (lacking == 0) return true;
+    if (missing) {
+        try {
+            // CPU features come before OS state in kFeatures: the first is the root cause.
+            for (const FeatureInfo& f : kFeatures) {
+                if (!(lacking & f.bit)) continue;
+                *missing = f.os_lacking ? std::string(f.os_lacking) : std::string("this CPU lacks ") + f.name;
+                break;
+            }
+        } catch (...) {
+            // Only building the message can throw (bad_alloc); the answer stands without it.
+        }
+    }
+    return false;
+}
+
+bool cpu_supports(const kernels::KernelSet& set, std::string* missing) noexcept {
+    return supports(cpu_features(), set, missing);
+}
+
+const kernels::KernelSet& best_kernel(const CpuFeatures& cpu) noexcept {
     for (const kernels::KernelSet* k : compiled_kernels())
-        if (cpu_supports(*k)) return *k;
+        if (supports(cpu, *k)) return *k;
     return kernels::scalar::kernel_set;
 }
+
+const kernels::KernelSet& best_kernel() noexcept { return best_kernel(cpu_features()); }
 
 const kernels::KernelSet* find_kernel(std::string_view name) noexcept {
     for (const kernels::KernelSet* k : compiled_kernels())
@@ -146,8 +180,10 @@ const kernels::KernelSet* find_kernel(std::string_view name) noexcept {
     return nullptr;
 }
 
-const kernels::KernelSet& choose_kernel(std::string_view forced) {
-    if (forced.empty()) return best_kernel();
+const kernels::KernelSet& choose_kernel(std::string_view forced) { return choose_kernel(forced, cpu_features()); }
+
+const kernels::KernelSet& choose_kernel(std::string_view forced, const CpuFeatures& cpu) {
+    if (forced.empty()) return best_kernel(cpu);
     const std::string quoted = "'" + std::string(forced) + "'";
     if (!is_known(forced))
         throw Error("unknown kernel " + quoted + " (expected scalar, avx2 or avx512)");
@@ -156,7 +192,7 @@ const kernels::KernelSet& choose_kernel(std::string_view forced) {
         throw Error("kernel " + quoted + " was not compiled into this build (meson option -D" + std::string(forced) +
                     "=enabled)");
     std::string missing;
-    if (!cpu_supports(*k, &missing)) throw Error("kernel " + quoted + " cannot run here: " + missing);
+    if (!supports(cpu, *k, &missing)) throw Error("kernel " + quoted + " cannot run here: " + missing);
     return *k;
 }
 

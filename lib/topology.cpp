@@ -2,6 +2,9 @@
 #include "topology.hpp"
 
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -57,6 +60,7 @@ public:
             configure(options);
             if (hwloc_topology_load(topology_) != 0) throw Error("tilecopy: hwloc cannot load the topology (" + source_ + ")");
             describe_environment_source();
+            this_system_ = hwloc_topology_is_thissystem(topology_) != 0;
             read_nodes();
             read_caches();
         } catch (...) {
@@ -75,20 +79,43 @@ public:
     std::size_t page_bytes() const noexcept override { return page_bytes_; }
 
     int node_of(const void* addr) const noexcept override {
-        if (os_index_to_node_.empty()) return -1;
-        const auto page = reinterpret_cast<std::uintptr_t>(addr) & ~std::uintptr_t(page_bytes_ - 1);
+        int node = -1;
+        page_nodes(&addr, 1, &node);
+        return node;
+    }
+
+    void page_nodes(const void* const* pages, std::size_t count, int* nodes) const noexcept override {
+        if (count == 0) return;
+        // A topology that is not this system (synthetic, XML without HWLOC_THISSYSTEM=1)
+        // describes nodes the kernel does not know: every location is unknown.
+        if (os_index_to_node_.empty() || !this_system_) {
+            std::fill(nodes, nodes + count, -1);
+            return;
+        }
+#if defined(__linux__) && defined(SYS_move_pages)
+        // move_pages(2) with no target nodes only reports where each page is (hwloc's
+        // get_area_memlocation makes the same call, but per range and as one merged nodeset).
+        // The status goes straight into `nodes`: a node number, or -errno for an untouched
+        // (ENOENT) or unmapped (EFAULT) page.
+        if (syscall(SYS_move_pages, 0, static_cast<unsigned long>(count), const_cast<const void**>(pages), nullptr,
+                    nodes, 0) != 0) {
+            std::fill(nodes, nodes + count, -1);
+            return;
+        }
+        for (std::size_t i = 0; i < count; ++i) nodes[i] = nodes[i] >= 0 ? index_of(unsigned(nodes[i])) : -1;
+#else
         hwloc_bitmap_t nodeset = hwloc_bitmap_alloc();
-        if (!nodeset) return -1;
-        int found = -1;
-        // One move_pages() call on Linux; an untouched page reports no node, a topology that is
-        // not this system (synthetic, XML) reports every node: both are "unknown".
-        if (hwloc_get_area_memlocation(topology_, reinterpret_cast<const void*>(page), page_bytes_, nodeset,
-                                       HWLOC_MEMBIND_BYNODESET) == 0 &&
-            hwloc_bitmap_weight(nodeset) == 1) {
-            found = index_of(unsigned(hwloc_bitmap_first(nodeset)));
+        for (std::size_t i = 0; i < count; ++i) {
+            nodes[i] = -1;
+            const auto page = reinterpret_cast<std::uintptr_t>(pages[i]) & ~std::uintptr_t(page_bytes_ - 1);
+            if (nodeset &&
+                hwloc_get_area_memlocation(topology_, reinterpret_cast<const void*>(page), page_bytes_, nodeset,
+                                           HWLOC_MEMBIND_BYNODESET) == 0 &&
+                hwloc_bitmap_weight(nodeset) == 1)
+                nodes[i] = index_of(unsigned(hwloc_bitmap_first(nodeset)));
         }
         hwloc_bitmap_free(nodeset);
-        return found;
+#endif
     }
 
     bool bind_thread(std::size_t node, std::string& previous) noexcept override {
@@ -235,6 +262,7 @@ private:
     std::vector<hwloc_const_cpuset_t> node_cpusets_; // owned by topology_, parallel to nodes_
     std::vector<std::pair<unsigned, int>> os_index_to_node_; // node OS index -> index in nodes_
     bool from_environment_ = false;
+    bool this_system_ = false; // page locations come from the kernel (else they are unknown)
     std::string source_;
     std::size_t l2_bytes_ = 0;
     std::size_t llc_bytes_ = 0;
@@ -276,6 +304,9 @@ public:
     std::size_t llc_bytes() const noexcept override { return llc_bytes_; }
     std::size_t page_bytes() const noexcept override { return page_bytes_; }
     int node_of(const void*) const noexcept override { return -1; }
+    void page_nodes(const void* const*, std::size_t count, int* nodes) const noexcept override {
+        std::fill(nodes, nodes + count, -1);
+    }
     bool bind_thread(std::size_t, std::string&) noexcept override { return false; }
     void restore_thread(const std::string&) noexcept override {}
     std::string source() const override {

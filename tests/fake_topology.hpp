@@ -1,5 +1,5 @@
-// A Topology whose page owners the test chooses and whose binding only counts: placement
-// and binding failure are tested without a NUMA machine.
+// A Topology whose page owners the test chooses (asked one by one or in bulk) and whose binding
+// only counts: placement and binding failure are tested without a NUMA machine.
 #pragma once
 
 #include <atomic>
@@ -46,6 +46,11 @@ public:
         queries.fetch_add(1);
         return owner(addr);
     }
+    void page_nodes(const void* const* pages, std::size_t count, int* nodes) const noexcept override {
+        bulk_queries.fetch_add(1);
+        pages_asked.fetch_add(count);
+        for (std::size_t i = 0; i < count; ++i) nodes[i] = owner(pages[i]);
+    }
     bool bind_thread(std::size_t, std::string& previous) noexcept override {
         bind_calls.fetch_add(1);
         previous = "unchanged";
@@ -55,7 +60,9 @@ public:
     std::string source() const override { return "fake"; }
 
     std::map<std::uintptr_t, int> owners;
-    mutable std::atomic<std::size_t> queries{0};
+    mutable std::atomic<std::size_t> queries{0};      // node_of calls: one system call each on hwloc
+    mutable std::atomic<std::size_t> bulk_queries{0}; // page_nodes calls: one system call each
+    mutable std::atomic<std::size_t> pages_asked{0};  // pages asked through page_nodes
     std::atomic<std::size_t> bind_calls{0};
     bool binding_works = true;
 

@@ -286,6 +286,41 @@ TEST_CASE("every conversion kernel handles sizes 0 to 300 at every element misal
     }
 }
 
+// The non-temporal skeleton's edges: the head up to the next line is 0-63 bytes, may end inside
+// an element (a destination that is not element-aligned, which never streams), and the body
+// starts only past head + 64 bytes; the tail is whatever is left of the last step.
+TEST_CASE("every conversion kernel handles every byte offset of the destination for sizes 0 to 200") {
+    constexpr std::size_t kMaxCount = 200;
+    GuardedBuffer src((kMaxCount + 4) * 4);
+    GuardedBuffer dst((kMaxCount + 16) * 4 + 64);
+    std::memset(dst.data(), kCanary, dst.size());
+    std::vector<unsigned char> expected;
+    for (const KernelSet* k : runnable_kernels()) {
+        for (const ConvertVariant& v : kConvertVariants) {
+            SUBCASE((std::string(k->name) + " " + v.name).c_str()) {
+                fill_source(src.data(), kMaxCount + 4, v.src_size);
+                std::size_t failures = 0;
+                std::string first;
+                for (std::size_t dst_offset = 0; dst_offset < 64; ++dst_offset) {
+                    for (std::size_t src_offset : {std::size_t(0), std::size_t(1), std::size_t(3)}) {
+                        for (std::size_t count = 0; count <= kMaxCount; ++count) {
+                            if (convert_is_exact(k->*v.fn, reference_kernel().*v.reference, v, dst, dst_offset,
+                                                 src.data() + src_offset, count, expected))
+                                continue;
+                            if (failures++ == 0)
+                                first = "dst offset " + std::to_string(dst_offset) + ", src offset " +
+                                        std::to_string(src_offset) + ", count " + std::to_string(count);
+                        }
+                    }
+                }
+                INFO(std::string(k->name), " ", std::string(v.name), ": first failure at ", first);
+                CHECK(failures == 0);
+                CHECK(dst.canaries_intact());
+            }
+        }
+    }
+}
+
 TEST_CASE("every conversion kernel handles large odd sizes") {
     const std::size_t counts[] = {4099, 65537, (std::size_t(1) << 20) + 17};
     const std::size_t misalignments[][2] = {{0, 0}, {1, 3}, {31, 1}};

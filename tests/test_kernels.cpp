@@ -83,7 +83,9 @@ TEST_CASE("the scalar kernel is always compiled, last, and runnable") {
 }
 
 TEST_CASE("every copy kernel matches memcpy for large odd sizes") {
-    const std::size_t sizes[] = {4095, 4097, 65537, (std::size_t(1) << 20) + 17, (std::size_t(4) << 20) - 3};
+    // Around the switch to rep movsb (32 KiB) too, where the first line is stored by vectors.
+    const std::size_t sizes[] = {4095, 4097, 32767, 32768, 32769, 32768 + 63, 65537, (std::size_t(1) << 20) + 17,
+                                 (std::size_t(4) << 20) - 3};
     const std::size_t misalignments[][2] = {{0, 0}, {1, 0}, {0, 1}, {17, 63}, {63, 31}};
     for (const KernelSet* k : runnable_kernels()) {
         for (const CopyVariant& v : kCopyVariants) {
@@ -153,4 +155,84 @@ TEST_CASE("dispatch picks the best supported kernel and names the kernel it refu
             CHECK_THROWS_WITH_AS(choose_kernel(name), doctest::Contains((std::string("'") + name + "'").c_str()), tilecopy::Error);
         }
     }
+}
+
+TEST_CASE("each kernel's required features cover what its instructions need, and a CPU lacking any one never gets it") {
+    using tilecopy::detail::best_kernel;
+    using tilecopy::detail::choose_kernel;
+    using tilecopy::detail::CpuFeatures;
+    using tilecopy::detail::feature_mask;
+    using tilecopy::detail::feature_names;
+    using tilecopy::detail::supports;
+    namespace k = tilecopy::kernels;
+
+    // What each kernel's code uses at the least (its -m flags); the mask may hold more (what
+    // those flags imply), never less.
+    auto least = [](const std::string& name) -> std::uint32_t {
+        if (name == "avx512")
+            return k::kAvx512f | k::kAvx512bw | k::kAvx512vl | k::kAvx512dq | k::kAvx2 | k::kAvx | k::kF16c |
+                   k::kOsYmm | k::kOsZmm;
+        if (name == "avx2") return k::kAvx2 | k::kAvx | k::kFma | k::kF16c | k::kOsYmm;
+        return 0;
+    };
+    CpuFeatures everything;
+    for (bool CpuFeatures::*flag :
+         {&CpuFeatures::sse2, &CpuFeatures::sse3, &CpuFeatures::ssse3, &CpuFeatures::sse41, &CpuFeatures::sse42,
+          &CpuFeatures::popcnt, &CpuFeatures::xsave, &CpuFeatures::avx, &CpuFeatures::avx2, &CpuFeatures::fma,
+          &CpuFeatures::f16c, &CpuFeatures::avx512f, &CpuFeatures::avx512bw, &CpuFeatures::avx512vl,
+          &CpuFeatures::avx512dq, &CpuFeatures::avx512bf16, &CpuFeatures::os_ymm, &CpuFeatures::os_zmm})
+        everything.*flag = true;
+    CHECK(&best_kernel(everything) == compiled_kernels().front());
+
+    for (const KernelSet* kernel : compiled_kernels()) {
+        const std::string name = kernel->name;
+        CAPTURE(name);
+        MESSAGE(name, " requires: ", feature_names(kernel->required));
+        CHECK((kernel->required & least(name)) == least(name));
+        CHECK(supports(everything, *kernel));
+        if (name == "scalar") {
+            // Runs on every x86-64 (SSE2 is part of it) and everywhere else.
+            CHECK((kernel->required & ~std::uint32_t(k::kSse2)) == 0);
+            continue;
+        }
+        CHECK(&choose_kernel(name, everything) == kernel);
+        for (std::uint32_t bit = 1; bit != 0; bit <<= 1) {
+            if (!(kernel->required & bit)) continue;
+            // The CPU has everything but this one feature.
+            CpuFeatures lacking = everything;
+            const std::string feature = feature_names(bit);
+            CAPTURE(feature);
+            REQUIRE_FALSE(feature.empty());
+            for (bool CpuFeatures::*flag :
+                 {&CpuFeatures::sse2, &CpuFeatures::sse3, &CpuFeatures::ssse3, &CpuFeatures::sse41,
+                  &CpuFeatures::sse42, &CpuFeatures::popcnt, &CpuFeatures::xsave, &CpuFeatures::avx,
+                  &CpuFeatures::avx2, &CpuFeatures::fma, &CpuFeatures::f16c, &CpuFeatures::avx512f,
+                  &CpuFeatures::avx512bw, &CpuFeatures::avx512vl, &CpuFeatures::avx512dq, &CpuFeatures::os_ymm,
+                  &CpuFeatures::os_zmm}) {
+                CpuFeatures one;
+                one.*flag = true;
+                if (feature_mask(one) == bit) lacking.*flag = false;
+            }
+            REQUIRE(feature_mask(lacking) == (feature_mask(everything) & ~bit));
+
+            std::string missing;
+            CHECK_FALSE(supports(lacking, *kernel, &missing));
+            const bool os_state = bit == k::kOsYmm || bit == k::kOsZmm;
+            CHECK(missing == (os_state ? std::string(bit == k::kOsYmm ? "the OS has not enabled AVX state (XCR0)"
+                                                                      : "the OS has not enabled AVX-512 state (XCR0)")
+                                       : "this CPU lacks " + feature));
+            const KernelSet& best = best_kernel(lacking);
+            CHECK(&best != kernel);
+            // Scalar is the last resort, even for a CPU without SSE2 (no x86-64 lacks it).
+            CHECK(((best.required & bit) == 0 || &best == &tilecopy::kernels::scalar::kernel_set));
+            try {
+                choose_kernel(name, lacking);
+                FAIL("forcing a kernel the CPU cannot run is no error");
+            } catch (const tilecopy::Error& e) {
+                CHECK(std::string(e.what()) == "kernel '" + name + "' cannot run here: " + missing);
+            }
+        }
+    }
+    // This CPU runs what dispatch picks for it.
+    CHECK((best_kernel().required & ~feature_mask(tilecopy::detail::cpu_features())) == 0);
 }

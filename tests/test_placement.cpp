@@ -159,6 +159,114 @@ TEST_CASE("splitting stays on element edges for a misaligned destination and is 
     for (const Block& b : plan.blocks) CHECK(b.node == fake.owner(dst_of(plan, b)));
 }
 
+TEST_CASE("auto placement asks for a sample of pages in a few bulk calls, and finds a change between samples exactly") {
+    const std::size_t size = 16 << 20;
+    tilecopy::test::GuardedBuffer dst(size), src(size);
+    const Region region{dst.data(), src.data(), size};
+    FakeTopology fake({1, 1});
+    fake.own(dst.data(), size, 1);
+    auto plan_for = [&] { return make_plan(&region, 1, Conversion::None, PlanOptions{1 << 30, 64 << 10}); };
+    Plan plan = plan_for();
+    const std::size_t blocks = plan.blocks.size();
+    REQUIRE(blocks == 256);
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    check_plan_is_sound(plan);
+    CHECK(plan.blocks.size() == blocks);
+    for (const Block& b : plan.blocks) CHECK(b.node == 1);
+    // One system call per page was ~2 us; a bulk call is one system call for all its pages,
+    // and about 65 pages per run of blocks are asked, not two per block.
+    CHECK(fake.queries.load() == 0);
+    CHECK(fake.bulk_queries.load() <= 6);
+    CHECK(fake.pages_asked.load() <= 70);
+
+    // Destination untouched: the sources decide, still by sample.
+    fake.owners.clear();
+    fake.own(src.data(), size, 0);
+    fake.bulk_queries = 0;
+    fake.pages_asked = 0;
+    plan = plan_for();
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    for (const Block& b : plan.blocks) CHECK(b.node == 0);
+    CHECK(fake.queries.load() == 0);
+    CHECK(fake.bulk_queries.load() <= 6);
+    CHECK(fake.pages_asked.load() <= 140);
+
+    // First half on node 1, second half never touched (its source on node 0): a cut where the
+    // destination's owner becomes unknown, and the sources of the rest, by sample too.
+    fake.owners.clear();
+    fake.own(dst.data(), size / 2 + 5 * kPage, 1);
+    fake.own(src.data(), size, 0);
+    fake.bulk_queries = 0;
+    fake.pages_asked = 0;
+    plan = plan_for();
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    check_plan_is_sound(plan);
+    CHECK(plan.blocks.size() == blocks + 1);
+    for (const Block& b : plan.blocks) CHECK(b.node == (dst_of(plan, b) < reinterpret_cast<const char*>(dst.data()) + size / 2 + 5 * kPage ? 1 : 0));
+    CHECK(fake.queries.load() == 0);
+    CHECK(fake.bulk_queries.load() <= 6);
+    CHECK(fake.pages_asked.load() <= 200);
+
+    // The owner changes inside block 130 (page 2085), between two sampled blocks: the blocks
+    // between the samples are asked too, and block 130 is cut at that page.
+    for (std::size_t page_index : {std::size_t(2085), std::size_t(3001)}) {
+        CAPTURE(page_index);
+        fake.owners.clear();
+        fake.own(dst.data(), page_index * kPage, 1);
+        fake.own(dst.data() + page_index * kPage, size - page_index * kPage, 0);
+        plan = plan_for();
+        place_blocks(plan, fake, NumaPolicy::Auto, 0);
+        check_plan_is_sound(plan);
+        CHECK(plan.blocks.size() == blocks + 1);
+        std::size_t cuts = 0;
+        for (const Block& b : plan.blocks) {
+            const char* start = dst_of(plan, b);
+            CHECK(b.node == fake.owner(start));
+            CHECK(fake.owner(start + (b.end - b.begin) - 1) == b.node);
+            cuts += start == reinterpret_cast<const char*>(dst.data()) + page_index * kPage;
+        }
+        CHECK(cuts == 1);
+    }
+}
+
+TEST_CASE("an owner change exactly at a block edge splits nothing; several changes in a block cut it at each") {
+    tilecopy::test::GuardedBuffer dst(1 << 20), src(1 << 20);
+    const Region region{dst.data(), src.data(), dst.size()};
+    FakeTopology fake({1, 1, 1});
+    auto plan_for = [&] { return make_plan(&region, 1, Conversion::None, PlanOptions{1 << 30, 256 << 10}); };
+
+    fake.own(dst.data(), 256 << 10, 0); // exactly the first block
+    fake.own(dst.data() + (256 << 10), dst.size() - (256 << 10), 1);
+    Plan plan = plan_for();
+    REQUIRE(plan.blocks.size() == 4);
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    REQUIRE(plan.blocks.size() == 4);
+    const int expected[] = {0, 1, 1, 1};
+    for (std::size_t i = 0; i < 4; ++i) CHECK(plan.blocks[i].node == expected[i]);
+
+    // Second block: pages 64-73 on node 2, 74-83 on 0, 84-93 on 2, 94-127 unknown (source on
+    // 0); the first block on 0, the last two on 1 (so the first and last pages, the only samples, differ).
+    fake.owners.clear();
+    fake.own(dst.data(), 256 << 10, 0);
+    fake.own(dst.data() + (256 << 10), dst.size() - (256 << 10), 1);
+    fake.own(dst.data() + 74 * kPage, 10 * kPage, 0);
+    fake.own(dst.data() + 64 * kPage, 10 * kPage, 2);
+    fake.own(dst.data() + 84 * kPage, 10 * kPage, 2);
+    for (std::size_t page = 94; page < 128; ++page) fake.owners.erase(reinterpret_cast<std::uintptr_t>(dst.data()) + page * kPage);
+    fake.own(src.data(), src.size(), 0);
+    plan = plan_for();
+    place_blocks(plan, fake, NumaPolicy::Auto, 0);
+    check_plan_is_sound(plan);
+    REQUIRE(plan.blocks.size() == 7);
+    const std::size_t starts[] = {0, 64, 74, 84, 94, 128, 192};
+    const int nodes[] = {0, 2, 0, 2, 0, 1, 1};
+    for (std::size_t i = 0; i < 7; ++i) {
+        CAPTURE(i);
+        CHECK(plan.blocks[i].begin == starts[i] * kPage);
+        CHECK(plan.blocks[i].node == nodes[i]);
+    }
+}
+
 TEST_CASE("a block packing several small regions is placed by its first region") {
     std::vector<tilecopy::test::GuardedBuffer> dsts, srcs;
     std::vector<Region> regions;
@@ -191,5 +299,5 @@ TEST_CASE("a copy whose destination is split between two nodes is byte-exact") {
     engine.copy(dst.data(), src.data(), size);
     CHECK(std::memcmp(dst.data(), src.data(), size) == 0);
     CHECK(dst.canaries_intact());
-    CHECK(fake->queries.load() > 0);
+    CHECK(fake->bulk_queries.load() > 0);
 }

@@ -363,6 +363,53 @@ TEST_CASE("node_of finds a touched page on this machine and knows nothing of an 
     CHECK(two->node_of(touched.data() + page) == -1);
 }
 
+TEST_CASE("page_nodes answers many pages at once as node_of does one by one") {
+    auto topology = this_machine();
+    const std::size_t page = topology->page_bytes();
+    void* map = mmap(nullptr, 6 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(map != MAP_FAILED);
+    auto* bytes = static_cast<unsigned char*>(map);
+    std::memset(bytes, 1, page);            // page 0 touched
+    std::memset(bytes + 2 * page, 1, page); // page 2 touched; 1 and 3 never
+    REQUIRE(munmap(bytes + 4 * page, 2 * page) == 0); // pages 4 and 5 unmapped
+    const void* pages[] = {bytes, bytes + page, bytes + 2 * page + 17, bytes + 3 * page, bytes + 4 * page, bytes + 5 * page};
+    int nodes[6] = {7, 7, 7, 7, 7, 7};
+    topology->page_nodes(pages, 6, nodes);
+    CHECK(nodes[0] >= 0);
+    CHECK(nodes[0] == topology->node_of(bytes));
+    CHECK(nodes[2] == topology->node_of(bytes + 2 * page));
+    if (topology->nodes().size() == 1) CHECK(nodes[2] == 0);
+    CHECK(nodes[1] == -1);
+    CHECK(nodes[3] == -1);
+    CHECK(nodes[4] == -1);
+    CHECK(nodes[5] == -1);
+    topology->page_nodes(pages, 0, nodes); // nothing asked, nothing written
+    CHECK(nodes[1] == -1);
+
+    // A synthetic machine is not this one: every page is unknown...
+    auto two = synthetic("pack:2 [numa] core:1 pu:1");
+    int synthetic_nodes[3] = {7, 7, 7};
+    two->page_nodes(pages, 3, synthetic_nodes);
+    for (int node : synthetic_nodes) CHECK(node == -1);
+    // ...unless HWLOC_THISSYSTEM=1 says it is: then the kernel answers, in the synthetic
+    // description's node numbers.
+    const char* saved = std::getenv("HWLOC_THISSYSTEM");
+    const std::string saved_value = saved ? saved : "";
+    setenv("HWLOC_THISSYSTEM", "1", 1);
+    auto two_here = synthetic("pack:2 [numa] core:1 pu:1");
+    if (saved)
+        setenv("HWLOC_THISSYSTEM", saved_value.c_str(), 1);
+    else
+        unsetenv("HWLOC_THISSYSTEM");
+    two_here->page_nodes(pages, 3, synthetic_nodes);
+    if (topology->nodes().size() <= 2) { // else the page may sit on a node the description lacks
+        CHECK((synthetic_nodes[0] == 0 || synthetic_nodes[0] == 1));
+        CHECK((synthetic_nodes[2] == 0 || synthetic_nodes[2] == 1));
+    }
+    CHECK(synthetic_nodes[1] == -1);
+    munmap(bytes, 4 * page);
+}
+
 TEST_CASE("copies on two synthetic nodes are byte-exact for every kernel and policy") {
     const std::size_t sizes[] = {1, 100, 4096 + 3, (300 << 10) + 5, (3 << 20) + 17};
     for (const auto& kernel : supported_kernels()) {

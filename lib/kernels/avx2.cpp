@@ -3,29 +3,15 @@
 // through the scalar reference.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <immintrin.h>
 
 #include "kernels.hpp"
 
+#define TILECOPY_KERNEL_FILE
 namespace tilecopy::kernels::avx2 {
 namespace {
 
-using Byte = unsigned char;
-
-// From here on source and destination no longer fit L1 together and `rep movsb` (ERMS/FSRM)
-// wins: it writes whole lines without reading them first, where vector stores must fetch
-// each destination line (measured on Zen 5: 1.6x faster than rep movsb at 4-24 KiB, 0.73x
-// at 64 KiB).
-constexpr std::size_t kRepMovsbBytes = 32 * 1024;
-
-void rep_movsb(void* d, const void* s, std::size_t n) noexcept {
-    __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-}
-
-std::size_t bytes_to_line(const void* p) noexcept {
-    return (64 - (reinterpret_cast<std::uintptr_t>(p) & 63)) & 63;
-}
+#include "kernel_common.hpp"
 
 __m256i load(const Byte* p) noexcept { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 void store(Byte* p, __m256i v) noexcept { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
@@ -34,10 +20,10 @@ void store(Byte* p, __m256i v) noexcept { _mm256_storeu_si256(reinterpret_cast<_
 template <std::size_t Width>
 void copy_pair(Byte* d, const Byte* s, std::size_t n) noexcept {
     unsigned char a[Width], b[Width];
-    std::memcpy(a, s, Width);
-    std::memcpy(b, s + n - Width, Width);
-    std::memcpy(d, a, Width);
-    std::memcpy(d + n - Width, b, Width);
+    copy_bytes(a, s, Width);
+    copy_bytes(b, s + n - Width, Width);
+    copy_bytes(d, a, Width);
+    copy_bytes(d + n - Width, b, Width);
 }
 
 // Up to 256 bytes: the inline path of small copies, so no loop and no alignment work.
@@ -81,69 +67,21 @@ void copy_small(Byte* d, const Byte* s, std::size_t n) noexcept {
     }
 }
 
-void copy(void* dst, const void* src, std::size_t n) noexcept {
-    auto* d = static_cast<Byte*>(dst);
-    const auto* s = static_cast<const Byte*>(src);
-    if (n <= 256) {
-        copy_small(d, s, n);
-        return;
-    }
-    if (n >= kRepMovsbBytes) {
-        // rep movsb streams whole lines only from an aligned destination (256 KiB copies to
-        // dst+3 ran at 0.85x the aligned speed): two vectors, then the rest from the next line.
-        store(d, load(s));
-        store(d + 32, load(s + 32));
-        const std::size_t head = 64 - (reinterpret_cast<std::uintptr_t>(d) & 63);
-        rep_movsb(d + head, s + head, n - head);
-        return;
-    }
-    Byte* const d_end = d + n;
-    const Byte* const s_end = s + n;
-    // One unaligned vector, then aligned stores; the last 128 bytes overlap what came before.
-    store(d, load(s));
-    const std::size_t head = 32 - (reinterpret_cast<std::uintptr_t>(d) & 31);
-    d += head;
-    s += head;
-    n -= head;
-    for (; n > 128; n -= 128, d += 128, s += 128) {
-        const __m256i a = load(s), b = load(s + 32), c = load(s + 64), e = load(s + 96);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(d), a);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(d + 32), b);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(d + 64), c);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(d + 96), e);
-    }
-    const __m256i a = load(s_end - 128), b = load(s_end - 96), c = load(s_end - 64), e = load(s_end - 32);
-    store(d_end - 128, a);
-    store(d_end - 96, b);
-    store(d_end - 64, c);
-    store(d_end - 32, e);
-}
+struct Ymm {
+    using Vec = __m256i;
+    static constexpr std::size_t kWidth = 32;
+    // Below head + 256 bytes a non-temporal copy takes the regular path.
+    static constexpr std::size_t kNtMinBytes = 256;
+    static Vec load(const Byte* p) noexcept { return avx2::load(p); }
+    static void store(Byte* p, Vec v) noexcept { avx2::store(p, v); }
+    static void store_aligned(Byte* p, Vec v) noexcept { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
+    static void stream(Byte* p, Vec v) noexcept { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v); }
+    static void small(Byte* d, const Byte* s, std::size_t n) noexcept { copy_small(d, s, n); }
+    static void copy(Byte* d, const Byte* s, std::size_t n) noexcept { copy_regular<Ymm>(d, s, n); }
+};
 
-void stream(Byte* d, __m256i v) noexcept { _mm256_stream_si256(reinterpret_cast<__m256i*>(d), v); }
-
-void copy_nt(void* dst, const void* src, std::size_t n) noexcept {
-    auto* d = static_cast<Byte*>(dst);
-    const auto* s = static_cast<const Byte*>(src);
-    const std::size_t head = bytes_to_line(d);
-    if (n < head + 256) {
-        copy(d, s, n);
-        return;
-    }
-    copy_small(d, s, head);
-    d += head;
-    s += head;
-    n -= head;
-    for (; n >= 128; n -= 128, d += 128, s += 128) {
-        const __m256i a = load(s), b = load(s + 32), c = load(s + 64), e = load(s + 96);
-        stream(d, a);
-        stream(d + 32, b);
-        stream(d + 64, c);
-        stream(d + 96, e);
-    }
-    copy_small(d, s, n);
-    // Streaming stores are weakly ordered: fence so the data is visible to whoever we signal.
-    _mm_sfence();
-}
+void copy(void* dst, const void* src, std::size_t n) noexcept { copy_regular<Ymm>(dst, src, n); }
+void copy_nt(void* dst, const void* src, std::size_t n) noexcept { copy_nt_skeleton<CopyLines<Ymm>>(dst, src, n); }
 
 // --- Conversions: 16 elements per step ----------------------------------------------------
 
@@ -168,7 +106,7 @@ __m128i f16_bits(__m256 x) noexcept {
     return _mm_blendv_epi8(h, quiet, nan);
 }
 
-// Each op converts 16 elements: `load` reads them, `store` writes them with any store.
+// Each op converts 16 elements with step(d, s, store): `store` writes them with any store.
 struct ToBF16 {
     static constexpr std::size_t src_size = 4, dst_size = 2;
     static __m256i convert16(const Byte* s) noexcept {
@@ -222,7 +160,7 @@ struct StoreUnaligned {
     void operator()(Byte* d, __m256i v) const noexcept { store(d, v); }
 };
 struct StoreStreaming {
-    void operator()(Byte* d, __m256i v) const noexcept { stream(d, v); }
+    void operator()(Byte* d, __m256i v) const noexcept { Ymm::stream(d, v); }
 };
 
 template <typename Op>
@@ -236,45 +174,34 @@ ConvertFn scalar_tail<FromBF16>() noexcept { return scalar::kernel_set.bf16_to_f
 template <>
 ConvertFn scalar_tail<FromF16>() noexcept { return scalar::kernel_set.f16_to_f32; }
 
+// One conversion as convert_vectors and the non-temporal skeleton take it: 16 elements per
+// step (32 or 64 destination bytes: whole aligned vectors either way), the last ones through
+// the scalar reference.
 template <typename Op>
-void convert_regular(Byte* d, const Byte* s, std::size_t count) noexcept {
-    for (; count >= 16; count -= 16, d += 16 * Op::dst_size, s += 16 * Op::src_size)
-        Op::step(d, s, StoreUnaligned{});
-    if (count != 0) scalar_tail<Op>()(d, s, count);
-}
+struct Converter {
+    static constexpr std::size_t src_size = Op::src_size, dst_size = Op::dst_size, lanes = 16, step = 16, min_bytes = 64;
+    static void full(Byte* d, const Byte* s) noexcept { Op::step(d, s, StoreUnaligned{}); }
+    static void partial(Byte* d, const Byte* s, std::size_t n) noexcept { scalar_tail<Op>()(d, s, n); }
+    static void stream_step(Byte* d, const Byte* s) noexcept { Op::step(d, s, StoreStreaming{}); }
+    static void regular(Byte* d, const Byte* s, std::size_t n) noexcept { convert_vectors<Converter>(d, s, n); }
+    static void edge(Byte* d, const Byte* s, std::size_t n) noexcept { convert_vectors<Converter>(d, s, n); }
+};
 
 template <typename Op>
 void convert(void* dst, const void* src, std::size_t count) noexcept {
-    convert_regular<Op>(static_cast<Byte*>(dst), static_cast<const Byte*>(src), count);
+    convert_vectors<Converter<Op>>(static_cast<Byte*>(dst), static_cast<const Byte*>(src), count);
 }
 
 template <typename Op>
 void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
-    auto* d = static_cast<Byte*>(dst);
-    const auto* s = static_cast<const Byte*>(src);
-    const std::size_t head_bytes = bytes_to_line(d);
-    // A destination that is not element-aligned never reaches a line boundary.
-    if (head_bytes % Op::dst_size != 0 || count * Op::dst_size < head_bytes + 64) {
-        convert_regular<Op>(d, s, count);
-        return;
-    }
-    const std::size_t head = head_bytes / Op::dst_size;
-    convert_regular<Op>(d, s, head);
-    d += head_bytes;
-    s += head * Op::src_size;
-    count -= head;
-    // 16 elements are 32 or 64 destination bytes: whole aligned vectors either way.
-    for (; count >= 16; count -= 16, d += 16 * Op::dst_size, s += 16 * Op::src_size) {
-        Op::step(d, s, StoreStreaming{});
-    }
-    convert_regular<Op>(d, s, count);
-    _mm_sfence();
+    copy_nt_skeleton<Converter<Op>>(dst, src, count);
 }
 
 } // namespace
 
 const KernelSet kernel_set = {
     "avx2",
+    kRequiredFeatures,
     copy,
     copy_nt,
     convert<ToBF16>,

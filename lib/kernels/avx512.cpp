@@ -3,7 +3,6 @@
 // ranges is ever touched.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_*, GCC bug 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -12,24 +11,11 @@
 
 #include "kernels.hpp"
 
+#define TILECOPY_KERNEL_FILE
 namespace tilecopy::kernels::avx512 {
 namespace {
 
-using Byte = unsigned char;
-
-// From here on source and destination no longer fit L1 together and `rep movsb` (ERMS/FSRM)
-// wins: it writes whole lines without reading them first, where vector stores must fetch
-// each destination line (measured on Zen 5: 1.6x faster than rep movsb at 4-24 KiB, 0.73x
-// at 64 KiB).
-constexpr std::size_t kRepMovsbBytes = 32 * 1024;
-
-void rep_movsb(void* d, const void* s, std::size_t n) noexcept {
-    __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-}
-
-std::size_t bytes_to_line(const void* p) noexcept {
-    return (64 - (reinterpret_cast<std::uintptr_t>(p) & 63)) & 63;
-}
+#include "kernel_common.hpp"
 
 __m512i load(const Byte* p) noexcept { return _mm512_loadu_si512(p); }
 void store(Byte* p, __m512i v) noexcept { _mm512_storeu_si512(p, v); }
@@ -52,8 +38,9 @@ void copy_upto_64(Byte* d, const Byte* s, std::size_t n) noexcept {
     }
 }
 
-// Up to 256 bytes: the inline path of small copies, so no loop and no alignment work.
-void copy_small(Byte* d, const Byte* s, std::size_t n) noexcept {
+// Up to 256 bytes: the inline path of small copies, so no loop and no alignment work. Inlined
+// into copy() as before the shared skeleton, where GCC stopped doing so by itself.
+__attribute__((always_inline)) inline void copy_small(Byte* d, const Byte* s, std::size_t n) noexcept {
     if (n <= 64) {
         copy_upto_64(d, s, n);
     } else if (n <= 128) {
@@ -69,67 +56,21 @@ void copy_small(Byte* d, const Byte* s, std::size_t n) noexcept {
     }
 }
 
-void copy(void* dst, const void* src, std::size_t n) noexcept {
-    auto* d = static_cast<Byte*>(dst);
-    const auto* s = static_cast<const Byte*>(src);
-    if (n <= 256) {
-        copy_small(d, s, n);
-        return;
-    }
-    if (n >= kRepMovsbBytes) {
-        // rep movsb streams whole lines only from an aligned destination (256 KiB copies to
-        // dst+3 ran at 0.85x the aligned speed): one vector, then the rest from the next line.
-        store(d, load(s));
-        const std::size_t head = 64 - (reinterpret_cast<std::uintptr_t>(d) & 63);
-        rep_movsb(d + head, s + head, n - head);
-        return;
-    }
-    Byte* const d_end = d + n;
-    const Byte* const s_end = s + n;
-    // One unaligned vector, then aligned stores; the last 256 bytes overlap what came before.
-    store(d, load(s));
-    const std::size_t head = 64 - (reinterpret_cast<std::uintptr_t>(d) & 63);
-    d += head;
-    s += head;
-    n -= head;
-    for (; n > 256; n -= 256, d += 256, s += 256) {
-        const __m512i a = load(s), b = load(s + 64), c = load(s + 128), e = load(s + 192);
-        _mm512_store_si512(d, a);
-        _mm512_store_si512(d + 64, b);
-        _mm512_store_si512(d + 128, c);
-        _mm512_store_si512(d + 192, e);
-    }
-    const __m512i a = load(s_end - 256), b = load(s_end - 192), c = load(s_end - 128), e = load(s_end - 64);
-    store(d_end - 256, a);
-    store(d_end - 192, b);
-    store(d_end - 128, c);
-    store(d_end - 64, e);
-}
+struct Zmm {
+    using Vec = __m512i;
+    static constexpr std::size_t kWidth = 64;
+    // Below head + 256 bytes a non-temporal copy takes the regular path.
+    static constexpr std::size_t kNtMinBytes = 256;
+    static Vec load(const Byte* p) noexcept { return avx512::load(p); }
+    static void store(Byte* p, Vec v) noexcept { avx512::store(p, v); }
+    static void store_aligned(Byte* p, Vec v) noexcept { _mm512_store_si512(p, v); }
+    static void stream(Byte* p, Vec v) noexcept { _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v); }
+    static void small(Byte* d, const Byte* s, std::size_t n) noexcept { copy_small(d, s, n); }
+    static void copy(Byte* d, const Byte* s, std::size_t n) noexcept { copy_regular<Zmm>(d, s, n); }
+};
 
-void copy_nt(void* dst, const void* src, std::size_t n) noexcept {
-    auto* d = static_cast<Byte*>(dst);
-    const auto* s = static_cast<const Byte*>(src);
-    const std::size_t head = bytes_to_line(d);
-    if (n < head + 256) {
-        copy(d, s, n);
-        return;
-    }
-    copy_upto_64(d, s, head);
-    d += head;
-    s += head;
-    n -= head;
-    // No software prefetch: on Zen 5 it cost 5-10% against the hardware prefetchers (256 MiB).
-    for (; n >= 256; n -= 256, d += 256, s += 256) {
-        const __m512i a = load(s), b = load(s + 64), c = load(s + 128), e = load(s + 192);
-        _mm512_stream_si512(reinterpret_cast<__m512i*>(d), a);
-        _mm512_stream_si512(reinterpret_cast<__m512i*>(d + 64), b);
-        _mm512_stream_si512(reinterpret_cast<__m512i*>(d + 128), c);
-        _mm512_stream_si512(reinterpret_cast<__m512i*>(d + 192), e);
-    }
-    copy_small(d, s, n);
-    // Streaming stores are weakly ordered: fence so the data is visible to whoever we signal.
-    _mm_sfence();
-}
+void copy(void* dst, const void* src, std::size_t n) noexcept { copy_regular<Zmm>(dst, src, n); }
+void copy_nt(void* dst, const void* src, std::size_t n) noexcept { copy_nt_skeleton<CopyLines<Zmm>>(dst, src, n); }
 
 // --- Conversions: 16 elements per vector --------------------------------------------------
 
@@ -139,50 +80,49 @@ __m512i stream_pair(__m256i lo, __m256i hi) noexcept {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-// Ops for f32 -> 16-bit: narrow(16 floats) -> 16 halves/bf16s.
+// Ops for f32 -> 16-bit: narrow(16 floats) -> 16 halves/bf16s. Op::step (32 elements) fills
+// one destination line: the non-temporal skeleton's body.
+template <typename Narrow>
 struct F32To16 {
-    static constexpr std::size_t src_size = 4, dst_size = 2;
-    template <typename Narrow>
+    static constexpr std::size_t src_size = 4, dst_size = 2, lanes = 16, step = 32, min_bytes = 64;
     static void full(Byte* d, const Byte* s) noexcept {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), Narrow::narrow(_mm512_loadu_ps(s)));
     }
-    template <typename Narrow>
     static void partial(Byte* d, const Byte* s, std::size_t n) noexcept {
         const __mmask16 m = first(n);
         _mm256_mask_storeu_epi16(d, m, Narrow::narrow(_mm512_maskz_loadu_ps(m, s)));
     }
-    // 32 elements fill one destination line.
-    template <typename Narrow>
-    static void stream_line(Byte* d, const Byte* s) noexcept {
+    static void stream_step(Byte* d, const Byte* s) noexcept {
         const __m256i lo = Narrow::narrow(_mm512_loadu_ps(s));
         const __m256i hi = Narrow::narrow(_mm512_loadu_ps(s + 64));
         _mm512_stream_si512(reinterpret_cast<__m512i*>(d), stream_pair(lo, hi));
     }
+    static void regular(Byte* d, const Byte* s, std::size_t n) noexcept { convert_vectors<F32To16>(d, s, n); }
+    static void edge(Byte* d, const Byte* s, std::size_t n) noexcept { convert_vectors<F32To16>(d, s, n); }
 };
 
-// Ops for 16-bit -> f32: widen(16 halves/bf16s) -> 16 floats.
+// Ops for 16-bit -> f32: widen(16 halves/bf16s) -> 16 floats; 16 elements fill one line.
+template <typename Widen>
 struct From16ToF32 {
-    static constexpr std::size_t src_size = 2, dst_size = 4;
-    template <typename Widen>
+    static constexpr std::size_t src_size = 2, dst_size = 4, lanes = 16, step = 16, min_bytes = 64;
     static void full(Byte* d, const Byte* s) noexcept {
         _mm512_storeu_si512(d, Widen::widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s))));
     }
-    template <typename Widen>
     static void partial(Byte* d, const Byte* s, std::size_t n) noexcept {
         const __mmask16 m = first(n);
         _mm512_mask_storeu_epi32(d, m, Widen::widen(_mm256_maskz_loadu_epi16(m, s)));
     }
-    // 16 elements fill one destination line.
-    template <typename Widen>
-    static void stream_line(Byte* d, const Byte* s) noexcept {
+    static void stream_step(Byte* d, const Byte* s) noexcept {
         _mm512_stream_si512(reinterpret_cast<__m512i*>(d),
                             Widen::widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s))));
     }
+    static void regular(Byte* d, const Byte* s, std::size_t n) noexcept { convert_vectors<From16ToF32>(d, s, n); }
+    static void edge(Byte* d, const Byte* s, std::size_t n) noexcept { convert_vectors<From16ToF32>(d, s, n); }
 };
 
 // c10::detail::round_to_nearest_even on every lane; NaN -> 0xFFFF whatever its sign, as
 // torch's vectorized copy_ (see bf16_from_f32 in scalar.cpp).
-struct ToBF16 : F32To16 {
+struct BF16Narrow {
     static __m256i narrow(__m512 x) noexcept {
         const __m512i u = _mm512_castps_si512(x);
         const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
@@ -196,7 +136,7 @@ struct ToBF16 : F32To16 {
 
 // vcvtps2ph rounds like c10's fp16_ieee_from_fp32_value but keeps NaN payload bits; c10
 // turns every NaN into sign | 0x7E00.
-struct ToF16 : F32To16 {
+struct F16Narrow {
     static __m256i narrow(__m512 x) noexcept {
         const __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
@@ -206,54 +146,35 @@ struct ToF16 : F32To16 {
     }
 };
 
-struct FromBF16 : From16ToF32 {
+struct BF16Widen {
     static __m512i widen(__m256i v) noexcept { return _mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16); }
 };
 
 // vcvtph2ps quiets signalling NaNs and keeps the payload, as c10's multiply by 2^-112 does.
-struct FromF16 : From16ToF32 {
+struct F16Widen {
     static __m512i widen(__m256i v) noexcept { return _mm512_castps_si512(_mm512_cvtph_ps(v)); }
 };
 
-template <typename Op>
-void convert_regular(Byte* d, const Byte* s, std::size_t count) noexcept {
-    for (; count >= 16; count -= 16, d += 16 * Op::dst_size, s += 16 * Op::src_size)
-        Op::template full<Op>(d, s);
-    if (count != 0) Op::template partial<Op>(d, s, count);
-}
+using ToBF16 = F32To16<BF16Narrow>;
+using ToF16 = F32To16<F16Narrow>;
+using FromBF16 = From16ToF32<BF16Widen>;
+using FromF16 = From16ToF32<F16Widen>;
 
 template <typename Op>
 void convert(void* dst, const void* src, std::size_t count) noexcept {
-    convert_regular<Op>(static_cast<Byte*>(dst), static_cast<const Byte*>(src), count);
+    convert_vectors<Op>(static_cast<Byte*>(dst), static_cast<const Byte*>(src), count);
 }
 
 template <typename Op>
 void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
-    constexpr std::size_t per_line = 64 / Op::dst_size;
-    auto* d = static_cast<Byte*>(dst);
-    const auto* s = static_cast<const Byte*>(src);
-    const std::size_t head_bytes = bytes_to_line(d);
-    // A destination that is not element-aligned never reaches a line boundary.
-    if (head_bytes % Op::dst_size != 0 || count * Op::dst_size < head_bytes + 64) {
-        convert_regular<Op>(d, s, count);
-        return;
-    }
-    const std::size_t head = head_bytes / Op::dst_size;
-    convert_regular<Op>(d, s, head);
-    d += head_bytes;
-    s += head * Op::src_size;
-    count -= head;
-    for (; count >= per_line; count -= per_line, d += 64, s += per_line * Op::src_size) {
-        Op::template stream_line<Op>(d, s);
-    }
-    convert_regular<Op>(d, s, count);
-    _mm_sfence();
+    copy_nt_skeleton<Op>(dst, src, count);
 }
 
 } // namespace
 
 const KernelSet kernel_set = {
     "avx512",
+    kRequiredFeatures,
     copy,
     copy_nt,
     convert<ToBF16>,

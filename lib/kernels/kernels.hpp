@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tilecopy::kernels {
 
@@ -12,10 +13,35 @@ using CopyFn = void (*)(void* dst, const void* src, std::size_t bytes) noexcept;
 // round to nearest even, NaN stays NaN (see the scalar reference in scalar.cpp).
 using ConvertFn = void (*)(void* dst, const void* src, std::size_t count) noexcept;
 
+// What a kernel needs from the CPU, as bits of KernelSet::required: every instruction set its
+// file was compiled with (its -m flags and all they imply, read from the compiler's own
+// macros in kernel_common.hpp, so the mask cannot drift from lib/kernels/meson.build), and the
+// register state the OS must save for them (XCR0). dispatch.cpp names and detects each bit.
+enum Feature : std::uint32_t {
+    kSse2 = 1u << 0,
+    kSse3 = 1u << 1,
+    kSsse3 = 1u << 2,
+    kSse41 = 1u << 3,
+    kSse42 = 1u << 4,
+    kPopcnt = 1u << 5,
+    kXsave = 1u << 6,
+    kAvx = 1u << 7,
+    kAvx2 = 1u << 8,
+    kFma = 1u << 9,
+    kF16c = 1u << 10,
+    kAvx512f = 1u << 11,
+    kAvx512bw = 1u << 12,
+    kAvx512vl = 1u << 13,
+    kAvx512dq = 1u << 14,
+    kOsYmm = 1u << 15, // XCR0 enables SSE and AVX state
+    kOsZmm = 1u << 16, // XCR0 enables opmask and ZMM state too
+};
+
 // The `_nt` variants use non-temporal stores for the destination once it is 64-byte aligned
 // and end with an sfence, so the data is globally visible when they return.
 struct KernelSet {
     const char* name;
+    std::uint32_t required; // Feature bits
     CopyFn copy;
     CopyFn copy_nt;
     ConvertFn f32_to_bf16;

@@ -4,7 +4,6 @@
 // no ISA flags, so on x86-64 it may use SSE2 only.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -12,18 +11,21 @@
 
 #include "kernels.hpp"
 
+#define TILECOPY_KERNEL_FILE
 namespace tilecopy::kernels::scalar {
 namespace {
 
+#include "kernel_common.hpp"
+
 std::uint32_t bits_of(float f) noexcept {
     std::uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
+    copy_bytes(&u, &f, sizeof u);
     return u;
 }
 
 float float_of(std::uint32_t u) noexcept {
     float f;
-    std::memcpy(&f, &u, sizeof f);
+    copy_bytes(&f, &u, sizeof f);
     return f;
 }
 
@@ -109,81 +111,57 @@ void convert(void* dst, const void* src, std::size_t count) noexcept {
     const auto* s = static_cast<const unsigned char*>(src);
     for (std::size_t i = 0; i < count; ++i) {
         typename Conv::Src in;
-        std::memcpy(&in, s + i * sizeof in, sizeof in);
+        copy_bytes(&in, s + i * sizeof in, sizeof in);
         const typename Conv::Dst out = Conv::convert(in);
-        std::memcpy(d + i * sizeof out, &out, sizeof out);
+        copy_bytes(d + i * sizeof out, &out, sizeof out);
     }
 }
 
-void copy(void* dst, const void* src, std::size_t bytes) noexcept { std::memcpy(dst, src, bytes); }
+void copy(void* dst, const void* src, std::size_t bytes) noexcept { copy_bytes(dst, src, bytes); }
 
 #if defined(__x86_64__)
 
-std::size_t bytes_to_line(const void* p) noexcept {
-    return (64 - (reinterpret_cast<std::uintptr_t>(p) & 63)) & 63;
-}
-
-// Streams one 64-byte line; `line` must be 16-byte aligned.
-void stream_line(unsigned char* line, const unsigned char* src) noexcept {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16));
-    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 32));
-    const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 48));
-    _mm_stream_si128(reinterpret_cast<__m128i*>(line), a);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(line + 16), b);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(line + 32), c);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(line + 48), e);
-}
+// SSE2 lines for the non-temporal skeleton: the regular parts are memcpy's.
+struct Xmm {
+    using Vec = __m128i;
+    static constexpr std::size_t kWidth = 16;
+    static constexpr std::size_t kNtMinBytes = 64;
+    static Vec load(const Byte* p) noexcept { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+    // `p` is 16-byte aligned: the skeleton streams from a line boundary.
+    static void stream(Byte* p, Vec v) noexcept { _mm_stream_si128(reinterpret_cast<__m128i*>(p), v); }
+    static void small(Byte* d, const Byte* s, std::size_t n) noexcept { copy_bytes(d, s, n); }
+    static void copy(Byte* d, const Byte* s, std::size_t n) noexcept { copy_bytes(d, s, n); }
+};
 
 void copy_nt(void* dst, const void* src, std::size_t bytes) noexcept {
-    auto* d = static_cast<unsigned char*>(dst);
-    const auto* s = static_cast<const unsigned char*>(src);
-    const std::size_t head = bytes_to_line(d);
-    if (bytes < head + 64) {
-        std::memcpy(d, s, bytes);
-        return;
-    }
-    std::memcpy(d, s, head);
-    d += head;
-    s += head;
-    bytes -= head;
-    for (; bytes >= 64; bytes -= 64, d += 64, s += 64) stream_line(d, s);
-    std::memcpy(d, s, bytes);
-    // Streaming stores are weakly ordered: fence so the data is visible to whoever we signal.
-    _mm_sfence();
+    copy_nt_skeleton<CopyLines<Xmm>>(dst, src, bytes);
 }
 
-// Converts in 64-byte destination lines through an aligned staging line, so the scalar
-// conversion can still end in streaming stores.
+// Converts a 64-byte destination line at a time through an aligned staging line, so the
+// scalar conversion can still end in streaming stores.
 template <typename Conv>
-void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
+struct LineConverter {
     using Src = typename Conv::Src;
     using Dst = typename Conv::Dst;
-    constexpr std::size_t per_line = 64 / sizeof(Dst);
-    auto* d = static_cast<unsigned char*>(dst);
-    const auto* s = static_cast<const unsigned char*>(src);
-    const std::size_t head_bytes = bytes_to_line(d);
-    if (head_bytes % sizeof(Dst) != 0 || count * sizeof(Dst) < head_bytes + 64) {
-        convert<Conv>(dst, src, count);
-        return;
+    static constexpr std::size_t src_size = sizeof(Src), dst_size = sizeof(Dst), step = 64 / sizeof(Dst),
+                                 min_bytes = 64;
+    static void regular(Byte* d, const Byte* s, std::size_t n) noexcept { convert<Conv>(d, s, n); }
+    static void edge(Byte* d, const Byte* s, std::size_t n) noexcept { convert<Conv>(d, s, n); }
+    static void stream_step(Byte* d, const Byte* s) noexcept {
+        alignas(64) Byte line[64];
+        convert<Conv>(line, s, step);
+        CopyLines<Xmm>::stream_step(d, line);
     }
-    const std::size_t head = head_bytes / sizeof(Dst);
-    convert<Conv>(d, s, head);
-    d += head * sizeof(Dst);
-    s += head * sizeof(Src);
-    count -= head;
-    alignas(64) unsigned char line[64];
-    for (; count >= per_line; count -= per_line, d += 64, s += per_line * sizeof(Src)) {
-        convert<Conv>(line, s, per_line);
-        stream_line(d, line);
-    }
-    convert<Conv>(d, s, count);
-    _mm_sfence();
+};
+
+template <typename Conv>
+void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
+    copy_nt_skeleton<LineConverter<Conv>>(dst, src, count);
 }
 
 #else
 
-void copy_nt(void* dst, const void* src, std::size_t bytes) noexcept { std::memcpy(dst, src, bytes); }
+void copy_nt(void* dst, const void* src, std::size_t bytes) noexcept { copy_bytes(dst, src, bytes); }
 
 template <typename Conv>
 void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
@@ -196,6 +174,7 @@ void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
 
 const KernelSet kernel_set = {
     "scalar",
+    kRequiredFeatures,
     copy,
     copy_nt,
     convert<F32ToBF16>,
