@@ -134,6 +134,36 @@ TEST_CASE("every refusal carries copy_'s own message, unchanged, and writes noth
     for (const Refusal& r : refusals()) expect_refused_in_torch_words(r.make, r.what);
 }
 
+TEST_CASE("for every pair of small shapes the engine accepts exactly what copy_ accepts, refusing in its words") {
+    std::vector<Shape> shapes = {{}};
+    for (std::size_t dims = 1; dims <= 3; ++dims) {
+        const std::size_t before = shapes.size();
+        for (std::size_t i = 0; i < before; ++i)
+            if (shapes[i].size() == dims - 1)
+                for (std::int64_t size : {0, 1, 2, 3}) {
+                    Shape s = shapes[i];
+                    s.push_back(size);
+                    shapes.push_back(s);
+                }
+    }
+    int refused = 0;
+    for (const Shape& d : shapes)
+        for (const Shape& s : shapes) {
+            CAPTURE(text(s) + " into " + text(d));
+            const std::optional<std::string> expected = copy_message(Pair{f(d, 1), f(s, 2)});
+            const Pair ours{f(d, 1), f(s, 2)};
+            std::optional<std::string> message;
+            try {
+                engine().copy(ours.dst, ours.src);
+            } catch (const tilecopy::Error& e) {
+                message = e.what();
+            }
+            CHECK(message == expected);
+            refused += expected.has_value();
+        }
+    CHECK(refused > 1000); // the table holds many refusals of each kind
+}
+
 TEST_CASE("copy_'s message also comes back unchanged from an asynchronous copy") {
     for (const Refusal& r : refusals()) {
         CAPTURE(r.what);

@@ -106,7 +106,7 @@ std::vector<std::int64_t> broadcast_strides(const at::Tensor& dst, const at::Ten
 // A CPU tensor whose strided memory the planner may read (the extent and run checks between
 // the pairs of a batch); sparse, meta, nested, batched or functional tensors have none.
 bool has_cpu_memory(const at::Tensor& t) {
-    return t.device().is_cpu() && t.layout() == at::kStrided && !t.is_nested() && t.has_storage() &&
+    return t.defined() && t.device().is_cpu() && t.layout() == at::kStrided && !t.is_nested() && t.has_storage() &&
            t.storage().data() != nullptr;
 }
 
@@ -130,7 +130,8 @@ PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pa
     plan.path = TensorPath::Fallback;
     plan.torch_may_refuse = may_refuse;
     // Nested tensors have no single element count to report progress by.
-    plan.dst_bytes = dst.is_nested() ? 0 : static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
+    if (dst.defined() && !dst.is_nested())
+        plan.dst_bytes = static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
     if (has_cpu_memory(dst)) plan.dst_memory = dst;
     if (has_cpu_memory(src)) plan.src_memory = src;
     plan.dst_extent = extent_of(plan.dst_memory, pair, true);
@@ -176,7 +177,9 @@ void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std:
     }
 }
 
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+namespace {
+
+PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
     const std::size_t pair = index.value_or(0);
     // Built for another libtorch: its rules may differ from the ones below, so copy_ decides all.
     if (!loaded_torch_matches()) return torch_plan(dst, src, pair, true);
@@ -245,6 +248,16 @@ PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<s
         return torch_plan(dst, src, pair, false);
     plan.path = same_dtype ? TensorPath::Strided : TensorPath::Converted;
     return plan;
+}
+
+} // namespace
+
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+    try {
+        return plan_checked(dst, src, index);
+    } catch (const c10::Error& e) {
+        throw_torch_error(e, index); // a question torch refused to answer about a tensor (never ours)
+    }
 }
 
 } // namespace detail
