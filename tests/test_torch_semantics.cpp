@@ -313,7 +313,8 @@ void expect_no_grad_copy(const std::function<Pair()>& make, TensorPath path, con
     CHECK(ref.dst.requires_grad() == ours.dst.requires_grad());
     CHECK((ours.dst.grad_fn() == nullptr) == (ref.dst.grad_fn() == nullptr));
     CHECK(after[static_cast<std::size_t>(path)] == before[static_cast<std::size_t>(path)] + 2);
-    CHECK(after[static_cast<std::size_t>(TensorPath::Fallback)] == before[static_cast<std::size_t>(TensorPath::Fallback)]);
+    if (path != TensorPath::Fallback)
+        CHECK(after[static_cast<std::size_t>(TensorPath::Fallback)] == before[static_cast<std::size_t>(TensorPath::Fallback)]);
 }
 
 } // namespace
@@ -336,7 +337,11 @@ TEST_CASE("under no_grad and InferenceMode, tensors that require grad take the f
              return Pair{leaf(), make_tensor(Layout::Contiguous, at::kHalf, {64, 1024}, Fill::Values, 6)};
          }, TensorPath::Converted},
     };
-    for (const auto& [what, make, path] : cases) {
+    for (const auto& [what, make, fast_path] : cases) {
+        // float32 -> bfloat16 goes to copy_ when torch runs its scalar kernels (0x7FC0 NaNs).
+        const Pair probe = make();
+        const bool to_bf16 = probe.dst.scalar_type() == at::kBFloat16 && probe.src.scalar_type() == at::kFloat;
+        const TensorPath path = to_bf16 && !torch_writes_ffff_for_bf16_nan() ? TensorPath::Fallback : fast_path;
         expect_no_grad_copy<at::NoGradGuard>(make, path, std::string(what) + " under no_grad");
         expect_no_grad_copy<c10::InferenceMode>(make, path, std::string(what) + " under InferenceMode");
     }
