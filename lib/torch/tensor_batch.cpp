@@ -56,7 +56,8 @@ void emit(const PairPlan& p, std::vector<Region>& out) {
 const char* role(bool written) { return written ? "destination" : "source"; }
 
 // Spans of element runs a batch check may hold (32 bytes each): past this, interleaved tensors
-// whose extents meet are refused rather than compared (README, "Batches").
+// whose extents meet are refused rather than compared (README, "Asynchronous and batched
+// tensor copies").
 constexpr std::size_t kMaxCheckedRuns = std::size_t(1) << 21;
 
 StridedMemory memory_of(const at::Tensor& t) {
