@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 
+#include "adapter.hpp"
 #include "engine.hpp"
 #include "placement.hpp"
 #include "profile.hpp"
@@ -340,6 +341,7 @@ std::vector<std::string> CopyEngine::describe() const {
         lines.push_back("arena " + std::to_string(i++) + ": " + (a.node >= 0 ? "node " + std::to_string(a.node) : "all nodes") +
                         ", cpuset " + a.cpuset + ", " + std::to_string(a.concurrency) + " threads, " + a.pinning);
     }
+    for (std::string& line : detail::adapter::describe_lines()) lines.push_back(std::move(line));
     return lines;
 }
 

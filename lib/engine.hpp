@@ -1,5 +1,4 @@
-// CopyEngine's private state, shared by the core and the torch adapter (which is built in
-// this tree and may use it).
+// CopyEngine's private state (the torch adapter reaches it only through lib/adapter.hpp).
 #pragma once
 
 #include <array>
@@ -22,7 +21,7 @@
 
 namespace tilecopy::detail {
 
-class TILECOPY_API Engine {
+class Engine {
 public:
     Engine(const Options& options, std::shared_ptr<Topology> topology);
     ~Engine();

@@ -3,6 +3,9 @@
 // of tensors and by the engine into an identical set, and the whole backing storages, the
 // version counters and the paths counted must agree. Rejections must leave every tensor of the
 // batch as it was.
+#include <ATen/FunctionalTensorWrapper.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -124,15 +127,19 @@ TEST_CASE("an invalid pair anywhere in a batch is refused, naming it, and nothin
         const char* keyword;
         std::function<Pair()> make;
     };
+    // copy_'s words; the batch adds the pair's index after them.
     const std::vector<Fault> faults = {
-        {"destination is undefined", [&] { return Pair{at::Tensor(), f({3})}; }},
-        {"source is undefined", [&] { return Pair{f({3}), at::Tensor()}; }},
-        {"does not broadcast", [&] { return Pair{f({2, 3}), f({4})}; }},
-        {"same memory", [&] { return Pair{f({1, 64}).expand({4, 64}), f({4, 64})}; }},
-        {"partially overlap", [&] { auto b = f({100}); return Pair{b.narrow(0, 0, 60), b.narrow(0, 20, 60)}; }},
-        {"requires grad", [&] { return Pair{f({8}).requires_grad_(), f({8})}; }},
-        {"view of a leaf", [&] { return Pair{f({8}).requires_grad_().narrow(0, 0, 4), f({4})}; }},
-        {"inference tensor", [&] {
+        {"undefined Tensor in C++) for argument #0 'self'", [&] { return Pair{at::Tensor(), f({3})}; }},
+        {"undefined Tensor in C++) for argument #1 'src'", [&] { return Pair{f({3}), at::Tensor()}; }},
+        {"The size of tensor a (3) must match the size of tensor b (4)", [&] { return Pair{f({2, 3}), f({4})}; }},
+        {"more than one element of the written-to tensor refers to a single memory location",
+         [&] { return Pair{f({1, 64}).expand({4, 64}), f({4, 64})}; }},
+        {"some elements of the input tensor and the written-to tensor refer to a single memory location",
+         [&] { auto b = f({100}); return Pair{b.narrow(0, 0, 60), b.narrow(0, 20, 60)}; }},
+        {"a leaf Variable that requires grad is being used in an in-place operation.",
+         [&] { return Pair{f({8}).requires_grad_(), f({8})}; }},
+        {"a view of a leaf Variable that requires grad", [&] { return Pair{f({8}).requires_grad_().narrow(0, 0, 4), f({4})}; }},
+        {"Inplace update to inference tensor outside InferenceMode", [&] {
              at::Tensor inference;
              {
                  c10::InferenceMode guard;
@@ -140,9 +147,10 @@ TEST_CASE("an invalid pair anywhere in a batch is refused, naming it, and nothin
              }
              return Pair{inference, f({256})};
          }},
-        {"sparse", [&] { return Pair{f({3}), f({3}).to_sparse()}; }},
-        {"quantized", [&] { return Pair{f({3}), at::quantize_per_tensor(f({3}).nan_to_num(), 0.1, 0, at::kQUInt8)}; }},
-        {"ZeroTensors", [&] { return Pair{at::_efficientzerotensor({3}), f({3})}; }},
+        {"between dense and sparse Tensors", [&] { return Pair{f({3}), f({3}).to_sparse()}; }},
+        {"Copying from quantized Tensor to non-quantized Tensor",
+         [&] { return Pair{f({3}), at::quantize_per_tensor(f({3}).nan_to_num(), 0.1, 0, at::kQUInt8)}; }},
+        {"ZeroTensors are immutable", [&] { return Pair{at::_efficientzerotensor({3}), f({3})}; }},
     };
     for (const Fault& fault : faults)
         for (bool async : {false, true}) {
@@ -163,7 +171,7 @@ TEST_CASE("an invalid pair anywhere in a batch is refused, naming it, and nothin
             } catch (const tilecopy::Error& e) {
                 message = e.what();
             }
-            CHECK_MESSAGE(message.find("pair 57: ") != std::string::npos, "message: " << message);
+            CHECK_MESSAGE(message.find(" (pair 57 of the batch)") != std::string::npos, "message: " << message);
             CHECK_MESSAGE(message.find(fault.keyword) != std::string::npos, "message: " << message);
             CHECK(all_bytes(b) == bytes_before);
             CHECK(path_counts(engine) == paths_before);
@@ -193,8 +201,8 @@ TEST_CASE("pairs that share memory across a batch are refused with both named, n
          "pairs 0 and 1: the destination of pair 0"},
         {{{f({64}, 8), f({64}, 9)}, {f({64, 4096}, 10), matrix}, {matrix[3], f({4096}, 11)}},
          "pairs 1 and 2: the source of pair 1"},
-        {{{matrix.slice(1, 0, 4096, 2), f({64, 2048}, 12)}, {matrix.slice(1, 1, 4096, 2), f({64, 2048}, 13)}},
-         "pairs 0 and 1"}, // interleaved columns on torch's path: judged by the bytes each spans
+        {{{matrix.slice(1, 0, 4096, 2), f({64, 2048}, 12)}, {matrix.slice(1, 2, 4096, 2), f({64, 2047}, 13)}},
+         "pairs 0 and 1"}, // every other column from 0 and from 2, on torch's path: 2046 columns shared
     };
     for (const Case& c : cases) {
         CAPTURE(c.expected);
@@ -231,4 +239,148 @@ TEST_CASE("disjoint views of one tensor may be destinations of one batch, even w
         CHECK(all_bytes(ref) == all_bytes(ours));
         CHECK(engine.stats().tensor_fallback == before.tensor_fallback);
     }
+}
+
+TEST_CASE("whether a batch shares memory depends only on the element sets, not on the path each pair takes") {
+    tilecopy::CopyEngine engine;
+    // Column blocks of one matrix: 16 and 512 columns go to copy_ (runs under 4 KiB), 1024 to the
+    // kernels; interleaved columns (every other one, from 0 and from 1) never share an element.
+    for (std::int64_t width : {1, 16, 512, 1000, 1024}) {
+        for (bool interleaved : {false, true}) {
+            CAPTURE(width);
+            CAPTURE(interleaved);
+            const std::int64_t blocks = interleaved ? 2 : 4;
+            const auto make = [&] {
+                const at::Tensor matrix = make_tensor(Layout::Contiguous, at::kFloat, {64, 4 * width}, Fill::Noise, 1);
+                Batch b;
+                for (std::int64_t k = 0; k < blocks; ++k) {
+                    b.dsts.push_back(interleaved ? matrix.slice(1, k, 4 * width, 2) : matrix.narrow(1, width * k, width));
+                    b.srcs.push_back(make_tensor(Layout::Contiguous, at::kFloat, {64, interleaved ? 2 * width : width},
+                                                 Fill::Values, 10 + static_cast<std::uint32_t>(k)));
+                }
+                return b;
+            };
+            const Batch ref = make(), ours = make();
+            for (std::size_t i = 0; i < ref.dsts.size(); ++i) ref.dsts[i].copy_(ref.srcs[i]);
+            CHECK_NOTHROW(engine.copy_batch(ours.dsts, ours.srcs));
+            CHECK(all_bytes(ref) == all_bytes(ours));
+            // The same blocks as sources of one batch, each written elsewhere, and one block both
+            // written and read (by different pairs): accepted, then refused.
+            const at::Tensor m = make_tensor(Layout::Contiguous, at::kFloat, {64, 4 * width}, Fill::Values, 2);
+            const std::vector<at::Tensor> outs = {make_tensor(Layout::Contiguous, at::kFloat, {64, width}, Fill::Noise, 3),
+                                                  make_tensor(Layout::Contiguous, at::kFloat, {64, width}, Fill::Noise, 4)};
+            CHECK_NOTHROW(engine.copy_batch(outs, {m.narrow(1, 0, width), m.narrow(1, width, width)}));
+            CHECK_THROWS_WITH_AS(engine.copy_batch({m.narrow(1, 0, width), outs[0]}, {outs[1], m.narrow(1, 0, width)}),
+                                 doctest::Contains("share memory"), tilecopy::Error);
+        }
+    }
+}
+
+TEST_CASE("interleaved tensors with more runs than the batch check compares are refused, nothing written") {
+    tilecopy::CopyEngine engine;
+    const at::Tensor matrix = make_tensor(Layout::Contiguous, at::kFloat, {2048, 2048}, Fill::Noise, 1);
+    const std::vector<at::Tensor> dsts = {matrix.slice(1, 0, 2048, 2), matrix.slice(1, 1, 2048, 2)};
+    const std::vector<at::Tensor> srcs = {make_tensor(Layout::Contiguous, at::kFloat, {2048, 1024}, Fill::Values, 2),
+                                          make_tensor(Layout::Contiguous, at::kFloat, {2048, 1024}, Fill::Values, 3)};
+    const auto before = storage_bytes(matrix);
+    CHECK_THROWS_WITH_AS(engine.copy_batch(dsts, srcs), doctest::Contains("copy them in separate batches"), tilecopy::Error);
+    CHECK(storage_bytes(matrix) == before);
+}
+
+namespace {
+
+// A pair for an atomic-batch test: what copy_ says of it alone, and the bytes and version of its
+// destination that must stay as they were when the batch is refused.
+struct Member {
+    const char* what;
+    std::function<Pair()> make;
+};
+
+std::vector<unsigned char> readable(const at::Tensor& t) {
+    if (t.is_quantized()) return storage_bytes(t.int_repr());
+    if (t.key_set().has(c10::DispatchKey::Functionalize)) {
+        at::functionalization::impl::sync(t);
+        return storage_bytes(at::functionalization::impl::from_functional_tensor(t).contiguous());
+    }
+    return storage_bytes(t);
+}
+
+} // namespace
+
+TEST_CASE("a batch with refusable pairs in any order writes nothing when one is refused") {
+    tilecopy::CopyEngine engine;
+    const auto f = [](Shape s, std::uint32_t seed) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, seed); };
+    const std::vector<Member> accepted = {
+        {"non-leaf requiring grad (copy_ records history)", [&] { return Pair{f({64}, 1).requires_grad_() * 2, f({64}, 2)}; }},
+        {"functionalization wrapper", [&] { return Pair{at::functionalization::impl::to_functional_tensor(f({64}, 3)), f({64}, 4)}; }},
+        {"quantized destination", [&] {
+             return Pair{at::quantize_per_tensor(f({64}, 5).nan_to_num(), 0.1, 0, at::kQUInt8), f({64}, 6).nan_to_num()};
+         }},
+        {"conjugate view source", [&] {
+             return Pair{make_tensor(Layout::Contiguous, at::kComplexFloat, {64}, Fill::Values, 7),
+                         make_tensor(Layout::Contiguous, at::kComplexFloat, {64}, Fill::Values, 8).conj()};
+         }},
+        {"plain pair", [&] { return Pair{make_tensor(Layout::Contiguous, at::kFloat, {4096}, Fill::Noise, 9), f({4096}, 10)}; }},
+    };
+    const std::vector<Member> refused = {
+        {"view of a leaf requiring grad", [&] { return Pair{f({8}, 11).requires_grad_().narrow(0, 0, 4), f({4}, 12)}; }},
+        {"sparse source", [&] { return Pair{f({3}, 13), f({3}, 14).to_sparse()}; }},
+        {"meta source", [&] { return Pair{f({3}, 15), at::empty({3}, at::TensorOptions().device(at::kMeta))}; }},
+        {"mkldnn source", [&] { return Pair{f({3}, 16), f({3}, 17).nan_to_num().to_mkldnn()}; }},
+        {"bad shape", [&] { return Pair{f({2, 3}, 18), f({4}, 19)}; }},
+    };
+    // Orders: the refused pair(s) last, first, between; two refused pairs around the others.
+    for (std::size_t r = 0; r < refused.size(); ++r)
+        for (int order = 0; order < 4; ++order) {
+            std::vector<const Member*> members;
+            for (const Member& a : accepted) members.push_back(&a);
+            if (order == 0) members.push_back(&refused[r]);
+            if (order == 1) members.insert(members.begin(), &refused[r]);
+            if (order == 2) members.insert(members.begin() + 2, &refused[r]);
+            if (order == 3) {
+                members.insert(members.begin() + 1, &refused[r]);
+                members.push_back(&refused[(r + 1) % refused.size()]);
+            }
+            std::string names;
+            std::vector<at::Tensor> dsts, srcs;
+            std::vector<std::string> messages;
+            for (std::size_t i = 0; i < members.size(); ++i) {
+                names += std::string(i ? ", " : "") + members[i]->what;
+                const Pair p = members[i]->make();
+                dsts.push_back(p.dst);
+                srcs.push_back(p.src);
+                const Pair alone = members[i]->make();
+                try {
+                    alone.dst.copy_(alone.src);
+                } catch (const c10::Error& e) {
+                    messages.push_back(std::string(e.what_without_backtrace()) + " (pair " + std::to_string(i) + " of the batch)");
+                }
+            }
+            CAPTURE(names);
+            REQUIRE(!messages.empty());
+            std::vector<std::vector<unsigned char>> before;
+            std::vector<std::int64_t> versions;
+            for (const at::Tensor& d : dsts) {
+                before.push_back(readable(d));
+                versions.push_back(d.is_quantized() || d.key_set().has(c10::DispatchKey::Functionalize) ? -1 : d._version());
+            }
+            for (bool async : {false, true}) {
+                CAPTURE(async);
+                std::string message;
+                try {
+                    if (async)
+                        engine.copy_batch_async(dsts, srcs).wait();
+                    else
+                        engine.copy_batch(dsts, srcs);
+                } catch (const tilecopy::Error& e) {
+                    message = e.what();
+                }
+                CHECK_MESSAGE(std::find(messages.begin(), messages.end(), message) != messages.end(), "message: " << message);
+                for (std::size_t i = 0; i < dsts.size(); ++i) {
+                    CAPTURE(i);
+                    CHECK(readable(dsts[i]) == before[i]);
+                    if (versions[i] >= 0) CHECK(dsts[i]._version() == versions[i]);
+                }
+            }
+        }
 }

@@ -163,7 +163,7 @@ inline std::array<std::uint64_t, 4> path_counts(const tilecopy::CopyEngine& engi
 // The fused kernels write 0xFFFF, so the adapter takes the fused path only in the first case.
 inline bool torch_writes_ffff_for_bf16_nan() {
     at::Tensor dst = at::empty({5}, at::kBFloat16);
-    dst.copy_(at::full({5}, std::numeric_limits<float>::quiet_NaN()));
+    dst.copy_(at::full({5}, std::numeric_limits<float>::quiet_NaN(), at::kFloat));
     return static_cast<const std::uint16_t*>(dst.data_ptr())[4] == 0xFFFF;
 }
 

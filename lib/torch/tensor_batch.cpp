@@ -5,9 +5,15 @@
 // Pairs whose results would depend on the order of the copies (a destination sharing bytes
 // with another pair's destination or source) are refused, which leaves the kernels free to
 // run the whole batch as one schedule per conversion: 10,000 small tensors become cache-sized
-// blocks shared among the cores, large ones are split. Pairs for torch's copy_ run first,
-// those copy_ might still refuse (sparse, quantized...) before all others, so that a refusal
-// leaves the fast-path pairs unwritten.
+// blocks shared among the cores, large ones are split. Whether two pairs share memory depends
+// only on their element sets: extents decide almost every batch, and where extents meet, the
+// tensors' runs of elements are compared exactly.
+//
+// Every pair's acceptance is decided before anything is written: plan_pair makes every check
+// copy_ would make on plain tensors; a pair with tensors outside its reach (sparse, quantized,
+// functional...) is asked of copy_ on a scratch twin of its destination first when the batch
+// holds more than one such pair, and the pairs for copy_ run before the kernels' pairs, the
+// undecided one first.
 #include <array>
 #include <atomic>
 #include <memory>
@@ -22,8 +28,9 @@
 #include <tilecopy/copy_engine.hpp>
 #include <tilecopy/torch.hpp>
 
-#include "engine.hpp"
+#include "adapter.hpp"
 #include "tensor_pair.hpp"
+#include "torch_checks.hpp"
 
 namespace tilecopy {
 namespace detail {
@@ -48,41 +55,21 @@ void emit(const PairPlan& p, std::vector<Region>& out) {
 
 const char* role(bool written) { return written ? "destination" : "source"; }
 
-// Pairs that share bytes across the batch. The extents (one span per tensor) decide almost
-// every batch with one sort; only when two extents meet (column blocks of one matrix, say) are
-// the kernel pairs' runs compared one by one.
-void check_independent(const BatchPlan& plan, const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs) {
-    std::vector<Span> spans;
-    spans.reserve(2 * plan.pairs.size());
-    for (const PairPlan& p : plan.pairs) {
-        if (p.action == PairAction::Nothing) continue;
-        spans.push_back(p.dst_extent);
-        spans.push_back(p.src_extent);
-    }
-    SpanConflict conflict;
-    if (!find_conflict(spans, conflict)) return;
+// Spans of element runs a batch check may hold (32 bytes each): past this, interleaved tensors
+// whose extents meet are refused rather than compared (README, "Asynchronous and batched
+// tensor copies").
+constexpr std::size_t kMaxCheckedRuns = std::size_t(1) << 21;
 
-    spans.clear();
-    for (std::size_t i = 0; i < plan.pairs.size(); ++i) {
-        const PairPlan& p = plan.pairs[i];
-        if (p.action == PairAction::Nothing) continue;
-        if (p.action == PairAction::Torch) {
-            spans.push_back(p.dst_extent);
-            spans.push_back(p.src_extent);
-            continue;
-        }
-        std::vector<Region> runs;
-        emit(p, runs);
-        const std::size_t des = p.conversion == Conversion::None ? 1 : p.dst_element;
-        const std::size_t ses = p.conversion == Conversion::None ? 1 : p.src_element;
-        for (const Region& r : runs) {
-            const auto d = reinterpret_cast<std::uintptr_t>(r.dst);
-            const auto s = reinterpret_cast<std::uintptr_t>(r.src);
-            spans.push_back(Span{d, d + r.count * des, i, true});
-            spans.push_back(Span{s, s + r.count * ses, i, false});
-        }
-    }
-    if (!find_conflict(spans, conflict)) return;
+StridedMemory memory_of(const at::Tensor& t) {
+    StridedMemory m;
+    m.data = reinterpret_cast<std::uintptr_t>(t.data_ptr());
+    m.element_size = t.element_size();
+    for (std::int64_t i = 0; i < t.dim(); ++i) m.dims.push_back(PairDim{t.size(i), t.stride(i), 0});
+    return m;
+}
+
+[[noreturn]] void refuse_sharing(const SpanConflict& conflict, const std::vector<at::Tensor>& dsts,
+                                 const std::vector<at::Tensor>& srcs, const std::string& why) {
     std::size_t a = conflict.first_pair, b = conflict.second_pair;
     bool a_written = conflict.first_written, b_written = conflict.second_written;
     if (a > b) {
@@ -93,8 +80,41 @@ void check_independent(const BatchPlan& plan, const std::vector<at::Tensor>& dst
     const at::Tensor& tb = b_written ? dsts[b] : srcs[b];
     throw Error("tilecopy: pairs " + std::to_string(a) + " and " + std::to_string(b) + ": the " + role(a_written) +
                 " of pair " + std::to_string(a) + " (" + tensor_text(ta) + ") and the " + role(b_written) +
-                " of pair " + std::to_string(b) + " (" + tensor_text(tb) +
-                ") share memory, so the batch's result would depend on the order of its copies");
+                " of pair " + std::to_string(b) + " (" + tensor_text(tb) + ") " + why);
+}
+
+// Pairs that share bytes across the batch: a destination with another pair's destination or
+// source. Extents (one span per tensor) decide almost every batch with one sort; the tensors
+// whose extents meet another pair's are then compared run by run, whatever path their pair takes.
+void check_independent(const BatchPlan& plan, const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs) {
+    std::vector<Span> extents;
+    std::vector<const at::Tensor*> memory;
+    extents.reserve(2 * plan.pairs.size());
+    for (const PairPlan& p : plan.pairs) {
+        if (p.action == PairAction::Nothing) continue;
+        extents.push_back(p.dst_extent);
+        memory.push_back(&p.dst_memory);
+        extents.push_back(p.src_extent);
+        memory.push_back(&p.src_memory);
+    }
+    SpanConflict conflict;
+    std::vector<Span> sorted = extents;
+    if (!find_conflict(sorted, conflict)) return;
+    const SpanConflict coarse = conflict;
+
+    std::vector<bool> involved;
+    mark_meeting(extents, involved);
+    std::vector<Span> runs;
+    for (std::size_t i = 0; i < extents.size(); ++i) {
+        if (!involved[i]) continue;
+        if (!append_element_spans(memory_of(*memory[i]), extents[i].pair, extents[i].written, kMaxCheckedRuns, runs))
+            refuse_sharing(coarse, dsts, srcs,
+                           "have overlapping extents and more than " + std::to_string(kMaxCheckedRuns) +
+                               " runs of elements to compare, too many to tell whether they share memory; copy them "
+                               "in separate batches");
+    }
+    if (find_conflict(runs, conflict))
+        refuse_sharing(conflict, dsts, srcs, "share memory, so the batch's result would depend on the order of its copies");
 }
 
 // Throws tilecopy::Error with nothing written. `indexed`: messages name the pair (batches).
@@ -123,6 +143,14 @@ BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::
         for (std::size_t i = 0; i < plan.pairs.size(); ++i)
             if (plan.pairs[i].action == PairAction::Torch && plan.pairs[i].torch_may_refuse == may_refuse)
                 plan.torch_order.push_back(i);
+    // The first undecided pair runs first: a refusal then leaves everything unwritten. Any later
+    // one is asked of copy_ now, on a scratch twin.
+    bool first = true;
+    for (std::size_t i : plan.torch_order) {
+        if (!plan.pairs[i].torch_may_refuse) break;
+        if (!first) dry_run(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt);
+        first = false;
+    }
     return plan;
 }
 
@@ -136,10 +164,9 @@ void carry_out(CopyEngine& api, const BatchPlan& plan, const std::vector<at::Ten
         api.record(TensorPath::Fallback);
         if (progress) progress->fetch_add(plan.pairs[i].dst_bytes, std::memory_order_relaxed);
     }
-    Engine& engine = api.internals();
     for (std::size_t c = 0; c < kConversions; ++c)
         if (!plan.regions[c].empty())
-            engine.run(plan.regions[c].data(), plan.regions[c].size(), static_cast<Conversion>(c), progress);
+            adapter::run(api, plan.regions[c].data(), plan.regions[c].size(), static_cast<Conversion>(c), progress);
     for (std::size_t i = 0; i < plan.pairs.size(); ++i) {
         const PairPlan& p = plan.pairs[i];
         if (p.action == PairAction::Torch) continue;
@@ -168,10 +195,11 @@ CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vect
     const std::uint64_t total = job->plan.total_bytes;
     AsyncBatch* batch = job.get(); // owned by the state's keep_alive until the work is done
     CopyEngine* engine = &api;
-    return api.internals().submit(
-        [engine, batch](AsyncState& state) {
+    return adapter::submit(
+        api,
+        [engine, batch](std::atomic<std::uint64_t>& copied) {
             at::ThreadLocalStateGuard guard(batch->torch_state);
-            carry_out(*engine, batch->plan, batch->dsts, batch->srcs, batch->indexed, &state.copied);
+            carry_out(*engine, batch->plan, batch->dsts, batch->srcs, batch->indexed, &copied);
         },
         total, std::move(job));
 }
@@ -196,13 +224,13 @@ void CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src) {
             detail::emit_regions(p.layout, p.dst_data, p.src_data, p.dst_element, p.src_element, p.conversion, 0, 1,
                                  &region);
             if (p.conversion == Conversion::None)
-                impl_->copy_bytes(region.dst, region.src, region.count);
+                detail::adapter::copy_bytes(*this, region.dst, region.src, region.count);
             else
-                impl_->run(&region, 1, p.conversion);
+                detail::adapter::run(*this, &region, 1, p.conversion);
         } else {
             std::vector<Region> regions;
             detail::emit(p, regions);
-            impl_->run(regions.data(), regions.size(), p.conversion);
+            detail::adapter::run(*this, regions.data(), regions.size(), p.conversion);
         }
         dst.unsafeGetTensorImpl()->bump_version();
         record(p.path);

@@ -1,11 +1,16 @@
 // CopyEngine::copy(dst, src) for at::Tensor: torch's CPU Tensor::copy_ is the specification.
 //
-// Which path a copy takes (counted in Stats::tensor_*):
-//   rejected  tilecopy::Error, destination untouched, wherever copy_ would throw: an undefined
-//             tensor; a leaf that requires grad while grad mode is on; a source whose shape does
-//             not broadcast to the destination's; a destination with internal overlap (an
-//             expanded tensor); source and destination partially overlapping in memory. Errors
-//             torch raises on the fallback path come back as tilecopy::Error too.
+// Which path a copy takes (counted in Stats::tensor_*); README's "Which path a tensor copy
+// takes" is the user's version of this list.
+//   rejected  tilecopy::Error carrying copy_'s own message, nothing written, wherever copy_ would
+//             throw (torch_checks.hpp, in copy_'s order): an undefined tensor; autograd's in-place
+//             checks when copy_ records history (a leaf or a view of a leaf requiring grad...);
+//             a destination with internal overlap (an expanded tensor); source and destination
+//             partially overlapping; a source whose shape does not broadcast to the
+//             destination's; an inference tensor written outside InferenceMode (copy_ writes it,
+//             then throws; tilecopy throws first). Refusals of copy_ on the Fallback path pass
+//             through with copy_'s message. tilecopy's own refusal: a plain tensor whose data
+//             pointer is null with elements to copy (copy_ would write through it).
 //   no-op     the same tensor, or one that fully overlaps with identical layout and dtype (copy_
 //             writes every element onto itself); zero-element copies. No path is counted.
 //   Contiguous  same dtype, both contiguous, same shape: one byte copy.
@@ -20,18 +25,22 @@
 //   Fallback    torch's copy_ after tilecopy's checks: every other dtype pair (integer, bool,
 //             float64, complex conversions), runs under 4 KiB, strided or broadcast
 //             innermost dimensions, destinations whose elements may alias (as_strided), source
-//             and destination sharing memory without torch calling it a partial overlap, conj
-//             and neg views, named tensors, tensors that require grad (copy_ records the
-//             autograd history), non-CPU, sparse, quantized, nested or storage-less tensors.
-//             Also float32 -> bfloat16 when torch runs without its vectorized kernels
-//             (ATEN_CPU_CAPABILITY=default, or a CPU without AVX2): torch 1.13 writes 0xFFFF for
-//             every NaN from its AVX2/AVX-512 code, which runs whenever the innermost runs are
-//             contiguous in both tensors (the only layouts the Converted path takes), and c10's
-//             0x7FC0 from its scalar code. The kernels write 0xFFFF; which one torch writes is
-//             asked of copy_ itself once per process (bf16_nan_matches_torch). A single-element
-//             copy can take torch's scalar loop even then, so it goes to copy_ too.
-// Fast paths bump the destination's version counter as copy_ does, so autograd notices tensors
-// modified after being saved; inference tensors are refused outside InferenceMode, as by copy_.
+//             and destination sharing memory without torch calling it a partial overlap; every
+//             tensor whose dispatch keys are not a plain dense CPU tensor's (plain_cpu_keys:
+//             conj and neg views, named, zero, sparse, quantized, mkldnn, nested, meta,
+//             functionalization wrappers, vmap-batched, Python subclasses...); pairs for which
+//             copy_ records autograd history (grad mode on and a tensor requiring grad; under
+//             no_grad or InferenceMode such tensors take the fast paths) or a forward-mode
+//             gradient; every pair when the loaded libtorch is not the one tilecopy was built
+//             for (torch_version.cpp). Also float32 -> bfloat16 when torch runs without its
+//             vectorized kernels (ATEN_CPU_CAPABILITY=default, or a CPU without AVX2): torch
+//             1.13 writes 0xFFFF for every NaN from its AVX2/AVX-512 code, which runs whenever
+//             the innermost runs are contiguous in both tensors (the only layouts the Converted
+//             path takes), and c10's 0x7FC0 from its scalar code. The kernels write 0xFFFF;
+//             which one torch writes is asked of copy_ itself once per process
+//             (bf16_nan_matches_torch). A single-element copy can take torch's scalar loop even
+//             then, so it goes to copy_ too.
+// Fast paths bump the destination's version counter as copy_ does (once, after the write).
 //
 // This file holds the rules (plan_pair); tensor_batch.cpp carries plans out, one pair or many.
 #include <algorithm>
@@ -46,14 +55,12 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/full.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/core/grad_mode.h>
-#include <c10/core/InferenceMode.h>
-#include <c10/util/Exception.h>
 
 #include <tilecopy/copy_engine.hpp>
 #include <tilecopy/torch.hpp>
 
 #include "tensor_pair.hpp"
+#include "torch_checks.hpp"
 
 namespace tilecopy {
 namespace detail {
@@ -71,17 +78,11 @@ std::string where(std::optional<std::size_t> index) {
     return index ? "pair " + std::to_string(*index) + ": " : std::string();
 }
 
+// tilecopy's own refusals (copy_ has no words for them).
 [[noreturn]] void reject(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
                          const std::string& why) {
     throw Error("tilecopy: " + where(index) + "cannot copy " + tensor_text(src) + " into " + tensor_text(dst) + ": " +
                 why);
-}
-
-// Tensors whose bytes the fast paths may read and write directly; everything else goes to copy_.
-bool plain_cpu_tensor(const at::Tensor& t) {
-    return t.device().is_cpu() && t.layout() == at::kStrided && !t.is_nested() && !t.is_quantized() &&
-           t.has_storage() && !t.has_names() && !t.is_conj() && !t.is_neg() && !t._is_zerotensor() &&
-           !t.requires_grad();
 }
 
 Conversion conversion_between(at::ScalarType dst, at::ScalarType src) {
@@ -93,44 +94,28 @@ Conversion conversion_between(at::ScalarType dst, at::ScalarType src) {
 }
 
 // The source's strides once broadcast to the destination's shape (0 along broadcast
-// dimensions); the empty vector when the shapes do not broadcast. Same rule as torch:
-// infer_size(dst, src) must equal dst's shape.
-bool broadcast_strides(const at::Tensor& dst, const at::Tensor& src, std::vector<std::int64_t>& strides) {
-    const std::int64_t dims = dst.dim();
-    const std::int64_t extra = dims - src.dim();
-    if (extra < 0) return false;
-    strides.assign(static_cast<std::size_t>(dims), 0);
-    for (std::int64_t i = 0; i < src.dim(); ++i) {
-        const std::int64_t size = src.size(i);
-        const std::int64_t target = dst.size(i + extra);
-        if (size == target)
-            strides[static_cast<std::size_t>(i + extra)] = src.stride(i);
-        else if (size != 1)
-            return false;
-    }
-    return true;
+// dimensions); called once check_memory_and_shape has accepted the shapes.
+std::vector<std::int64_t> broadcast_strides(const at::Tensor& dst, const at::Tensor& src) {
+    const std::int64_t extra = dst.dim() - src.dim();
+    std::vector<std::int64_t> strides(static_cast<std::size_t>(dst.dim()), 0);
+    for (std::int64_t i = 0; i < src.dim(); ++i)
+        if (src.size(i) == dst.size(i + extra)) strides[static_cast<std::size_t>(i + extra)] = src.stride(i);
+    return strides;
 }
 
-// Bytes [begin, end) a strided tensor with memory may touch (torch forbids negative strides);
-// an empty span for any other tensor.
-Span extent_of(const at::Tensor& t, std::size_t pair, bool written) {
-    if (!t.device().is_cpu() || t.layout() != at::kStrided || t.is_nested() || !t.has_storage() || t.numel() == 0)
-        return Span{0, 0, pair, written};
-    const void* data = t.data_ptr();
-    if (data == nullptr) return Span{0, 0, pair, written};
-    std::int64_t last = 0;
-    for (std::int64_t i = 0; i < t.dim(); ++i) last += (t.size(i) - 1) * t.stride(i);
-    const auto begin = reinterpret_cast<std::uintptr_t>(data);
-    return Span{begin, begin + static_cast<std::uintptr_t>((last + 1) * static_cast<std::int64_t>(t.element_size())),
-                pair, written};
+// A CPU tensor whose strided memory the planner may read (the extent and run checks between
+// the pairs of a batch); sparse, meta, nested, batched or functional tensors have none.
+bool has_cpu_memory(const at::Tensor& t) {
+    return t.defined() && t.device().is_cpu() && t.layout() == at::kStrided && !t.is_nested() && t.has_storage() &&
+           t.storage().data() != nullptr;
 }
 
 // Whether torch's copy_ writes what our kernels write (0xFFFF) for a NaN converted from
 // float32 to bfloat16 over contiguous runs: asked once, of copy_ itself, with NaNs in every
-// position of a vector and of a tail.
+// position of a vector and of a tail. The source is float32 whatever the default dtype.
 bool bf16_nan_matches_torch() {
     static const bool matches = [] {
-        const at::Tensor src = at::full({67}, std::numeric_limits<float>::quiet_NaN());
+        const at::Tensor src = at::full({67}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
         at::Tensor dst = at::empty({67}, at::kBFloat16);
         dst.copy_(src);
         const auto* bits = static_cast<const std::uint16_t*>(dst.data_ptr());
@@ -145,13 +130,36 @@ PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pa
     plan.path = TensorPath::Fallback;
     plan.torch_may_refuse = may_refuse;
     // Nested tensors have no single element count to report progress by.
-    plan.dst_bytes = dst.is_nested() ? 0 : static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
-    plan.dst_extent = extent_of(dst, pair, true);
-    plan.src_extent = extent_of(src, pair, false);
+    if (dst.defined() && !dst.is_nested())
+        plan.dst_bytes = static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
+    if (has_cpu_memory(dst)) plan.dst_memory = dst;
+    if (has_cpu_memory(src)) plan.src_memory = src;
+    plan.dst_extent = extent_of(plan.dst_memory, pair, true);
+    plan.src_extent = extent_of(plan.src_memory, pair, false);
     return plan;
 }
 
+// A pair outside the fast paths' reach: what tilecopy can tell of copy_'s answer is checked now,
+// the rest (may_refuse) is copy_'s to say.
+PairPlan exotic_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair,
+                     std::optional<std::size_t> index) {
+    // ZeroTensors are immutable: copy_ refuses one as destination before writing anything.
+    if (dst._is_zerotensor()) torch_copy(dst, src, index);
+    // TensorIterator checks memory overlap on CPU tensors with memory (conj, neg, named...).
+    if (has_cpu_memory(dst) && has_cpu_memory(src)) check_memory_and_shape(dst, src, false, index);
+    return torch_plan(dst, src, pair, true);
+}
+
 } // namespace
+
+Span extent_of(const at::Tensor& t, std::size_t pair, bool written) {
+    if (!t.defined() || t.numel() == 0) return Span{0, 0, pair, written};
+    std::int64_t last = 0;
+    for (std::int64_t i = 0; i < t.dim(); ++i) last += (t.size(i) - 1) * t.stride(i);
+    const auto begin = reinterpret_cast<std::uintptr_t>(t.data_ptr());
+    return Span{begin, begin + static_cast<std::uintptr_t>((last + 1) * static_cast<std::int64_t>(t.element_size())),
+                pair, written};
+}
 
 // "Float[2, 3] strides [1, 2] on cpu"
 std::string tensor_text(const at::Tensor& t) {
@@ -165,40 +173,38 @@ void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std:
     try {
         dst.copy_(src);
     } catch (const c10::Error& e) {
-        reject(dst, src, index, std::string("torch's copy_ refused it: ") + e.what_without_backtrace());
+        throw_torch_error(e, index);
     }
 }
 
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
-    if (!dst.defined()) reject(dst, src, index, "the destination is undefined");
-    if (!src.defined()) reject(dst, src, index, "the source is undefined");
-    if (dst.requires_grad() && dst.is_leaf() && at::GradMode::is_enabled())
-        reject(dst, src, index, "the destination is a leaf that requires grad (an in-place write while grad mode is on)");
+namespace {
+
+PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
     const std::size_t pair = index.value_or(0);
+    // Built for another libtorch: its rules may differ from the ones below, so copy_ decides all.
+    if (!loaded_torch_matches()) return torch_plan(dst, src, pair, true);
 
-    if (!plain_cpu_tensor(dst) || !plain_cpu_tensor(src)) return torch_plan(dst, src, pair, true);
-
-    // Fast-path writes bypass the dispatcher, so they bump the version counter as copy_ does,
-    // once the write is done (a float32 -> bfloat16 copy redone by copy_ must count once); the
-    // one case where bumping throws is refused here, before anything is written.
-    if (dst.is_inference() && !c10::InferenceMode::is_enabled())
-        reject(dst, src, index, "the destination is an inference tensor, written in place outside InferenceMode");
+    check_defined(dst, src, index);
+    check_autograd(dst, src, index);
+    if (!plain_cpu_keys(dst) || !plain_cpu_keys(src)) return exotic_plan(dst, src, pair, index);
 
     PairPlan nothing; // copy_ writes every element onto itself, or there are none
-    if (dst.is_same(src)) return nothing;
-
-    std::vector<std::int64_t> src_strides;
-    if (!broadcast_strides(dst, src, src_strides))
-        reject(dst, src, index, "the source's shape " + shape_text(src.sizes()) +
-                                    " does not broadcast to the destination's shape " + shape_text(dst.sizes()));
-    if (at::has_internal_overlap(dst) == at::MemOverlap::Yes)
-        reject(dst, src, index, "more than one element of the destination refers to the same memory (an expanded "
-                                "tensor); clone it first");
-    const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
-    if (overlap == at::MemOverlapStatus::Partial)
-        reject(dst, src, index, "source and destination partially overlap in memory; clone the source first");
-
+    if (!dst.is_same(src)) {
+        check_memory_and_shape(dst, src, true, index);
+        check_version_bump(dst, index);
+    } else {
+        check_version_bump(dst, index);
+        return nothing;
+    }
     if (dst.numel() == 0) return nothing;
+    if (dst.data_ptr() == nullptr) reject(dst, src, index, "the destination's data pointer is null");
+    if (src.data_ptr() == nullptr) reject(dst, src, index, "the source's data pointer is null");
+
+    // Pairs copy_ records history for (grad mode on, a tensor requiring grad) or whose forward
+    // gradients it updates are copy_'s; every check it makes on them has been made above.
+    if (records_history(dst, src) || has_forward_grad(dst, src)) return torch_plan(dst, src, pair, false);
+
+    const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
     if (overlap == at::MemOverlapStatus::Full && same_dtype) return nothing;
 
@@ -216,6 +222,8 @@ PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<s
     plan.dst_element = dst.element_size();
     plan.src_element = src.element_size();
     plan.dst_bytes = dst.nbytes();
+    plan.dst_memory = dst;
+    plan.src_memory = src;
     plan.dst_extent = dst_extent;
     plan.src_extent = src_extent;
 
@@ -226,6 +234,7 @@ PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<s
         return plan;
     }
 
+    const std::vector<std::int64_t> src_strides = broadcast_strides(dst, src);
     std::vector<PairDim> dims(static_cast<std::size_t>(dst.dim()));
     for (std::size_t i = 0; i < dims.size(); ++i)
         dims[i] = PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)), src_strides[i]};
@@ -239,6 +248,16 @@ PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<s
         return torch_plan(dst, src, pair, false);
     plan.path = same_dtype ? TensorPath::Strided : TensorPath::Converted;
     return plan;
+}
+
+} // namespace
+
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+    try {
+        return plan_checked(dst, src, index);
+    } catch (const c10::Error& e) {
+        throw_torch_error(e, index); // a question torch refused to answer about a tensor (never ours)
+    }
 }
 
 } // namespace detail

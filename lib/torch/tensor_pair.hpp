@@ -26,8 +26,8 @@ enum class PairAction : std::uint8_t {
 struct PairPlan {
     PairAction action = PairAction::Nothing;
     TensorPath path = TensorPath::Fallback; // counted for Kernels and Torch
-    // Torch: a tensor outside the fast paths' reach (sparse, quantized, grad-tracking...), for
-    // which copy_ may still refuse the pair after tilecopy's checks.
+    // Torch: a tensor outside the fast paths' reach (sparse, quantized, functional...), for
+    // which copy_ may still refuse the pair after tilecopy's checks (all others are decided).
     bool torch_may_refuse = false;
     Conversion conversion = Conversion::None;
     RunLayout layout; // Kernels
@@ -39,14 +39,25 @@ struct PairPlan {
     // Bytes the pair may write and read, for the overlap check between pairs; empty when it
     // writes nothing or its tensors hold no plain memory (sparse, meta, ...).
     Span dst_extent, src_extent;
+    // The tensors whose strided CPU memory the extents cover (undefined when none), for the exact
+    // check of their element sets where extents meet.
+    at::Tensor dst_memory, src_memory;
 };
 
-// Throws tilecopy::Error with nothing written for a pair copy_ would refuse, or that tilecopy
-// refuses before copy_ would (see tensor_copy.cpp); `index` names the pair within a batch.
+// Throws tilecopy::Error with nothing written for a pair copy_ would refuse (with copy_'s
+// message), or that tilecopy refuses (see tensor_copy.cpp); `index` names the pair within a batch.
 PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 
-// torch's copy_, its refusals rethrown as tilecopy::Error naming the pair.
+// torch's copy_, its refusals rethrown as tilecopy::Error with copy_'s message.
 void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
+
+// Bytes [begin, end) a strided tensor with CPU memory may touch (torch forbids negative strides);
+// an empty span for an undefined or empty tensor.
+Span extent_of(const at::Tensor& t, std::size_t pair, bool written);
+
+// Whether the libtorch loaded at run time is the minor version tilecopy was built against
+// (torch_version.cpp); when not, every tensor copy goes to copy_.
+bool loaded_torch_matches();
 
 // "Float[2, 3] strides [1, 2] on cpu", for messages.
 std::string tensor_text(const at::Tensor& t);

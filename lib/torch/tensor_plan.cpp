@@ -152,3 +152,77 @@ bool find_conflict(std::vector<Span>& spans, SpanConflict& conflict) {
 }
 
 } // namespace tilecopy::detail
+
+namespace tilecopy::detail {
+
+bool append_element_spans(const StridedMemory& t, std::size_t pair, bool written, std::size_t limit,
+                          std::vector<Span>& out) {
+    std::vector<PairDim> dims;
+    for (const PairDim& d : t.dims) {
+        if (d.size == 0) return true; // no elements
+        if (d.size > 1 && d.dst_stride != 0) dims.push_back(d);
+    }
+    std::stable_sort(dims.begin(), dims.end(), [](const PairDim& a, const PairDim& b) { return a.dst_stride < b.dst_stride; });
+    std::vector<PairDim> merged;
+    for (const PairDim& d : dims) {
+        if (!merged.empty() && d.dst_stride == merged.back().size * merged.back().dst_stride)
+            merged.back().size *= d.size;
+        else
+            merged.push_back(d);
+    }
+    std::int64_t run = 1; // elements
+    std::size_t first_outer = 0;
+    if (!merged.empty() && merged.front().dst_stride == 1) {
+        run = merged.front().size;
+        first_outer = 1;
+    }
+    std::size_t runs = 1;
+    for (std::size_t i = first_outer; i < merged.size(); ++i) {
+        const auto size = static_cast<std::size_t>(merged[i].size);
+        if (runs > limit / size) return false;
+        runs *= size;
+    }
+    if (runs > limit || out.size() > limit - runs) return false;
+
+    const std::size_t dim_count = merged.size() - first_outer;
+    std::vector<std::int64_t> index(dim_count, 0);
+    const std::uintptr_t run_bytes = static_cast<std::uintptr_t>(run) * t.element_size;
+    std::int64_t offset = 0; // elements
+    for (std::size_t r = 0; r < runs; ++r) {
+        const std::uintptr_t begin = t.data + static_cast<std::uintptr_t>(offset) * t.element_size;
+        out.push_back(Span{begin, begin + run_bytes, pair, written});
+        for (std::size_t d = 0; d < dim_count; ++d) {
+            const PairDim& dim = merged[first_outer + d];
+            offset += dim.dst_stride;
+            if (++index[d] < dim.size) break;
+            offset -= dim.size * dim.dst_stride;
+            index[d] = 0;
+        }
+    }
+    return true;
+}
+
+void mark_meeting(const std::vector<Span>& spans, std::vector<bool>& involved) {
+    involved.assign(spans.size(), false);
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < spans.size(); ++i)
+        if (spans[i].end > spans[i].begin) order.push_back(i);
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return spans[a].begin < spans[b].begin; });
+    // Chains of meeting extents: each chain is marked when it holds spans of two pairs.
+    std::size_t first = 0;
+    while (first < order.size()) {
+        std::size_t last = first + 1;
+        std::uintptr_t end = spans[order[first]].end;
+        bool several_pairs = false;
+        while (last < order.size() && spans[order[last]].begin < end) {
+            end = std::max(end, spans[order[last]].end);
+            several_pairs = several_pairs || spans[order[last]].pair != spans[order[first]].pair;
+            ++last;
+        }
+        if (several_pairs)
+            for (std::size_t k = first; k < last; ++k) involved[order[k]] = true;
+        first = last;
+    }
+}
+
+} // namespace tilecopy::detail

@@ -73,4 +73,23 @@ struct SpanConflict {
 // spans never conflict.
 bool find_conflict(std::vector<Span>& spans, SpanConflict& conflict);
 
+// A strided tensor's memory: its first element's address, element size, sizes and strides (in
+// elements, none negative).
+struct StridedMemory {
+    std::uintptr_t data = 0;
+    std::size_t element_size = 0;
+    std::vector<PairDim> dims; // size and dst_stride used; src_stride ignored
+};
+
+// Appends the byte spans of `t`'s elements to `out` (pair `pair`, `written`), one per run of
+// elements contiguous in memory (runs merged across dimensions where they continue one another;
+// dimensions of stride 0 repeat the same elements and add none). Returns false, leaving `out` as
+// it was, when that takes more than `limit` spans in all.
+bool append_element_spans(const StridedMemory& t, std::size_t pair, bool written, std::size_t limit,
+                          std::vector<Span>& out);
+
+// Marks in `involved` (indexed like `spans`) every span whose extent meets the extent of a span
+// of another pair, directly or through a chain of meeting spans; `spans` is not reordered.
+void mark_meeting(const std::vector<Span>& spans, std::vector<bool>& involved);
+
 } // namespace tilecopy::detail

@@ -3,7 +3,8 @@
 // sources sharing the destination's storage all come from the input. Each input builds the
 // same tensors twice over identical storages; copy_ runs on one twin and CopyEngine::copy on
 // the other. Both must accept (then the storages must be byte-identical, version counters
-// equal) or both reject (c10::Error and tilecopy::Error; then nothing may have changed).
+// equal) or both reject (c10::Error and tilecopy::Error, with copy_'s message word for word;
+// then nothing may have changed).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -221,6 +222,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (torch_ok != engine_ok)
         fail(what + ": copy_ " + (torch_ok ? "accepted" : "refused (" + torch_error + ")") + " but tilecopy " +
              (engine_ok ? "accepted" : "refused (" + engine_error + ")"));
+    if (!torch_ok && engine_error != torch_error)
+        fail(what + ": copy_ refused with \"" + torch_error + "\" but tilecopy with \"" + engine_error + "\"");
     if (!same_bytes(by_torch.dst_storage, by_engine.dst_storage))
         fail(what + ": the destination storages differ after the copy");
     if (!src.shares_dst_storage && !same_bytes(by_engine.src_storage, src_init))
