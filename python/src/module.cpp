@@ -3,7 +3,9 @@
 // pybind11 dispatch and no conversion. C++ errors pass through with their message unchanged:
 // tilecopy::Error and the c10::Error of a copy_ that tilecopy handed a pair become tilecopy.Error
 // (a RuntimeError), translated for this module only (torch._C may share pybind11's internals).
+#include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/python_variable.h>
+#include <torch/csrc/utils/cpp_stacktraces.h>
 
 #include <algorithm>
 #include <chrono>
@@ -266,9 +268,10 @@ PYBIND11_MODULE(_tilecopy, m) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const tilecopy::Error& e) {
-            error(e.what());
+            error(torch::processErrorMsg(e.what()).c_str());
         } catch (const c10::Error& e) {
-            error(e.what_without_backtrace());
+            error(torch::processErrorMsg(torch::get_cpp_stacktraces_enabled() ? e.what() : e.what_without_backtrace())
+                      .c_str());
         }
     });
 
