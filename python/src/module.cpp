@@ -46,6 +46,22 @@ private:
     PyThreadState* state_;
 };
 
+// torch's warnings from a copy_ that tilecopy hands a pair (complex to real: "Casting complex
+// values to real discards the imaginary part") reach Python's warnings module as they do from
+// Tensor.copy_: torch's handler buffers them on this thread while the GIL is released and issues
+// them when the call returns, as torch's own bindings do (HANDLE_TH_ERRORS). Copies on the
+// submitter thread (the async calls) warn through torch's C++ handler instead.
+template <class Body>
+auto with_torch_warnings(Body&& body) {
+    torch::PyWarningHandler handler;
+    try {
+        return body();
+    } catch (...) {
+        handler.set_in_exception(); // its destructor must not throw during the unwinding
+        throw;
+    }
+}
+
 std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
 
 // torch.Tensor or a subclass (torch.nn.Parameter, __torch_dispatch__ subclasses: the adapter
@@ -149,10 +165,10 @@ struct Engine {
 py::object copy_on(CopyEngine& engine, py::handle dst, py::handle src) {
     const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_", "dst");
     const at::Tensor& s = tensor_arg(src, "tilecopy.copy_", "src");
-    {
+    with_torch_warnings([&] {
         NoGil released;
         engine.copy(d, s);
-    }
+    });
     return py::reinterpret_borrow<py::object>(dst);
 }
 
@@ -166,10 +182,10 @@ std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::ha
 py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
     const std::vector<at::Tensor> d = tensor_list(dsts, "tilecopy.copy_batch", "dsts");
     const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch", "srcs");
-    {
+    with_torch_warnings([&] {
         NoGil released;
         engine.copy_batch(d, s);
-    }
+    });
     return py::reinterpret_borrow<py::object>(dsts);
 }
 
@@ -267,6 +283,8 @@ PYBIND11_MODULE(_tilecopy, m) {
     py::register_local_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
+        } catch (python_error& e) {
+            e.restore(); // a warning the warnings filter turned into an exception
         } catch (const tilecopy::Error& e) {
             error(torch::processErrorMsg(e.what()).c_str());
         } catch (const c10::Error& e) {
@@ -337,8 +355,10 @@ PYBIND11_MODULE(_tilecopy, m) {
           [](py::handle dst, py::handle src) {
               at::Tensor d = tensor_arg(dst, "tilecopy.deepspeed_py_memcpy", "dst");
               const at::Tensor& s = tensor_arg(src, "tilecopy.deepspeed_py_memcpy", "src");
-              NoGil released;
-              return tilecopy::deepspeed_py_memcpy(std::move(d), s);
+              return with_torch_warnings([&] {
+                  NoGil released;
+                  return tilecopy::deepspeed_py_memcpy(std::move(d), s);
+              });
           },
           py::arg("dst"), py::arg("src"),
           "deepspeed_py_memcpy(dst, src) -> 0\n\nDrop-in for DeepSpeed's function: copy_(dst, src) on the default "

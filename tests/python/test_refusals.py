@@ -120,3 +120,32 @@ def test_error_is_registered_once_as_a_runtime_error_subclass():
     assert issubclass(tilecopy.Error, RuntimeError)
     assert tilecopy.Error is tilecopy._tilecopy.Error
     assert tilecopy.Error.__module__.startswith("tilecopy")
+
+
+
+def warnings_of(call):
+    """What Python's warnings module sees from call(), and what the filter "error" makes of it."""
+    import warnings
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        dst = torch.zeros(3)
+        call(dst, torch.full((3,), 2 + 1j, dtype=torch.complex64))
+    out = [[(w.category, str(w.message)) for w in seen], dst.tolist()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(Exception) as raised:
+            call(torch.zeros(3), torch.ones(3, dtype=torch.complex128))
+    out.append((type(raised.value), str(raised.value)))
+    return out
+
+
+@pytest.mark.parametrize("call", [tilecopy.copy_, tilecopy.deepspeed_py_memcpy,
+                                  lambda d, s: tilecopy.copy_batch([d], [s])], ids=["copy_", "deepspeed", "batch"])
+def test_copy_s_warnings_reach_python_s_warnings_module_as_from_copy(call):
+    torch.set_warn_always(True)  # copy_ warns once per process otherwise
+    try:
+        expected = warnings_of(torch.Tensor.copy_)
+        assert expected[0] and "Casting complex values to real discards the imaginary part" in expected[0][0][1]
+        assert warnings_of(call) == expected
+    finally:
+        torch.set_warn_always(False)
