@@ -9,7 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
@@ -106,8 +106,7 @@ struct Handle {
     }
 
     // True when the copy has finished (rethrowing its error, every call); False when
-    // `timeout` seconds passed first. Polls done() with growing sleeps until
-    // CopyHandle::wait_for exists (issue 11).
+    // `timeout` seconds passed first.
     bool wait(const py::object& timeout) {
         if (timeout.is_none()) {
             NoGil released;
@@ -121,22 +120,34 @@ struct Handle {
         if (!(seconds >= 0))
             throw py::value_error("tilecopy.Handle.wait: timeout must be >= 0 seconds or None, got " +
                                   std::string(py::repr(timeout)));
-        seconds = std::min(seconds, 1e9); // ~31 years: no overflow in the clock's arithmetic
+        seconds = std::min(seconds, 1e9); // ~31 years: no overflow in nanoseconds
+        bool finished = false;
         {
             NoGil released;
-            using Clock = std::chrono::steady_clock;
-            const Clock::time_point deadline =
-                Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-            Clock::duration step = std::chrono::microseconds(5);
-            while (!handle.done()) {
-                const Clock::time_point now = Clock::now();
-                if (now >= deadline) break;
-                std::this_thread::sleep_for(std::min(step, deadline - now));
-                step = std::min<Clock::duration>(step * 2, std::chrono::milliseconds(1));
-            }
+            finished = wait_for(handle, std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)), 0);
         }
-        if (!handle.done()) return false;
+        if (!finished) return false;
         handle.wait(); // finished: rethrows its error, never blocks
+        return true;
+    }
+
+    // CopyHandle::wait_for where the library has it (issue 11)...
+    template <class H>
+    static auto wait_for(H& h, std::chrono::nanoseconds timeout, int) -> decltype(h.wait_for(timeout)) {
+        return h.wait_for(timeout);
+    }
+    // ...else done() polled with sleeps growing from 5 us to 1 ms.
+    template <class H>
+    static bool wait_for(H& h, std::chrono::nanoseconds timeout, long) {
+        using Clock = std::chrono::steady_clock;
+        const Clock::time_point deadline = Clock::now() + timeout;
+        Clock::duration step = std::chrono::microseconds(5);
+        while (!h.done()) {
+            const Clock::time_point now = Clock::now();
+            if (now >= deadline) return false;
+            std::this_thread::sleep_for(std::min<Clock::duration>(step, deadline - now));
+            step = std::min<Clock::duration>(step * 2, std::chrono::milliseconds(1));
+        }
         return true;
     }
 };
