@@ -116,9 +116,10 @@ def generator():
     return torch.Generator().manual_seed(1234)
 
 
-@pytest.fixture(params=["default", "engine"])
+@pytest.fixture(scope="session", params=["default", "engine"])
 def copy_fn(request):
-    """tilecopy.copy_ on the default engine, or Engine.copy_ on an engine of its own."""
+    """tilecopy.copy_ on the default engine, or Engine.copy_ on an engine of its own whose
+    inline threshold sends copies from 4 KiB to the threads."""
     if request.param == "default":
         return tilecopy.copy_
     return tilecopy.Engine(threads=2, inline_threshold=4096).copy_
