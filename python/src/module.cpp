@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <thread>
@@ -89,13 +90,19 @@ std::vector<at::Tensor> tensor_list(py::handle seq, const char* call, const char
     return out;
 }
 
-// A CopyHandle as Python sees it. Destroying a handle whose copy runs waits for it (C++
-// semantics), and the copy's end may need the GIL (dropping the last reference to a tensor
-// whose Python object it keeps alive), so every wait here releases the GIL.
+// A CopyHandle as Python sees it, holding the tensors' Python objects until the copy is done.
+// The C++ handle keeps the at::Tensors alive by itself, but if the caller dropped the Python
+// objects meanwhile, torch hands each object's ownership to its tensor, and the engine's thread
+// would then need the GIL to drop it: a Python thread holding the GIL would stall the queue of
+// copies behind it, and at interpreter exit it could never get it. Held here, the objects die
+// in Python, with the GIL, after the copy.
+//
+// Destroying a handle whose copy runs waits for it (C++ semantics), with the GIL released.
 struct Handle {
     CopyHandle handle;
+    py::object tensors; // a tuple of the arguments' tensor objects; None once the copy is done
 
-    explicit Handle(CopyHandle h) noexcept : handle(std::move(h)) {}
+    Handle(CopyHandle h, py::object held) noexcept : handle(std::move(h)), tensors(std::move(held)) {}
     Handle(const Handle&) = delete;
     Handle& operator=(const Handle&) = delete;
     ~Handle() {
@@ -105,12 +112,27 @@ struct Handle {
         }
     }
 
+    bool done() {
+        if (!handle.done()) return false;
+        tensors = py::none();
+        return true;
+    }
+
     // True when the copy has finished (rethrowing its error, every call); False when
     // `timeout` seconds passed first.
     bool wait(const py::object& timeout) {
         if (timeout.is_none()) {
-            NoGil released;
-            handle.wait();
+            std::exception_ptr error;
+            {
+                NoGil released;
+                try {
+                    handle.wait();
+                } catch (...) {
+                    error = std::current_exception();
+                }
+            }
+            tensors = py::none();
+            if (error) std::rethrow_exception(error);
             return true;
         }
         if (!PyFloat_Check(timeout.ptr()) && (!PyLong_Check(timeout.ptr()) || PyBool_Check(timeout.ptr())))
@@ -127,6 +149,7 @@ struct Handle {
             finished = wait_for(handle, std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)), 0);
         }
         if (!finished) return false;
+        tensors = py::none();
         handle.wait(); // finished: rethrows its error, never blocks
         return true;
     }
@@ -186,8 +209,9 @@ py::object copy_on(CopyEngine& engine, py::handle dst, py::handle src) {
 std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src) {
     const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_async", "dst");
     const at::Tensor& s = tensor_arg(src, "tilecopy.copy_async", "src");
+    py::object held = py::make_tuple(dst, src);
     NoGil released;
-    return std::make_unique<Handle>(engine.copy_async(d, s));
+    return std::make_unique<Handle>(engine.copy_async(d, s), std::move(held));
 }
 
 py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
@@ -203,8 +227,10 @@ py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
 std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
     const std::vector<at::Tensor> d = tensor_list(dsts, "tilecopy.copy_batch_async", "dsts");
     const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch_async", "srcs");
+    py::object held = py::make_tuple(py::tuple(py::reinterpret_borrow<py::object>(dsts)),
+                                     py::tuple(py::reinterpret_borrow<py::object>(srcs)));
     NoGil released;
-    return std::make_unique<Handle>(engine.copy_batch_async(d, s));
+    return std::make_unique<Handle>(engine.copy_batch_async(d, s), std::move(held));
 }
 
 py::dict stats_dict(const CopyEngine& engine) {
@@ -309,7 +335,7 @@ PYBIND11_MODULE(_tilecopy, m) {
              "wait(timeout=None) -> bool\n\nBlocks (the GIL released) until the copy is done and returns True, "
              "raising tilecopy.Error if the copy failed (every call raises it again); with a timeout in seconds, "
              "returns False if the copy is still running then.")
-        .def("done", [](const Handle& h) { return h.handle.done(); }, "done() -> bool: never blocks.")
+        .def("done", &Handle::done, "done() -> bool: never blocks.")
         .def_property_readonly("bytes_copied", [](const Handle& h) { return h.handle.bytes_copied(); },
                                "Destination bytes written so far (rises block by block).")
         .def_property_readonly("bytes_total", [](const Handle& h) { return h.handle.bytes_total(); },

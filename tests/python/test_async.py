@@ -2,6 +2,7 @@
 tensors kept alive until the copy is done when the caller has dropped every reference."""
 
 import gc
+import sys
 import time
 import weakref
 
@@ -137,3 +138,26 @@ def test_an_engine_outlives_the_handles_it_gave_even_when_dropped():
     del h
     gc.collect()
     assert ref() is None
+
+
+def test_the_engine_s_thread_never_needs_the_gil_to_let_go_of_dropped_tensors():
+    """The caller drops its tensors while their copy is queued, then holds the GIL (a Python
+    loop; no other thread may take it for 100 s). Were the tensors' last references left to the
+    engine's thread, it would wait for the GIL after the first copy and the second, queued
+    behind it, would never finish; the handle holds them instead."""
+    src = torch.randn(32 * MIB // 4)
+    first = tilecopy.copy_async(torch.empty_like(src), src.clone())  # both tensors dropped at once
+    second_dst = torch.empty_like(src)
+    second = tilecopy.copy_batch_async([second_dst], [src])
+    del src
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        deadline = time.monotonic() + 20
+        while not second.done() and time.monotonic() < deadline:
+            pass
+        finished = second.done()
+    finally:
+        sys.setswitchinterval(old)
+    assert finished
+    assert first.wait() and second.wait()
