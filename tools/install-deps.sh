@@ -8,6 +8,7 @@ packages=(
   libtbb-dev libhwloc-dev doctest-dev libtorch-dev
   nlohmann-json3-dev libcli11-dev gnuplot-nox
   clang-14 libfuzzer-14-dev
+  python3-dev pybind11-dev python3-pybind11 python3-torch python3-numpy python3-pytest
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -120,6 +120,7 @@ nlohmann::json to_json(tilecopy::CopyEngine& engine) {
     return out;
 }
 
+#ifndef TILECOPY_INFO_NO_MAIN
 void print_text(tilecopy::CopyEngine& engine) {
     const auto& topology = engine.internals().scheduler().topology();
     const auto& nodes = topology.nodes();
@@ -132,8 +133,26 @@ void print_text(tilecopy::CopyEngine& engine) {
     for (const auto& line : engine.describe()) std::cout << line << "\n";
 }
 
+#endif
+
 } // namespace
 
+// What `tilecopy-info --json` prints for these flags. The Python package's tilecopy.info()
+// compiles this file with TILECOPY_INFO_NO_MAIN and calls it (python/src/info_module.cpp).
+std::string tilecopy_info_json(const std::string& numa, std::size_t threads, bool pin_threads,
+                               const std::string& synthetic, const std::string& xml) {
+    Options options;
+    options.topology_synthetic = synthetic;
+    options.topology_xml = xml;
+    options.threads = threads;
+    options.pin_threads = pin_threads;
+    options.numa = parse_policy(numa, options.numa_node);
+    tilecopy::CopyEngine engine(options);
+    enter_every_arena(const_cast<tilecopy::detail::Scheduler&>(engine.internals().scheduler()));
+    return to_json(engine).dump(2);
+}
+
+#ifndef TILECOPY_INFO_NO_MAIN
 int main(int argc, char** argv) {
     CLI::App app{"tilecopy-info: the NUMA nodes, arenas, pinning, kernel and thresholds tilecopy uses here"};
     bool json = false;
@@ -179,3 +198,4 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+#endif

@@ -1,0 +1,403 @@
+// tilecopy._tilecopy: the Python bindings. Every copy and every wait runs with the GIL released;
+// tensors are read straight from torch's Python objects (THPVariable), so a call costs a
+// pybind11 dispatch and no conversion. C++ errors pass through with their message unchanged:
+// tilecopy::Error and the c10::Error of a copy_ that tilecopy handed a pair become tilecopy.Error
+// (a RuntimeError), translated for this module only (torch._C may share pybind11's internals).
+#include <torch/csrc/Exceptions.h>
+#include <torch/csrc/autograd/python_variable.h>
+#include <torch/csrc/utils/cpp_stacktraces.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <tilecopy/torch.hpp>
+#include <tilecopy/version.hpp>
+
+#include "engine_options.hpp"
+
+#ifndef TILECOPY_TORCH_VERSION
+#error "TILECOPY_TORCH_VERSION: the torch.__version__ this module is built for (python/tilecopy/meson.build)"
+#endif
+
+namespace py = pybind11;
+
+namespace tilecopy::python {
+namespace {
+
+// The GIL released for the scope: PyEval_SaveThread directly, which is all that
+// py::gil_scoped_release does on this path, minus its bookkeeping (the 4 KiB call counts it).
+class NoGil {
+public:
+    NoGil() noexcept : state_(PyEval_SaveThread()) {}
+    ~NoGil() { PyEval_RestoreThread(state_); }
+    NoGil(const NoGil&) = delete;
+    NoGil& operator=(const NoGil&) = delete;
+
+private:
+    PyThreadState* state_;
+};
+
+// torch's warnings from a copy_ that tilecopy hands a pair (complex to real: "Casting complex
+// values to real discards the imaginary part") reach Python's warnings module as they do from
+// Tensor.copy_: torch's handler buffers them on this thread while the GIL is released and issues
+// them when the call returns, as torch's own bindings do (HANDLE_TH_ERRORS). Copies on the
+// submitter thread (the async calls) warn through torch's C++ handler instead.
+template <class Body>
+auto with_torch_warnings(Body&& body) {
+    torch::PyWarningHandler handler;
+    try {
+        return body();
+    } catch (...) {
+        handler.set_in_exception(); // its destructor must not throw during the unwinding
+        throw;
+    }
+}
+
+std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
+
+// torch.Tensor or a subclass (torch.nn.Parameter, __torch_dispatch__ subclasses: the adapter
+// hands those to copy_).
+const at::Tensor& tensor_arg(py::handle obj, const char* call, const char* name) {
+    if (!THPVariable_CheckExact(obj.ptr()) && !THPVariable_Check(obj.ptr()))
+        throw py::type_error(std::string(call) + ": " + name + " must be a torch.Tensor, not " + type_name(obj));
+    return THPVariable_Unpack(obj.ptr());
+}
+
+std::vector<at::Tensor> tensor_list(py::handle seq, const char* call, const char* name) {
+    if (THPVariable_Check(seq.ptr()) || !PySequence_Check(seq.ptr()) || PyUnicode_Check(seq.ptr()))
+        throw py::type_error(std::string(call) + ": " + name + " must be a sequence of torch.Tensor, not " +
+                             type_name(seq));
+    const py::sequence items = py::reinterpret_borrow<py::sequence>(seq);
+    std::vector<at::Tensor> out;
+    out.reserve(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const py::object item = items[i];
+        if (!THPVariable_CheckExact(item.ptr()) && !THPVariable_Check(item.ptr()))
+            throw py::type_error(std::string(call) + ": " + name + "[" + std::to_string(i) +
+                                 "] must be a torch.Tensor, not " + type_name(item));
+        out.push_back(THPVariable_Unpack(item.ptr()));
+    }
+    return out;
+}
+
+// A CopyHandle as Python sees it, holding the tensors' Python objects until the copy is done.
+// The C++ handle keeps the at::Tensors alive by itself, but if the caller dropped the Python
+// objects meanwhile, torch hands each object's ownership to its tensor, and the engine's thread
+// would then need the GIL to drop it: a Python thread holding the GIL would stall the queue of
+// copies behind it, and at interpreter exit it could never get it. Held here, the objects die
+// in Python, with the GIL, after the copy.
+//
+// Destroying a handle whose copy runs waits for it (C++ semantics), with the GIL released.
+struct Handle {
+    CopyHandle handle;
+    py::object tensors; // a tuple of the arguments' tensor objects; None once the copy is done
+
+    Handle(CopyHandle h, py::object held) noexcept : handle(std::move(h)), tensors(std::move(held)) {}
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    ~Handle() {
+        if (!handle.done() && !_Py_IsFinalizing()) {
+            NoGil released;
+            CopyHandle finished = std::move(handle);
+        }
+    }
+
+    bool done() {
+        if (!handle.done()) return false;
+        tensors = py::none();
+        return true;
+    }
+
+    // True when the copy has finished (rethrowing its error, every call); False when
+    // `timeout` seconds passed first.
+    bool wait(const py::object& timeout) {
+        if (timeout.is_none()) {
+            std::exception_ptr error;
+            {
+                NoGil released;
+                try {
+                    handle.wait();
+                } catch (...) {
+                    error = std::current_exception();
+                }
+            }
+            tensors = py::none();
+            if (error) std::rethrow_exception(error);
+            return true;
+        }
+        if (!PyFloat_Check(timeout.ptr()) && (!PyLong_Check(timeout.ptr()) || PyBool_Check(timeout.ptr())))
+            throw py::type_error("tilecopy.Handle.wait: timeout must be a number of seconds or None, not " +
+                                 type_name(timeout));
+        double seconds = timeout.cast<double>();
+        if (!(seconds >= 0))
+            throw py::value_error("tilecopy.Handle.wait: timeout must be >= 0 seconds or None, got " +
+                                  std::string(py::repr(timeout)));
+        seconds = std::min(seconds, 1e9); // ~31 years: no overflow in nanoseconds
+        bool finished = false;
+        {
+            NoGil released;
+            finished = wait_for(handle, std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)), 0);
+        }
+        if (!finished) return false;
+        tensors = py::none();
+        handle.wait(); // finished: rethrows its error, never blocks
+        return true;
+    }
+
+    // CopyHandle::wait_for where the library has it (issue 11)...
+    template <class H>
+    static auto wait_for(H& h, std::chrono::nanoseconds timeout, int) -> decltype(h.wait_for(timeout)) {
+        return h.wait_for(timeout);
+    }
+    // ...else done() polled with sleeps growing from 5 us to 1 ms.
+    template <class H>
+    static bool wait_for(H& h, std::chrono::nanoseconds timeout, long) {
+        using Clock = std::chrono::steady_clock;
+        const Clock::time_point deadline = Clock::now() + timeout;
+        Clock::duration step = std::chrono::microseconds(5);
+        while (!h.done()) {
+            const Clock::time_point now = Clock::now();
+            if (now >= deadline) return false;
+            std::this_thread::sleep_for(std::min<Clock::duration>(step, deadline - now));
+            step = std::min<Clock::duration>(step * 2, std::chrono::milliseconds(1));
+        }
+        return true;
+    }
+};
+
+// An Engine owns its CopyEngine, or names the process's default one.
+struct Engine {
+    std::unique_ptr<CopyEngine> owned;
+    CopyEngine* engine;
+
+    explicit Engine(CopyEngine& shared) noexcept : engine(&shared) {}
+    explicit Engine(const Options& options) {
+        NoGil released; // loading the topology and starting arenas takes milliseconds
+        owned = std::make_unique<CopyEngine>(options);
+        engine = owned.get();
+    }
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+    ~Engine() {
+        if (owned && !_Py_IsFinalizing()) {
+            NoGil released; // waits for unfinished asynchronous copies, joins threads
+            owned.reset();
+        }
+    }
+};
+
+py::object copy_on(CopyEngine& engine, py::handle dst, py::handle src) {
+    const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_", "dst");
+    const at::Tensor& s = tensor_arg(src, "tilecopy.copy_", "src");
+    with_torch_warnings([&] {
+        NoGil released;
+        engine.copy(d, s);
+    });
+    return py::reinterpret_borrow<py::object>(dst);
+}
+
+std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src) {
+    const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_async", "dst");
+    const at::Tensor& s = tensor_arg(src, "tilecopy.copy_async", "src");
+    py::object held = py::make_tuple(dst, src);
+    NoGil released;
+    return std::make_unique<Handle>(engine.copy_async(d, s), std::move(held));
+}
+
+py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
+    const std::vector<at::Tensor> d = tensor_list(dsts, "tilecopy.copy_batch", "dsts");
+    const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch", "srcs");
+    with_torch_warnings([&] {
+        NoGil released;
+        engine.copy_batch(d, s);
+    });
+    return py::reinterpret_borrow<py::object>(dsts);
+}
+
+std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
+    const std::vector<at::Tensor> d = tensor_list(dsts, "tilecopy.copy_batch_async", "dsts");
+    const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch_async", "srcs");
+    py::object held = py::make_tuple(py::tuple(py::reinterpret_borrow<py::object>(dsts)),
+                                     py::tuple(py::reinterpret_borrow<py::object>(srcs)));
+    NoGil released;
+    return std::make_unique<Handle>(engine.copy_batch_async(d, s), std::move(held));
+}
+
+py::dict stats_dict(const CopyEngine& engine) {
+    const Stats s = engine.stats();
+    py::dict d;
+    d["copies"] = s.copies;
+    d["bytes"] = s.bytes;
+    d["inline_copies"] = s.inline_copies;
+    d["parallel_copies"] = s.parallel_copies;
+    d["nontemporal_copies"] = s.nontemporal_copies;
+    d["tensor_contiguous"] = s.tensor_contiguous;
+    d["tensor_strided"] = s.tensor_strided;
+    d["tensor_converted"] = s.tensor_converted;
+    d["tensor_fallback"] = s.tensor_fallback;
+    py::list kernels;
+    for (const auto& k : s.kernels) {
+        py::dict kd;
+        kd["kernel"] = k.kernel;
+        kd["copies"] = k.copies;
+        kd["bytes"] = k.bytes;
+        kernels.append(kd);
+    }
+    d["kernels"] = kernels;
+    return d;
+}
+
+// For bench/python_bench.py: `iterations` copies from a C++ loop (the GIL released), so
+// that Python's per-call cost can be told apart from the copy's. Returns seconds.
+double time_copies(CopyEngine& engine, py::handle dst, py::handle src, std::size_t iterations, bool raw) {
+    const at::Tensor& d = tensor_arg(dst, "tilecopy._time_copies", "dst");
+    const at::Tensor& s = tensor_arg(src, "tilecopy._time_copies", "src");
+    if (raw && (!d.is_contiguous() || !s.is_contiguous() || d.nbytes() != s.nbytes()))
+        throw py::value_error("tilecopy._time_copies: raw copies need contiguous tensors of equal size");
+    NoGil released;
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < iterations; ++i) {
+        if (raw)
+            engine.copy(d.data_ptr(), s.data_ptr(), d.nbytes());
+        else
+            engine.copy(d, s);
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+constexpr const char* kCopyDoc = R"(copy_(dst, src) -> dst
+
+Copies src into dst with torch.Tensor.copy_'s semantics (broadcasting, dtype conversion, the same
+refusals), the GIL released. Returns dst. Raises tilecopy.Error where copy_ would refuse, with
+nothing written to dst.)";
+constexpr const char* kCopyAsyncDoc = R"(copy_async(dst, src) -> Handle
+
+Checks the pair now (raising tilecopy.Error, nothing written), then copies on the engine's
+submitter thread. The Handle keeps both tensors alive until the copy is done; don't read dst or
+write src before Handle.wait() returns.)";
+constexpr const char* kCopyBatchDoc = R"(copy_batch(dsts, srcs) -> dsts
+
+Copies srcs[i] into dsts[i] for every i, as one schedule. Every pair is checked before anything
+is written; an invalid pair raises tilecopy.Error naming its index.)";
+constexpr const char* kCopyBatchAsyncDoc = R"(copy_batch_async(dsts, srcs) -> Handle
+
+copy_batch on the engine's submitter thread; checks now, returns at once. The Handle keeps the
+tensors alive until done.)";
+
+} // namespace
+} // namespace tilecopy::python
+
+PYBIND11_MODULE(_tilecopy, m) {
+    using namespace tilecopy::python;
+    using tilecopy::CopyEngine;
+
+    // The at::Tensor inside torch's Python objects has the layout of the torch this module was
+    // compiled against; under another torch it is not safe to read, so refuse to load.
+    const py::module_ torch = py::module_::import("torch");
+    const std::string running = py::str(torch.attr("__version__"));
+    if (running != TILECOPY_TORCH_VERSION)
+        throw py::import_error("tilecopy was built for torch " TILECOPY_TORCH_VERSION ", but this is torch " + running +
+                               " (" + std::string(py::str(torch.attr("__file__"))) +
+                               "): rebuild tilecopy with this torch's interpreter (-Dpython_interpreter=...)");
+
+    m.doc() = "tilecopy's compiled bindings; import tilecopy instead.";
+    m.attr("__version__") = TILECOPY_VERSION;
+    m.attr("torch_version") = TILECOPY_TORCH_VERSION;
+
+    static py::exception<tilecopy::Error> error(m, "Error", PyExc_RuntimeError);
+    error.doc() = "Raised for every input tilecopy refuses, with C++'s message (torch's wording where "
+                  "torch's copy_ would refuse). Nothing was written to the destination.";
+    py::register_local_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (python_error& e) {
+            e.restore(); // a warning the warnings filter turned into an exception
+        } catch (const tilecopy::Error& e) {
+            error(torch::processErrorMsg(e.what()).c_str());
+        } catch (const c10::Error& e) {
+            error(torch::processErrorMsg(torch::get_cpp_stacktraces_enabled() ? e.what() : e.what_without_backtrace())
+                      .c_str());
+        }
+    });
+
+    py::class_<Handle>(m, "Handle", "An asynchronous copy in flight (from copy_async or copy_batch_async).")
+        .def("wait", &Handle::wait, py::arg("timeout") = py::none(),
+             "wait(timeout=None) -> bool\n\nBlocks (the GIL released) until the copy is done and returns True, "
+             "raising tilecopy.Error if the copy failed (every call raises it again); with a timeout in seconds, "
+             "returns False if the copy is still running then.")
+        .def("done", &Handle::done, "done() -> bool: never blocks.")
+        .def_property_readonly("bytes_copied", [](const Handle& h) { return h.handle.bytes_copied(); },
+                               "Destination bytes written so far (rises block by block).")
+        .def_property_readonly("bytes_total", [](const Handle& h) { return h.handle.bytes_total(); },
+                               "Destination bytes in all.")
+        .def("__repr__", [](const Handle& h) {
+            return "<tilecopy.Handle " + std::string(h.handle.done() ? "done" : "running") + ", " +
+                   std::to_string(h.handle.bytes_copied()) + "/" + std::to_string(h.handle.bytes_total()) + " bytes>";
+        });
+
+    py::class_<Engine>(m, "Engine",
+                       "A copy engine: its own NUMA-aware threads, kernel and thresholds. Engine(**options) takes "
+                       "tilecopy::Options as keyword arguments (None: the default); tilecopy.default_engine() is the "
+                       "process-wide one the module-level calls use.")
+        .def(py::init([](const py::kwargs& kwargs) { return std::make_unique<Engine>(options_from_kwargs(kwargs)); }))
+        .def("copy_", [](Engine& e, py::handle dst, py::handle src) { return copy_on(*e.engine, dst, src); },
+             py::arg("dst"), py::arg("src"), kCopyDoc)
+        .def("copy_async", [](Engine& e, py::handle dst, py::handle src) { return copy_async_on(*e.engine, dst, src); },
+             py::arg("dst"), py::arg("src"), py::keep_alive<0, 1>(), kCopyAsyncDoc)
+        .def("copy_batch", [](Engine& e, py::handle d, py::handle s) { return copy_batch_on(*e.engine, d, s); },
+             py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc)
+        .def("copy_batch_async",
+             [](Engine& e, py::handle d, py::handle s) { return copy_batch_async_on(*e.engine, d, s); },
+             py::arg("dsts"), py::arg("srcs"), py::keep_alive<0, 1>(), kCopyBatchAsyncDoc)
+        .def("stats", [](const Engine& e) { return stats_dict(*e.engine); },
+             "stats() -> dict: counters (copies, bytes, inline/parallel/non-temporal copies, tensor paths, per "
+             "kernel).")
+        .def("describe", [](const Engine& e) { return e.engine->describe(); },
+             "describe() -> list[str]: kernel and why, CPU features, threads, caches, thresholds, topology, arenas.")
+        .def_property_readonly("kernel", [](const Engine& e) { return std::string(e.engine->kernel()); },
+                               "The kernel this engine runs: 'scalar', 'avx2' or 'avx512'.")
+        .def_property_readonly("options", [](const Engine& e) { return options_to_dict(e.engine->options()); },
+                               "The options in use, every default resolved, as Engine() keywords.")
+        .def("_time_copies",
+             [](Engine& e, py::handle d, py::handle s, std::size_t n, bool raw) {
+                 return time_copies(*e.engine, d, s, n, raw);
+             },
+             py::arg("dst"), py::arg("src"), py::arg("iterations"), py::arg("raw") = false,
+             "For benchmarks: seconds for `iterations` copies from a C++ loop (raw: as bytes).");
+
+    // Module-level calls go straight to tilecopy::default_engine(), no Python object between.
+    m.def("default_engine", []() { return std::make_unique<Engine>(tilecopy::default_engine()); },
+          "default_engine() -> Engine: a new handle on the process-wide engine (default options).");
+    m.def("copy_", [](py::handle dst, py::handle src) { return copy_on(tilecopy::default_engine(), dst, src); },
+          py::arg("dst"), py::arg("src"), kCopyDoc);
+    m.def("copy_async",
+          [](py::handle dst, py::handle src) { return copy_async_on(tilecopy::default_engine(), dst, src); },
+          py::arg("dst"), py::arg("src"), kCopyAsyncDoc);
+    m.def("copy_batch", [](py::handle d, py::handle s) { return copy_batch_on(tilecopy::default_engine(), d, s); },
+          py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc);
+    m.def("copy_batch_async",
+          [](py::handle d, py::handle s) { return copy_batch_async_on(tilecopy::default_engine(), d, s); },
+          py::arg("dsts"), py::arg("srcs"), kCopyBatchAsyncDoc);
+    m.def("deepspeed_py_memcpy",
+          [](py::handle dst, py::handle src) {
+              at::Tensor d = tensor_arg(dst, "tilecopy.deepspeed_py_memcpy", "dst");
+              const at::Tensor& s = tensor_arg(src, "tilecopy.deepspeed_py_memcpy", "src");
+              return with_torch_warnings([&] {
+                  NoGil released;
+                  return tilecopy::deepspeed_py_memcpy(std::move(d), s);
+              });
+          },
+          py::arg("dst"), py::arg("src"),
+          "deepspeed_py_memcpy(dst, src) -> 0\n\nDrop-in for DeepSpeed's function: copy_(dst, src) on the default "
+          "engine, for every dtype and layout copy_ accepts; raises tilecopy.Error where copy_ would refuse.");
+}

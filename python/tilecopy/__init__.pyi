@@ -1,0 +1,75 @@
+"""Type stubs for tilecopy (the compiled _tilecopy and the pure-Python part)."""
+
+from typing import Any, Dict, List, Literal, Optional, Sequence, TypeVar, Union
+
+import torch
+
+__version__: str
+torch_version: str
+
+_T = TypeVar("_T", bound=torch.Tensor)
+_S = TypeVar("_S", bound=Sequence[torch.Tensor])
+
+class Error(RuntimeError):
+    """Every input tilecopy refuses; the C++ message (torch's wording where copy_ would refuse).
+    Nothing was written to the destination."""
+
+class Handle:
+    """An asynchronous copy; keeps its tensors alive until done."""
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Blocks (GIL released) until done: True; raises the copy's Error. With a timeout in
+        seconds: False if still running then."""
+    def done(self) -> bool: ...
+    @property
+    def bytes_copied(self) -> int: ...
+    @property
+    def bytes_total(self) -> int: ...
+
+class Engine:
+    """A copy engine with its own threads; keyword arguments are tilecopy::Options
+    (None: the default). Unknown keywords raise TypeError, bad values ValueError or Error."""
+    def __init__(
+        self,
+        *,
+        threads: Optional[int] = None,
+        numa: Optional[Literal["auto", "interleave", "node", "off"]] = None,
+        numa_node: Optional[int] = None,
+        kernel: Optional[Literal["scalar", "avx2", "avx512"]] = None,
+        tile_bytes: Optional[int] = None,
+        block_bytes: Optional[int] = None,
+        inline_threshold: Optional[int] = None,
+        nontemporal_threshold: Optional[Union[int, Literal["never"]]] = None,
+        linger_us: Optional[int] = None,
+        pin_threads: Optional[bool] = None,
+        topology_synthetic: Optional[str] = None,
+        topology_xml: Optional[str] = None,
+    ) -> None: ...
+    def copy_(self, dst: _T, src: torch.Tensor) -> _T: ...
+    def copy_async(self, dst: torch.Tensor, src: torch.Tensor) -> Handle: ...
+    def copy_batch(self, dsts: _S, srcs: Sequence[torch.Tensor]) -> _S: ...
+    def copy_batch_async(self, dsts: Sequence[torch.Tensor], srcs: Sequence[torch.Tensor]) -> Handle: ...
+    def stats(self) -> Dict[str, Any]: ...
+    def describe(self) -> List[str]: ...
+    @property
+    def kernel(self) -> str: ...
+    @property
+    def options(self) -> Dict[str, Any]: ...
+
+def default_engine() -> Engine: ...
+def copy_(dst: _T, src: torch.Tensor) -> _T:
+    """torch.Tensor.copy_'s semantics on the default engine, GIL released; returns dst."""
+def copy_async(dst: torch.Tensor, src: torch.Tensor) -> Handle: ...
+def copy_batch(dsts: _S, srcs: Sequence[torch.Tensor]) -> _S: ...
+def copy_batch_async(dsts: Sequence[torch.Tensor], srcs: Sequence[torch.Tensor]) -> Handle: ...
+def deepspeed_py_memcpy(dst: torch.Tensor, src: torch.Tensor) -> int:
+    """DeepSpeed's deepspeed_py_memcpy: copy_ on the default engine; returns 0."""
+def stats() -> Dict[str, Any]: ...
+def describe() -> List[str]: ...
+def info(
+    numa: str = "auto",
+    threads: Optional[int] = None,
+    pin_threads: bool = True,
+    synthetic: Optional[str] = None,
+    xml: Optional[str] = None,
+) -> Dict[str, Any]:
+    """What `tilecopy-info --json` prints, as a dict."""
