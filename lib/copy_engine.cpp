@@ -190,18 +190,11 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     state->work = std::move(work);
     state->total = total_bytes;
     state->keep_alive = std::move(keep_alive);
-    if (forked()) {
-        // No submitter thread in a forked child: run the work now, on the caller's thread.
-        std::exception_ptr error;
-        try {
-            state->work(*state);
-        } catch (...) {
-            error = std::current_exception();
-        }
-        state->finish(std::move(error));
-    } else {
-        executor_.submit(state);
-    }
+    state->generation = fork_generation();
+    if (forked())
+        state->run(); // no submitter thread in a forked child: run it now, on the caller's thread
+    else
+        executor_.submit(state, total_bytes < options_.inline_threshold ? Lane::Small : Lane::Bulk);
     return CopyHandle(std::move(state));
 }
 
@@ -347,6 +340,7 @@ std::vector<std::string> CopyEngine::describe() const {
                         : "non-temporal stores from: " + size_text(o.nontemporal_threshold));
     const auto& topo = e.scheduler().topology();
     lines.push_back("topology: " + topo.source() + ", " + std::to_string(topo.nodes().size()) + " NUMA node(s)");
+    lines.push_back("allowed CPUs: " + topo.allowed_cpuset() + " (the process's CPU affinity when the engine was made)");
     lines.push_back(std::string("numa policy: ") + detail::policy_name(o.numa) +
                     (o.numa == NumaPolicy::Node ? " " + std::to_string(o.numa_node) : ""));
     std::size_t i = 0;
