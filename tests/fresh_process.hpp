@@ -43,8 +43,14 @@ inline int run_fresh(const char* name, const std::vector<std::string>& env = {},
     args.push_back(std::string("--test-case=") + name);
     args.push_back("--no-version");
     std::vector<std::string> envs;
+    auto overridden = [&env](const std::string& entry) {
+        if (entry.rfind("TILECOPY_FRESH_PROCESS=", 0) == 0) return true;
+        for (const auto& e : env)
+            if (entry.compare(0, e.find('=') + 1, e, 0, e.find('=') + 1) == 0) return true;
+        return false;
+    };
     for (char** e = environ; *e; ++e)
-        if (std::string(*e).rfind("TILECOPY_FRESH_PROCESS=", 0) != 0) envs.push_back(*e);
+        if (!overridden(*e)) envs.push_back(*e);
     envs.push_back(std::string("TILECOPY_FRESH_PROCESS=") + name);
     envs.insert(envs.end(), env.begin(), env.end());
     std::vector<char*> argv, envp;
