@@ -15,6 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include <mutex>
+#include <map>
+#include <memory>
+#include <set>
+
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
 #include <tilecopy/tilecopy.hpp>
 
 #include "config.hpp"
@@ -107,6 +115,58 @@ TEST_CASE("an engine in a process bound to one CPU has one thread on that CPU") 
 }
 
 #if defined(TILECOPY_HAVE_HWLOC)
+
+TEST_CASE("destroying an engine whose helpers linger restores every worker's binding") {
+    const char* name = "destroying an engine whose helpers linger restores every worker's binding";
+    if (!in_fresh_process(name)) {
+        CHECK(passed_fresh(run_fresh(name, {"HWLOC_SYNTHETIC=", "HWLOC_XMLFILE="})));
+        return;
+    }
+    unsetenv("HWLOC_SYNTHETIC");
+    unsetenv("HWLOC_XMLFILE");
+    const auto process = affinity();
+    REQUIRE_MESSAGE(process.size() >= 2, "needs two CPUs, so that the engine has a worker thread");
+    // Narrow every oneTBB worker to one CPU, so that a binding left behind shows.
+    const unsigned narrow = process.back();
+    std::mutex mutex;
+    std::set<std::thread::id> narrowed;
+    std::map<std::thread::id, std::vector<unsigned>> seen;
+    auto visit_workers = [&](bool narrow_them) {
+        tbb::task_arena marker(int(process.size()));
+        const auto caller = std::this_thread::get_id();
+        for (int round = 0; round < 50; ++round) {
+            marker.execute([&] {
+                tbb::parallel_for(0, 32, [&](int) {
+                    if (std::this_thread::get_id() != caller) {
+                        std::lock_guard<std::mutex> lock(mutex);
+                        if (narrow_them && bind_to(narrow)) narrowed.insert(std::this_thread::get_id());
+                        seen[std::this_thread::get_id()] = affinity();
+                    }
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                });
+            });
+            if (!seen.empty()) return;
+        }
+    };
+    visit_workers(true);
+    bool ok = !narrowed.empty();
+    Options options;
+    options.linger_us = 3000000; // longer than any wait in the destructor used to be
+    auto engine = std::make_unique<CopyEngine>(options);
+    const std::size_t bytes = std::size_t(16) << 20;
+    for (int round = 0; round < 200 && engine->internals().scheduler().arenas()[0].pinning != "pinned"; ++round)
+        ok = ok && copies_exactly(*engine, bytes);
+    ok = ok && engine->internals().scheduler().arenas()[0].pinning == "pinned";
+    const auto start = std::chrono::steady_clock::now();
+    engine.reset(); // its helpers are lingering, bound to the node, right now
+    const auto teardown = std::chrono::steady_clock::now() - start;
+    ok = ok && teardown < std::chrono::milliseconds(2500); // told to stop, not waited out
+    seen.clear();
+    visit_workers(false);
+    for (const auto& [id, cpus] : seen)
+        ok = ok && cpus == (narrowed.count(id) ? std::vector<unsigned>{narrow} : process);
+    finish_fresh(ok && !seen.empty());
+}
 
 TEST_CASE("a NUMA node with no allowed CPU gets no arena") {
     const char* name = "a NUMA node with no allowed CPU gets no arena";
