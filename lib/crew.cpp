@@ -99,14 +99,30 @@ struct Crew::Shared {
 
 namespace {
 
-// The task handed to oneTBB. Its copy into libtbb's task object releases; running it acquires.
-struct HelperTask {
+// Acquires before anything of the task is written: libtbb recycles task memory in its own pool,
+// so a new task may be built where a worker just destroyed the last one (which released).
+struct HandoffMark {
+    HandoffMark() noexcept { TILECOPY_HANDOFF_ACQUIRE(this); }
+    HandoffMark(const HandoffMark&) noexcept { TILECOPY_HANDOFF_ACQUIRE(this); }
+};
+
+// The task handed to oneTBB. Building it (the copy into libtbb's task object) releases,
+// running it acquires, destroying it releases for the next task built in its place.
+struct HelperTask : HandoffMark {
     std::shared_ptr<Crew::Shared> shared;
 
     explicit HelperTask(std::shared_ptr<Crew::Shared> s) noexcept : shared(std::move(s)) {}
-    HelperTask(const HelperTask& other) noexcept : shared(other.shared) { TILECOPY_HANDOFF_RELEASE(this); }
-    HelperTask(HelperTask&& other) noexcept : shared(std::move(other.shared)) { TILECOPY_HANDOFF_RELEASE(this); }
+    HelperTask(const HelperTask& other) noexcept : HandoffMark(other), shared(other.shared) {
+        TILECOPY_HANDOFF_RELEASE(this);
+    }
+    HelperTask(HelperTask&& other) noexcept : HandoffMark(other), shared(std::move(other.shared)) {
+        TILECOPY_HANDOFF_RELEASE(this);
+    }
     HelperTask& operator=(const HelperTask&) = delete;
+    ~HelperTask() {
+        shared.reset();
+        TILECOPY_HANDOFF_RELEASE(this);
+    }
 
     void operator()() const noexcept {
         TILECOPY_HANDOFF_ACQUIRE(const_cast<HelperTask*>(this));
