@@ -99,15 +99,18 @@ struct Crew::Shared {
 
 namespace {
 
-// Acquires before anything of the task is written: libtbb recycles task memory in its own pool,
-// so a new task may be built where a worker just destroyed the last one (which released).
+// A base, so that it acquires before any member of the task is built and releases after the
+// last one is destroyed: libtbb recycles task memory in its own pool, so a new task may be built
+// where a worker has just destroyed the last one.
 struct HandoffMark {
     HandoffMark() noexcept { TILECOPY_HANDOFF_ACQUIRE(this); }
     HandoffMark(const HandoffMark&) noexcept { TILECOPY_HANDOFF_ACQUIRE(this); }
+    HandoffMark& operator=(const HandoffMark&) = delete;
+    ~HandoffMark() { TILECOPY_HANDOFF_RELEASE(this); }
 };
 
 // The task handed to oneTBB. Building it (the copy into libtbb's task object) releases,
-// running it acquires, destroying it releases for the next task built in its place.
+// running it acquires; the same address (an empty base sits at the object's own) throughout.
 struct HelperTask : HandoffMark {
     std::shared_ptr<Crew::Shared> shared;
 
@@ -119,10 +122,6 @@ struct HelperTask : HandoffMark {
         TILECOPY_HANDOFF_RELEASE(this);
     }
     HelperTask& operator=(const HelperTask&) = delete;
-    ~HelperTask() {
-        shared.reset();
-        TILECOPY_HANDOFF_RELEASE(this);
-    }
 
     void operator()() const noexcept {
         TILECOPY_HANDOFF_ACQUIRE(const_cast<HelperTask*>(this));
