@@ -318,7 +318,13 @@ std::uint64_t validate_regions(const Region* regions, std::size_t count, Convers
         validate_region(regions[i], conversion, i, count);
         total += regions[i].count * dst_element_size(conversion);
     }
-    if (count > 1) check_cross_overlap(regions, count, conversion);
+    if (count > 1) {
+        try {
+            check_cross_overlap(regions, count, conversion);
+        } catch (const std::bad_alloc&) {
+            throw Error("tilecopy: out of memory checking " + std::to_string(count) + " regions for overlap");
+        }
+    }
     return total;
 }
 
