@@ -69,15 +69,28 @@ TEST_CASE("every block of a published job runs exactly once, and helpers take so
 }
 
 TEST_CASE("a crew whose helpers oneTBB never starts runs jobs on the caller and is destroyed at once") {
-    // No worker may enter this arena (its one slot is reserved for a thread that never
-    // comes), as in a forked child of a process that had used oneTBB: the helpers stay queued.
-    tbb::task_arena arena(1, 1);
+    // The arena's one worker slot is held by a task that waits until the crew is gone, so the
+    // crew's helper stays queued, as in a forked child of a process that had used oneTBB
+    // (whose workers do not exist there).
+    tbb::task_arena arena(1, 0);
+    // Static, so that no plain write initialises them: the blocker reaches them through libtbb,
+    // which ThreadSanitizer cannot see into.
+    static std::atomic<bool> holding{false}, release{false}, left{false};
+    holding = release = left = false;
+    arena.enqueue([] {
+        holding = true;
+        while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        left = true;
+    });
+    while (!holding.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto start = std::chrono::steady_clock::now();
     {
         Crew crew(arena, 1, std::chrono::seconds(1), CrewPinning{});
         Results results;
         CHECK(run_job(crew, 16, results) == 0);
         for (int n : results.runs) CHECK(n == 1);
-    }
+    } // waits for no helper: the queued one finds the crew stopped when it runs
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+    release = true;
+    while (!left.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
