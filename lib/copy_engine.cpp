@@ -193,8 +193,10 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     state->total = total_bytes;
     state->keep_alive = std::move(keep_alive);
     state->generation = fork_generation();
-    if (forked())
-        state->run(); // no submitter thread in a forked child: run it now, on the caller's thread
+    // In a forked child there is no submitter thread; a tiny copy costs the caller less than
+    // handing it over (README, "Asynchronous copies"): both run now, on the caller's thread.
+    if (forked() || total_bytes <= kInlineAsyncBytes)
+        state->run();
     else
         executor_.submit(state, total_bytes < options_.inline_threshold ? Lane::Small : Lane::Bulk);
     return CopyHandle(std::move(state));

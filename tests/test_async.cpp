@@ -213,24 +213,30 @@ TEST_CASE("wait_for reports a failed copy as finished without throwing, and wait
 }
 
 TEST_CASE("a small asynchronous copy does not queue behind a large one") {
-    CopyEngine engine;
+    Options options;
+    options.inline_threshold = std::size_t(1) << 20; // 4 KiB runs at once, 100 KiB on the small lane
+    CopyEngine engine(options);
     std::atomic<bool> release{false};
     CopyHandle large = held_job(engine, release); // the bulk lane is busy until released
-    GuardedBuffer src(4096), dst(4096);
-    fill_pattern(src.data(), 4096, 21);
-    CopyHandle small = engine.copy_async(dst.data(), src.data(), 4096);
-    CHECK(small.wait_for(std::chrono::seconds(30)));
-    CHECK_FALSE(large.done());
-    small.wait();
-    CHECK(std::memcmp(dst.data(), src.data(), 4096) == 0);
-    CHECK(dst.canaries_intact());
+    for (std::size_t bytes : {std::size_t(4096), std::size_t(100) << 10}) {
+        CAPTURE(bytes);
+        GuardedBuffer src(bytes), dst(bytes);
+        fill_pattern(src.data(), bytes, 21);
+        CopyHandle small = engine.copy_async(dst.data(), src.data(), bytes);
+        CHECK(small.wait_for(std::chrono::seconds(30)));
+        CHECK_FALSE(large.done());
+        small.wait();
+        CHECK(small.bytes_copied() == bytes);
+        CHECK(std::memcmp(dst.data(), src.data(), bytes) == 0);
+        CHECK(dst.canaries_intact());
+    }
     release = true;
     large.wait();
 }
 
 TEST_CASE("wait() returns only after the engine has dropped its references to the copy's owners") {
     CopyEngine engine;
-    const std::size_t sizes[] = {4096, std::size_t(1) << 20};
+    const std::size_t sizes[] = {std::size_t(64) << 10, std::size_t(1) << 20}; // the small lane, the bulk lane
     std::vector<unsigned char> src(sizes[1]), dst(sizes[1]);
     fill_pattern(src.data(), src.size(), 4);
     std::size_t still_held = 0;
