@@ -2,51 +2,79 @@
 
 #include "fork_guard.hpp"
 
+#include <limits>
+
 #include <tilecopy/copy_handle.hpp>
+#include <tilecopy/error.hpp>
 
 namespace tilecopy {
 
 namespace detail {
 
+void AsyncState::run() noexcept {
+    std::exception_ptr e;
+    try {
+        work(*this);
+    } catch (...) {
+        e = std::current_exception();
+    }
+    finish(std::move(e));
+}
+
 void AsyncState::finish(std::exception_ptr e) noexcept {
+    // Release first, then publish: a waiter that returns from wait() may rely on the engine
+    // holding no reference to its tensors (their deleters must not run here afterwards).
+    work = nullptr;
+    keep_alive.reset();
     {
         std::lock_guard<std::mutex> lock(mutex);
         error = std::move(e);
         finished.store(true, std::memory_order_release);
     }
     cv.notify_all();
-    // Drop the work (and whatever its captures hold) now rather than with the last handle.
-    work = nullptr;
-    keep_alive.reset();
+}
+
+bool AsyncState::orphaned() const noexcept {
+    return generation != fork_generation() && !finished.load(std::memory_order_acquire);
 }
 
 void AsyncState::wait_finished() noexcept {
-    if (finished.load(std::memory_order_acquire)) return;
+    if (finished.load(std::memory_order_acquire) || orphaned()) return;
     std::unique_lock<std::mutex> lock(mutex);
     cv.wait(lock, [this] { return finished.load(std::memory_order_acquire); });
 }
 
-AsyncExecutor::~AsyncExecutor() {
-    Shared& sh = *shared_;
-    if (generation_ != fork_generation()) {
-        (void)shared_.release(); // a forked child: nothing of it may be touched
-        return;
-    }
-    {
-        std::lock_guard<std::mutex> lock(sh.mutex);
-        sh.stopping = true;
-    }
-    sh.cv.notify_all();
-    if (sh.thread.joinable()) sh.thread.join();
+bool AsyncState::wait_finished_until(std::chrono::steady_clock::time_point deadline) noexcept {
+    if (finished.load(std::memory_order_acquire) || orphaned()) return true;
+    std::unique_lock<std::mutex> lock(mutex);
+    return cv.wait_until(lock, deadline, [this] { return finished.load(std::memory_order_acquire); });
 }
 
-void AsyncExecutor::submit(std::shared_ptr<AsyncState> job) {
-    Shared& sh = *shared_;
+AsyncExecutor::~AsyncExecutor() {
+    for (auto& lane : lanes_) {
+        Shared& sh = *lane;
+        if (sh.thread.joinable() && sh.generation != fork_generation()) {
+            // A forked child: the thread and whatever it held stayed in the parent. Its queued
+            // jobs are the parent's to run; nothing of the lane may be touched here.
+            (void)lane.release();
+            continue;
+        }
+        {
+            std::lock_guard<std::mutex> lock(sh.mutex);
+            sh.stopping = true;
+        }
+        sh.cv.notify_all();
+        if (sh.thread.joinable()) sh.thread.join();
+    }
+}
+
+void AsyncExecutor::submit(std::shared_ptr<AsyncState> job, Lane lane) {
+    Shared& sh = *lanes_[static_cast<unsigned>(lane)];
     {
         std::lock_guard<std::mutex> lock(sh.mutex);
         if (!sh.thread.joinable()) {
             sh.thread = std::thread([&sh] { loop(sh); });
-            generation_ = fork_generation();
+            sh.generation = fork_generation();
         }
         sh.queue.push_back(std::move(job));
     }
@@ -61,19 +89,24 @@ void AsyncExecutor::loop(Shared& sh) noexcept {
         auto job = std::move(sh.queue.front());
         sh.queue.pop_front();
         lock.unlock();
-        std::exception_ptr error;
-        try {
-            job->work(*job);
-        } catch (...) {
-            error = std::current_exception();
-        }
-        job->finish(std::move(error));
+        job->run();
         job.reset();
         lock.lock();
     }
 }
 
 } // namespace detail
+
+namespace {
+
+[[noreturn]] void throw_orphaned(const detail::AsyncState& state) {
+    throw Error("tilecopy: this asynchronous copy (" + std::to_string(state.total) +
+                " bytes) was still running in the parent process when it called fork(); it ran on in the "
+                "parent, and this child's destination is a snapshot taken mid-copy (" +
+                std::to_string(state.copied.load(std::memory_order_relaxed)) + " bytes were copied by then)");
+}
+
+} // namespace
 
 CopyHandle::CopyHandle() noexcept = default;
 CopyHandle::CopyHandle(std::shared_ptr<detail::AsyncState> state) noexcept : state_(std::move(state)) {}
@@ -94,11 +127,24 @@ CopyHandle::~CopyHandle() {
 void CopyHandle::wait() {
     if (!state_) return;
     state_->wait_finished();
+    if (state_->orphaned()) throw_orphaned(*state_);
     if (state_->error) std::rethrow_exception(state_->error);
 }
 
+bool CopyHandle::wait_for(std::chrono::nanoseconds timeout) {
+    if (!state_) return true;
+    using clock = std::chrono::steady_clock;
+    const auto now = clock::now();
+    if (timeout <= std::chrono::nanoseconds::zero()) return done();
+    if (timeout >= clock::time_point::max() - now) {
+        state_->wait_finished();
+        return true;
+    }
+    return state_->wait_finished_until(now + std::chrono::duration_cast<clock::duration>(timeout));
+}
+
 bool CopyHandle::done() const noexcept {
-    return !state_ || state_->finished.load(std::memory_order_acquire);
+    return !state_ || state_->finished.load(std::memory_order_acquire) || state_->orphaned();
 }
 
 std::uint64_t CopyHandle::bytes_copied() const noexcept {

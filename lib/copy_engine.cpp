@@ -3,12 +3,14 @@
 #include <tilecopy/copy_engine.hpp>
 #include <tilecopy/version.hpp>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "adapter.hpp"
 #include "engine.hpp"
@@ -181,18 +183,13 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     state->work = std::move(work);
     state->total = total_bytes;
     state->keep_alive = std::move(keep_alive);
-    if (forked()) {
-        // No submitter thread in a forked child: run the work now, on the caller's thread.
-        std::exception_ptr error;
-        try {
-            state->work(*state);
-        } catch (...) {
-            error = std::current_exception();
-        }
-        state->finish(std::move(error));
-    } else {
-        executor_.submit(state);
-    }
+    state->generation = fork_generation();
+    // In a forked child there is no submitter thread; a tiny copy costs the caller less than
+    // handing it over (README, "Asynchronous copies"): both run now, on the caller's thread.
+    if (forked() || total_bytes <= kInlineAsyncBytes)
+        state->run();
+    else
+        executor_.submit(state, total_bytes < options_.inline_threshold ? Lane::Small : Lane::Bulk);
     return CopyHandle(std::move(state));
 }
 
@@ -241,6 +238,70 @@ void validate_region(const Region& region, Conversion conversion, std::size_t in
 
 namespace {
 
+// One region's source or destination bytes, for the overlap check across a batch.
+struct Span {
+    std::uintptr_t begin;
+    std::uintptr_t end;
+    std::size_t region;
+    bool dst;
+};
+
+[[noreturn]] void reject_pair(const Span& a, const Span& b) {
+    const Span& first = a.region < b.region ? a : b;
+    const Span& second = a.region < b.region ? b : a;
+    auto name = [](const Span& s) {
+        return std::string(s.dst ? "destination" : "source") + " of region " + std::to_string(s.region) + " [" +
+               hex(reinterpret_cast<const void*>(s.begin)) + ", +" + std::to_string(s.end - s.begin) + ")";
+    };
+    throw Error("tilecopy: regions " + std::to_string(first.region) + " and " + std::to_string(second.region) +
+                " overlap: the " + name(first) + " and the " + name(second) +
+                " share bytes (regions of one batch run in parallel: no destination may overlap another region's "
+                "destination or source)");
+}
+
+// Regions of one batch run in parallel, so no region's destination may overlap another
+// region's destination or source (sources may overlap each other). Sorting the spans by start
+// and sweeping keeps this O(n log n): each span is compared with the furthest-reaching
+// destination seen so far and the two furthest-reaching sources of different regions (the
+// furthest may be the span's own region's, which validate_region already checked).
+void check_cross_overlap(const Region* regions, std::size_t count, Conversion conversion) {
+    const std::size_t des = dst_element_size(conversion);
+    const std::size_t ses = src_element_size(conversion);
+    std::vector<Span> spans;
+    spans.reserve(2 * count);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (regions[i].count == 0) continue;
+        const auto d = reinterpret_cast<std::uintptr_t>(regions[i].dst);
+        const auto s = reinterpret_cast<std::uintptr_t>(regions[i].src);
+        spans.push_back(Span{d, d + regions[i].count * des, i, true});
+        spans.push_back(Span{s, s + regions[i].count * ses, i, false});
+    }
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    const Span* dst_far = nullptr;  // the destination reaching furthest so far
+    const Span* dst_next = nullptr; // the furthest of another region than dst_far's
+    const Span* src_far = nullptr;
+    const Span* src_next = nullptr;
+    auto keep = [](const Span& s, const Span*& far, const Span*& next) {
+        if (!far || s.end > far->end) {
+            if (far && far->region != s.region) next = far;
+            far = &s;
+        } else if (s.region != far->region && (!next || s.end > next->end)) {
+            next = &s;
+        }
+    };
+    // The span among `far` and `next` of another region than `s` that reaches past its start.
+    auto clash = [](const Span& s, const Span* far, const Span* next) -> const Span* {
+        const Span* other = far && far->region != s.region ? far : next;
+        return other && other->end > s.begin ? other : nullptr;
+    };
+    for (const Span& s : spans) {
+        if (const Span* c = clash(s, dst_far, dst_next)) reject_pair(*c, s);
+        if (s.dst)
+            if (const Span* c = clash(s, src_far, src_next)) reject_pair(*c, s);
+        s.dst ? keep(s, dst_far, dst_next) : keep(s, src_far, src_next);
+    }
+}
+
 // Checks the conversion and every region before anything is written; the destination bytes.
 std::uint64_t validate_regions(const Region* regions, std::size_t count, Conversion conversion) {
     if (static_cast<std::uint8_t>(conversion) > static_cast<std::uint8_t>(Conversion::F16ToF32))
@@ -249,6 +310,13 @@ std::uint64_t validate_regions(const Region* regions, std::size_t count, Convers
     for (std::size_t i = 0; i < count; ++i) {
         validate_region(regions[i], conversion, i, count);
         total += regions[i].count * dst_element_size(conversion);
+    }
+    if (count > 1) {
+        try {
+            check_cross_overlap(regions, count, conversion);
+        } catch (const std::bad_alloc&) {
+            throw Error("tilecopy: out of memory checking " + std::to_string(count) + " regions for overlap");
+        }
     }
     return total;
 }
@@ -334,6 +402,7 @@ std::vector<std::string> CopyEngine::describe() const {
     for (const auto& line : detail::describe_strategy(e.strategy())) lines.push_back(line);
     const auto& topo = e.scheduler().topology();
     lines.push_back("topology: " + topo.source() + ", " + std::to_string(topo.nodes().size()) + " NUMA node(s)");
+    lines.push_back("allowed CPUs: " + topo.allowed_cpuset() + " (the process's CPU affinity when the engine was made)");
     lines.push_back(std::string("numa policy: ") + detail::policy_name(o.numa) +
                     (o.numa == NumaPolicy::Node ? " " + std::to_string(o.numa_node) : ""));
     std::size_t i = 0;

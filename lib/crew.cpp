@@ -4,11 +4,42 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
 #include <thread>
 
+// ThreadSanitizer cannot see into libtbb (not instrumented): a helper task is built on the
+// publishing thread and run on a worker through libtbb's queues, so without these the first
+// accesses on the worker look like races. A release when the task is built, an acquire when it
+// starts, say what libtbb guarantees. Compiled only under the sanitizer.
+#if defined(__SANITIZE_THREAD__)
+#define TILECOPY_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TILECOPY_TSAN 1
+#endif
+#endif
+#if defined(TILECOPY_TSAN)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#define TILECOPY_HANDOFF_RELEASE(addr) __tsan_release(addr)
+#define TILECOPY_HANDOFF_ACQUIRE(addr) __tsan_acquire(addr)
+#else
+#define TILECOPY_HANDOFF_RELEASE(addr) ((void)(addr))
+#define TILECOPY_HANDOFF_ACQUIRE(addr) ((void)(addr))
+#endif
+
+// TILECOPY_PLANT_CREW_RACE (defined only for tests/test_crew's planted build, never for the
+// library): a job's completion is published without release/acquire, so the caller may read
+// a helper's results unsynchronised. ThreadSanitizer must report it (tools/run-tests.sh).
+#if defined(TILECOPY_PLANT_CREW_RACE)
+#define TILECOPY_DONE_PUBLISH std::memory_order_relaxed
+#define TILECOPY_DONE_OBSERVE std::memory_order_relaxed
+#else
+#define TILECOPY_DONE_PUBLISH std::memory_order_acq_rel
+#define TILECOPY_DONE_OBSERVE std::memory_order_acquire
+#endif
 
 namespace tilecopy::detail {
-
 
 // No PAUSE instruction in the spin loops, on purpose: under KVM (this project's machines) a
 // vCPU that executes PAUSE in a loop triggers pause-loop exiting, and the hypervisor
@@ -28,6 +59,8 @@ bool Job::exhausted() const noexcept {
     return (e & 0xFFFFFFFFu) >= (e >> 32);
 }
 
+bool Job::finished() const noexcept { return done.load(TILECOPY_DONE_OBSERVE) == count; }
+
 void Job::work(bool from_back) noexcept {
     std::size_t ran = 0;
     std::uint64_t e = ends.load(std::memory_order_relaxed);
@@ -42,34 +75,99 @@ void Job::work(bool from_back) noexcept {
         ++ran;
         e = ends.load(std::memory_order_relaxed);
     }
-    if (ran) done.fetch_add(ran, std::memory_order_acq_rel);
+    if (ran) done.fetch_add(ran, TILECOPY_DONE_PUBLISH);
 }
 
-Crew::~Crew() {
-    // Lingering helpers leave at once when told; they reference this crew until they have.
-    stopping_.store(true, std::memory_order_release);
-    while (helpers_.load(std::memory_order_acquire) > 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+// What helpers touch: it outlives the crew as long as a helper task (started or not) holds it.
+struct Crew::Shared {
+    explicit Shared(std::chrono::microseconds l, CrewPinning p) : linger(l), pinning(std::move(p)) {}
+
+    const std::chrono::microseconds linger;
+    const CrewPinning pinning;
+    std::atomic<int> enqueued{0}; // helper tasks handed to oneTBB that have not left yet
+    std::atomic<int> running{0};  // helpers that started and have not left yet
+    std::atomic<bool> stopping{false};
+    std::atomic<unsigned long> epoch{0};
+    std::atomic<std::uint64_t> pinned{0};
+    std::atomic<std::uint64_t> pin_failures{0};
+    std::mutex mutex;
+    std::vector<Job*> jobs;
+
+    Job* pick() noexcept;
+    void help() noexcept;
+};
+
+namespace {
+
+// A base, so that it acquires before any member of the task is built and releases after the
+// last one is destroyed: libtbb recycles task memory in its own pool, so a new task may be built
+// where a worker has just destroyed the last one.
+struct HandoffMark {
+    HandoffMark() noexcept { TILECOPY_HANDOFF_ACQUIRE(this); }
+    HandoffMark(const HandoffMark&) noexcept { TILECOPY_HANDOFF_ACQUIRE(this); }
+    HandoffMark& operator=(const HandoffMark&) = delete;
+    ~HandoffMark() { TILECOPY_HANDOFF_RELEASE(this); }
+};
+
+// The task handed to oneTBB. Building it (the copy into libtbb's task object) releases,
+// running it acquires; the same address (an empty base sits at the object's own) throughout.
+struct HelperTask : HandoffMark {
+    std::shared_ptr<Crew::Shared> shared;
+
+    explicit HelperTask(std::shared_ptr<Crew::Shared> s) noexcept : shared(std::move(s)) {}
+    HelperTask(const HelperTask& other) noexcept : HandoffMark(other), shared(other.shared) {
+        TILECOPY_HANDOFF_RELEASE(this);
+    }
+    HelperTask(HelperTask&& other) noexcept : HandoffMark(other), shared(std::move(other.shared)) {
+        TILECOPY_HANDOFF_RELEASE(this);
+    }
+    HelperTask& operator=(const HelperTask&) = delete;
+
+    void operator()() const noexcept {
+        TILECOPY_HANDOFF_ACQUIRE(const_cast<HelperTask*>(this));
+        shared->help();
+    }
+};
+
+} // namespace
+
+Crew::Crew(tbb::task_arena& arena, int helpers, std::chrono::microseconds linger, CrewPinning pinning)
+    : arena_(arena), max_helpers_(helpers), shared_(std::make_shared<Shared>(linger, std::move(pinning))) {}
+
+Crew::~Crew() { stop(); }
+
+void Crew::stop() noexcept {
+    Shared& sh = *shared_;
+    // seq_cst on both sides: either a starting helper sees `stopping`, or this sees it running.
+    sh.stopping.store(true, std::memory_order_seq_cst);
+    while (sh.running.load(std::memory_order_seq_cst) > 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    // Helpers still only enqueued are not waited for: oneTBB may run them much later, or
+    // never (a forked child); they find `stopping` and leave without touching anything else.
 }
+
+std::uint64_t Crew::pinned() const noexcept { return shared_->pinned.load(std::memory_order_relaxed); }
+std::uint64_t Crew::pin_failures() const noexcept { return shared_->pin_failures.load(std::memory_order_relaxed); }
 
 void Crew::publish(Job& job) noexcept {
     if (max_helpers_ == 0) return;
+    Shared& sh = *shared_;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<std::mutex> lock(sh.mutex);
         try {
-            jobs_.push_back(&job);
+            sh.jobs.push_back(&job);
         } catch (...) {
             return; // no room to list it: the submitting thread runs the job alone
         }
     }
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
-    int h = helpers_.load(std::memory_order_acquire);
+    sh.epoch.fetch_add(1, std::memory_order_acq_rel);
+    int h = sh.enqueued.load(std::memory_order_acquire);
     while (h < max_helpers_) {
-        if (helpers_.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel)) {
+        if (sh.enqueued.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel)) {
             note_workers_started();
             try {
-                arena_.enqueue([this] { help(); });
+                arena_.enqueue(HelperTask(shared_));
             } catch (...) {
-                helpers_.fetch_sub(1, std::memory_order_acq_rel); // no helper then; the caller copes
+                sh.enqueued.fetch_sub(1, std::memory_order_acq_rel); // no helper then; the caller copes
                 return;
             }
             ++h;
@@ -80,15 +178,16 @@ void Crew::publish(Job& job) noexcept {
 void Crew::retire(Job& job) noexcept {
     if (max_helpers_ == 0) return;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
-        jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), &job), jobs_.end());
+        std::lock_guard<std::mutex> lock(shared_->mutex);
+        auto& jobs = shared_->jobs;
+        jobs.erase(std::remove(jobs.begin(), jobs.end(), &job), jobs.end());
     }
     while (job.users.load(std::memory_order_acquire) > 0) cpu_relax();
 }
 
-Job* Crew::pick() noexcept {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (Job* job : jobs_) {
+Job* Crew::Shared::pick() noexcept {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (Job* job : jobs) {
         if (!job->exhausted()) {
             job->users.fetch_add(1, std::memory_order_acq_rel);
             return job;
@@ -97,31 +196,68 @@ Job* Crew::pick() noexcept {
     return nullptr;
 }
 
-void Crew::help() noexcept {
-    using clock = std::chrono::steady_clock;
-    for (;;) {
-        const unsigned long seen = epoch_.load(std::memory_order_acquire);
-        if (Job* job = pick()) {
-            job->work(/*from_back=*/true);
-            job->users.fetch_sub(1, std::memory_order_acq_rel);
-            continue;
+namespace {
+
+// Binds the calling worker for as long as it helps, and restores its binding afterwards.
+class ScopedPin {
+public:
+    ScopedPin(const CrewPinning& pinning, std::atomic<std::uint64_t>& pinned, std::atomic<std::uint64_t>& failed) noexcept
+        : topology_(pinning.topology.get()) {
+        if (!topology_) return;
+        try {
+            bound_ = topology_->bind_thread(pinning.cpus, previous_);
+        } catch (...) {
+            bound_ = false;
         }
-        // Nothing to take: linger for a new job, then leave.
-        const auto until = clock::now() + linger_;
-        bool fresh = false;
-        for (unsigned spins = 0; !fresh; ++spins) {
-            fresh = epoch_.load(std::memory_order_acquire) != seen;
-            if (!fresh && (spins & 255) == 255 && (clock::now() > until || stopping_.load(std::memory_order_acquire)))
-                break;
-            cpu_relax();
-        }
-        if (!fresh) {
-            helpers_.fetch_sub(1, std::memory_order_acq_rel);
-            // A job published after our last look but before we left may have counted on us;
-            // its own thread runs it to the end regardless, so leaving is always safe.
-            return;
-        }
+        (bound_ ? pinned : failed).fetch_add(1, std::memory_order_relaxed);
     }
+    ~ScopedPin() {
+        if (bound_) topology_->restore_thread(previous_);
+    }
+    ScopedPin(const ScopedPin&) = delete;
+    ScopedPin& operator=(const ScopedPin&) = delete;
+
+private:
+    Topology* topology_;
+    bool bound_ = false;
+    std::string previous_;
+};
+
+} // namespace
+
+void Crew::Shared::help() noexcept {
+    using clock = std::chrono::steady_clock;
+    running.fetch_add(1, std::memory_order_seq_cst);
+    if (stopping.load(std::memory_order_seq_cst)) {
+        enqueued.fetch_sub(1, std::memory_order_acq_rel);
+        running.fetch_sub(1, std::memory_order_seq_cst);
+        return;
+    }
+    {
+        ScopedPin pin(pinning, pinned, pin_failures);
+        for (;;) {
+            const unsigned long seen = epoch.load(std::memory_order_acquire);
+            if (Job* job = pick()) {
+                job->work(/*from_back=*/true);
+                job->users.fetch_sub(1, std::memory_order_acq_rel);
+                continue;
+            }
+            // Nothing to take: linger for a new job, then leave.
+            const auto until = clock::now() + linger;
+            bool fresh = false;
+            for (unsigned spins = 0; !fresh; ++spins) {
+                fresh = epoch.load(std::memory_order_acquire) != seen;
+                if (!fresh && (spins & 255) == 255 && (clock::now() > until || stopping.load(std::memory_order_acquire)))
+                    break;
+                cpu_relax();
+            }
+            if (!fresh) break;
+        }
+        // A job published after our last look but before we left may have counted on us;
+        // its own thread runs it to the end regardless, so leaving is always safe.
+        enqueued.fetch_sub(1, std::memory_order_acq_rel);
+    } // the thread's binding is restored here, before it stops counting as running
+    running.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 } // namespace tilecopy::detail

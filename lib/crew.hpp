@@ -6,18 +6,24 @@
 // Helpers instead stay a short while after their last block (Options::linger_us), spinning on an epoch
 // counter, and take the next copy's blocks at once, as OpenMP's spinning threads do. The
 // caller always works on its own job too, so a copy never waits for a helper to arrive.
+//
+// A helper task that oneTBB has been handed may start late, or never (in a forked child of a
+// process that had used oneTBB, its workers do not exist): so helpers hold the crew's shared
+// state, not the crew, and the crew waits only for helpers that actually started.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 #include <tbb/task_arena.h>
 
 #include "plan.hpp"
+#include "topology.hpp"
 
 namespace tilecopy::detail {
 
@@ -46,17 +52,24 @@ struct Job {
     void reset(std::size_t blocks_in_job) noexcept;
     // Runs blocks from one end until none is left to take.
     void work(bool from_back) noexcept;
-    bool finished() const noexcept { return done.load(std::memory_order_acquire) == count; }
+    bool finished() const noexcept;
     bool exhausted() const noexcept;
+};
+
+// Where a crew's helpers run: while a helper works, its thread is bound to `cpus` of the
+// topology (a node's index, or Topology::kAllowedCpus); its previous binding comes back
+// before the helper counts as gone, so that no thread stays bound once the crew is.
+struct CrewPinning {
+    std::shared_ptr<Topology> topology; // null: helpers are left where they are
+    std::size_t cpus = 0;
 };
 
 class Crew {
 public:
     // `helpers`: how many helper tasks may run at once (the arena's worker slots); `linger`:
     // how long a helper waits for the next job after its last block.
-    Crew(tbb::task_arena& arena, int helpers, std::chrono::microseconds linger) noexcept
-        : arena_(arena), max_helpers_(helpers), linger_(linger) {}
-    ~Crew(); // waits for lingering helpers to leave
+    Crew(tbb::task_arena& arena, int helpers, std::chrono::microseconds linger, CrewPinning pinning);
+    ~Crew(); // stop(), then forgets helpers that oneTBB never started
 
     Crew(const Crew&) = delete;
     Crew& operator=(const Crew&) = delete;
@@ -67,21 +80,22 @@ public:
     // Withdraws a finished job and waits until no helper holds it.
     void retire(Job& job) noexcept;
 
-    // In a forked child: the helpers stayed in the parent; forget them.
-    void abandon() noexcept { helpers_.store(0, std::memory_order_relaxed); }
+    // Tells lingering helpers to leave and waits until every helper that started has left
+    // (its thread's binding restored). Helpers that start later leave at once.
+    void stop() noexcept;
+
+    // How many helper tasks may run at once.
+    int helpers() const noexcept { return max_helpers_; }
+    // How many helper threads were bound, and how many bindings failed, so far.
+    std::uint64_t pinned() const noexcept;
+    std::uint64_t pin_failures() const noexcept;
+
+    struct Shared;
 
 private:
-    void help() noexcept;
-    Job* pick() noexcept;
-
     tbb::task_arena& arena_;
     const int max_helpers_;
-    const std::chrono::microseconds linger_;
-    std::atomic<int> helpers_{0};
-    std::atomic<bool> stopping_{false};
-    std::atomic<unsigned long> epoch_{0};
-    std::mutex mutex_;
-    std::vector<Job*> jobs_;
+    std::shared_ptr<Shared> shared_;
 };
 
 } // namespace tilecopy::detail

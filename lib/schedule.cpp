@@ -5,73 +5,26 @@
 #include <thread>
 
 #include <tbb/task_arena.h>
-#include <tbb/task_scheduler_observer.h>
 
 #include "crew.hpp"
 #include "fork_guard.hpp"
 
 namespace tilecopy::detail {
 
-namespace {
-
-// A worker belongs to one arena at a time, so one saved binding per thread suffices.
-struct ThreadBinding {
-    bool active = false;
-    std::string previous;
-};
-thread_local ThreadBinding t_binding;
-
-} // namespace
-
+// One oneTBB arena and its crew. The caller's thread never enters the arena (it works on its
+// jobs directly), so every slot is a worker's: `helpers` of them.
 struct Scheduler::NodeArena {
-    // Pins the arena's worker threads to the node on entry and restores their previous
-    // binding on exit. The caller's own thread is left alone: binding it would cost two
-    // system calls on every copy, and it only joins for the duration of one copy.
-    class PinningObserver final : public tbb::task_scheduler_observer {
-    public:
-        PinningObserver(NodeArena& owner, Topology& topology)
-            : tbb::task_scheduler_observer(owner.arena), owner_(owner), topology_(topology) {
-            observe(true);
-        }
-        ~PinningObserver() override { observe(false); }
-
-        void on_scheduler_entry(bool is_worker) override {
-            if (!is_worker || t_binding.active) return;
-            if (topology_.bind_thread(static_cast<std::size_t>(owner_.node), t_binding.previous)) {
-                t_binding.active = true;
-                owner_.pinned.fetch_add(1, std::memory_order_relaxed);
-                owner_.bound_now.fetch_add(1, std::memory_order_acq_rel);
-            } else {
-                owner_.failed.fetch_add(1, std::memory_order_relaxed);
-            }
-        }
-        void on_scheduler_exit(bool is_worker) override {
-            if (!is_worker || !t_binding.active) return;
-            topology_.restore_thread(t_binding.previous);
-            t_binding.active = false;
-            owner_.bound_now.fetch_sub(1, std::memory_order_acq_rel);
-        }
-
-    private:
-        NodeArena& owner_;
-        Topology& topology_;
-    };
-
-    // `helpers` is 0 when the arena must not use oneTBB's workers (a forked child).
-    NodeArena(int node_index, std::size_t threads, std::string set, int helpers, std::chrono::microseconds linger)
-        : node(node_index), concurrency(threads), cpuset(std::move(set)),
-          arena(static_cast<int>(threads), 1), crew(arena, helpers, linger) {}
+    NodeArena(int node_index, std::size_t threads, std::string set, int helpers, std::chrono::microseconds linger,
+              CrewPinning pinning)
+        : node(node_index), concurrency(threads), cpuset(std::move(set)), pin(pinning.topology != nullptr),
+          arena(std::max(helpers, 1), 0), crew(arena, helpers, linger, std::move(pinning)) {}
 
     int node;
     std::size_t concurrency;
     std::string cpuset;
+    bool pin;
     tbb::task_arena arena;
     Crew crew; // after the arena: its helpers run there, so it must go first
-    std::atomic<std::uint64_t> pinned{0};
-    std::atomic<std::uint64_t> failed{0};
-    std::atomic<int> bound_now{0}; // workers inside the arena and bound by its observer
-    bool pin = false;
-    std::unique_ptr<PinningObserver> observer;
 };
 
 Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
@@ -83,47 +36,47 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
     // on the caller's thread alone (fork_guard.hpp).
     serial_ = workers_unusable();
     const std::chrono::microseconds linger(options.linger_us);
-    auto helpers = [this](std::size_t threads) { return serial_ ? 0 : static_cast<int>(threads) - 1; };
+    auto pinning = [&](int node) {
+        CrewPinning p;
+        if (options.pin_threads && !serial_) {
+            p.topology = topology_;
+            p.cpus = node >= 0 ? static_cast<std::size_t>(node) : Topology::kAllowedCpus;
+        }
+        return p;
+    };
 
     if (nodes.size() <= 1 || options.numa == NumaPolicy::Off) {
         std::size_t pus = 0;
-        std::string cpuset;
-        for (const auto& n : nodes) {
-            pus += n.pus.size();
-            cpuset += (cpuset.empty() ? "" : ",") + n.cpuset;
-        }
-        // With one node the arena is that node's and may be pinned to it; over several nodes
-        // (policy off) there is nothing to pin to.
-        arenas_.push_back(std::make_unique<NodeArena>(nodes.size() == 1 ? 0 : -1, limit(pus), cpuset, helpers(limit(pus)), linger));
+        for (const auto& n : nodes) pus += n.pus.size();
+        // With one node the arena is that node's and is pinned to it; over several nodes
+        // (policy off) it is pinned to every CPU the process may use. The caller's thread is
+        // one of its threads.
+        const std::size_t threads = limit(pus);
+        const int node = nodes.size() == 1 ? 0 : -1;
+        arenas_.push_back(std::make_unique<NodeArena>(node, threads, topology_->allowed_cpuset(),
+                                                      serial_ ? 0 : static_cast<int>(threads) - 1, linger, pinning(node)));
     } else {
-        for (std::size_t i = 0; i < nodes.size(); ++i)
-            arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), limit(nodes[i].pus.size()), nodes[i].cpuset,
-                                                          helpers(limit(nodes[i].pus.size())), linger));
+        // Several arenas: the caller belongs to none (it works through every node's job), so
+        // each node gets all its threads as workers; a node of one CPU gets one worker too.
+        for (std::size_t i = 0; i < nodes.size(); ++i) {
+            const std::size_t threads = limit(nodes[i].pus.size());
+            arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), threads, nodes[i].cpuset,
+                                                          serial_ ? 0 : static_cast<int>(threads), linger,
+                                                          pinning(static_cast<int>(i))));
+        }
     }
     single_arena_ = arenas_.size() == 1;
-    for (auto& a : arenas_) {
-        a->pin = options.pin_threads && a->node >= 0 && !serial_;
-        if (a->pin) a->observer = std::make_unique<NodeArena::PinningObserver>(*a, *topology_);
-    }
 }
 
 void Scheduler::abandon() noexcept {
-    for (auto& a : arenas_) {
-        a->crew.abandon();
-        (void)a.release();
-    }
+    for (auto& a : arenas_) (void)a.release();
     arenas_.clear();
 }
 
 Scheduler::~Scheduler() {
-    // Observers go first: they reference their arenas.
-    // A worker may still be spinning in an arena after the last run; removing the observer
-    // then would skip its on_scheduler_exit and leave it bound (and marked bound) for good.
-    // Idle workers leave within milliseconds: wait for them, within reason.
-    for (auto& a : arenas_)
-        for (int i = 0; i < 1000 && a->bound_now.load(std::memory_order_acquire) > 0; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    for (auto& a : arenas_) a->observer.reset();
+    // Stop every crew first: a lingering helper leaves at once when told, and restores its
+    // thread's binding before it counts as gone, whatever Options::linger_us is.
+    for (auto& a : arenas_) a->crew.stop();
 }
 
 namespace {
@@ -187,18 +140,18 @@ std::vector<ArenaInfo> Scheduler::arenas() const {
         info.node = a->node;
         info.concurrency = a->concurrency;
         info.cpuset = a->cpuset;
-        const auto pinned = a->pinned.load(std::memory_order_relaxed);
-        const auto failed = a->failed.load(std::memory_order_relaxed);
+        const auto pinned = a->crew.pinned();
+        const auto failed = a->crew.pin_failures();
         if (serial_)
             info.pinning = "no workers (a forked child: copies run on the calling thread)";
         else if (!a->pin)
-            info.pinning = a->node < 0 ? "unpinned (one arena over several nodes)" : "unpinned (pinning off)";
+            info.pinning = "unpinned (pinning off)";
         else if (failed > 0)
             info.pinning = "unpinned (binding failed)";
         else if (pinned > 0)
-            info.pinning = "pinned";
+            info.pinning = a->node < 0 ? "pinned to the allowed CPUs" : "pinned";
         else
-            info.pinning = a->concurrency > 1 ? "not yet (no worker has run)" : "nothing to pin (no worker threads)";
+            info.pinning = a->crew.helpers() > 0 ? "not yet (no worker has run)" : "nothing to pin (no worker threads)";
         out.push_back(std::move(info));
     }
     return out;

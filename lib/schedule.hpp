@@ -1,5 +1,6 @@
-// Runs a plan: one oneTBB task arena per NUMA node, its workers pinned to the node's cpuset
-// by a task_scheduler_observer (previous binding restored on exit).
+// Runs a plan: one oneTBB task arena per NUMA node with an allowed CPU, its crew's helpers
+// pinned to the node's allowed CPUs while they help (previous binding restored when they
+// leave, so no thread stays bound once the scheduler is gone).
 #pragma once
 
 #include <atomic>
@@ -20,14 +21,15 @@ struct ArenaInfo {
     int node = 0;               // index into the topology's nodes; -1: all cores (policy off)
     std::size_t concurrency = 0;
     std::string cpuset;
-    std::string pinning;        // "pinned", "unpinned (pinning off)", "unpinned (binding failed)",
-                                // "not yet (no worker has run)"
+    std::string pinning;        // "pinned", "pinned to the allowed CPUs", "unpinned (pinning off)",
+                                // "unpinned (binding failed)", "not yet (no worker has run)", ...
 };
 
 class Scheduler {
 public:
-    // Arenas: one per topology node (or one over all cores with NumaPolicy::Off), each with
-    // the node's PUs as concurrency, capped at options.threads when that is non-zero.
+    // Arenas: one per topology node (or one over all allowed CPUs with NumaPolicy::Off), each
+    // with the node's PUs as concurrency, capped at options.threads when that is non-zero. The
+    // topology's nodes hold only the CPUs this process may use (topology.hpp).
     Scheduler(std::shared_ptr<Topology> topology, const Options& options);
     ~Scheduler();
 
@@ -43,6 +45,8 @@ public:
 
     // In a child process after fork(): forget the arenas without touching oneTBB, whose
     // threads stayed in the parent (destroying them there could wait forever).
+    // Otherwise the destructor stops every crew, then returns once each helper that started
+    // has left and restored its thread's binding.
     void abandon() noexcept;
 
     std::vector<ArenaInfo> arenas() const;

@@ -1,6 +1,7 @@
 // The only file that talks to hwloc (oneTBB confines it to src/tbbbind/ the same way).
 #include "topology.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -26,6 +29,20 @@ namespace {
 std::size_t system_page_bytes() noexcept {
     const long page = sysconf(_SC_PAGESIZE);
     return page > 0 ? std::size_t(page) : 4096;
+}
+
+// "0-3,8" from ascending PU numbers.
+std::string list_string(const std::vector<unsigned>& pus) {
+    std::string out;
+    for (std::size_t i = 0; i < pus.size();) {
+        std::size_t j = i;
+        while (j + 1 < pus.size() && pus[j + 1] == pus[j] + 1) ++j;
+        if (!out.empty()) out += ',';
+        out += std::to_string(pus[i]);
+        if (j > i) out += '-' + std::to_string(pus[j]);
+        i = j + 1;
+    }
+    return out;
 }
 
 #if defined(TILECOPY_HAVE_HWLOC)
@@ -61,6 +78,7 @@ public:
             if (hwloc_topology_load(topology_) != 0) throw Error("tilecopy: hwloc cannot load the topology (" + source_ + ")");
             describe_environment_source();
             this_system_ = hwloc_topology_is_thissystem(topology_) != 0;
+            read_allowed();
             read_nodes();
             read_caches();
         } catch (...) {
@@ -119,7 +137,8 @@ public:
     }
 
     bool bind_thread(std::size_t node, std::string& previous) noexcept override {
-        if (node >= node_cpusets_.size()) return false;
+        if (node >= node_cpusets_.size() && node != kAllowedCpus) return false;
+        hwloc_const_cpuset_t target = node == kAllowedCpus ? allowed_.bits : node_cpusets_[node]->bits;
         try {
             Bitmap current;
             if (!current.bits || hwloc_get_cpubind(topology_, current.bits, HWLOC_CPUBIND_THREAD) != 0) return false;
@@ -128,7 +147,7 @@ public:
         } catch (...) {
             return false;
         }
-        return hwloc_set_cpubind(topology_, node_cpusets_[node], HWLOC_CPUBIND_THREAD) == 0;
+        return hwloc_set_cpubind(topology_, target, HWLOC_CPUBIND_THREAD) == 0;
     }
 
     void restore_thread(const std::string& previous) noexcept override {
@@ -141,6 +160,7 @@ public:
     }
 
     std::string source() const override { return source_; }
+    std::string allowed_cpuset() const override { return bitmap_list(allowed_.bits); }
 
 private:
     void configure(const Options& options) {
@@ -172,6 +192,24 @@ private:
             source_ = "not this machine (hwloc " HWLOC_VERSION ")";
     }
 
+    // The CPUs this process may use: hwloc's allowed set (a cgroup cpuset; hwloc already
+    // leaves the others out) within the process's CPU binding (sched_setaffinity, taskset,
+    // numactl), when the topology is this machine's. A synthetic or XML topology has only
+    // hwloc's allowed set (an XML file may carry one).
+    void read_allowed() {
+        if (!allowed_.bits) throw std::bad_alloc();
+        hwloc_bitmap_copy(allowed_.bits, hwloc_topology_get_allowed_cpuset(topology_));
+        hwloc_bitmap_and(allowed_.bits, allowed_.bits, hwloc_topology_get_topology_cpuset(topology_));
+        if (hwloc_topology_is_thissystem(topology_)) {
+            Bitmap bound;
+            if (bound.bits && hwloc_get_cpubind(topology_, bound.bits, HWLOC_CPUBIND_PROCESS) == 0 &&
+                hwloc_bitmap_intersects(bound.bits, allowed_.bits))
+                hwloc_bitmap_and(allowed_.bits, allowed_.bits, bound.bits);
+        }
+        if (hwloc_bitmap_iszero(allowed_.bits))
+            throw Error("tilecopy: the topology (" + source_ + ") has no CPU this process may use");
+    }
+
     void read_nodes() {
         const int count = hwloc_get_nbobjs_by_type(topology_, HWLOC_OBJ_NUMANODE);
         std::vector<hwloc_obj_t> all;
@@ -194,29 +232,36 @@ private:
         };
         for (hwloc_obj_t obj : all) {
             if (hwloc_bitmap_iszero(obj->cpuset) || shadowed_by(obj)) continue;
+            // Only the node's CPUs that this process may use; a node with none gets no arena
+            // and its pages count as of unknown location.
+            auto usable = std::make_unique<Bitmap>();
+            if (!usable->bits) throw std::bad_alloc();
+            hwloc_bitmap_and(usable->bits, obj->cpuset, allowed_.bits);
             NumaNode node;
             node.os_index = obj->os_index;
-            node.pus = pus_of(obj->cpuset);
+            node.pus = pus_of(usable->bits);
             if (node.pus.empty()) continue;
-            node.cpuset = bitmap_list(obj->cpuset);
+            node.cpuset = bitmap_list(usable->bits);
             os_index_to_node_.emplace_back(obj->os_index, int(nodes_.size()));
             nodes_.push_back(std::move(node));
-            node_cpusets_.push_back(obj->cpuset);
+            node_cpusets_.push_back(std::move(usable));
         }
         for (hwloc_obj_t obj : all) {
             hwloc_obj_t kept = shadowed_by(obj);
             while (kept && shadowed_by(kept)) kept = shadowed_by(kept);
-            if (kept && hwloc_bitmap_isequal(kept->cpuset, obj->cpuset))
+            if (kept && hwloc_bitmap_isequal(kept->cpuset, obj->cpuset) && index_of(kept->os_index) >= 0)
                 os_index_to_node_.emplace_back(obj->os_index, index_of(kept->os_index));
         }
         if (nodes_.empty()) {
-            hwloc_const_cpuset_t every = hwloc_topology_get_topology_cpuset(topology_);
+            auto every = std::make_unique<Bitmap>();
+            if (!every->bits) throw std::bad_alloc();
+            hwloc_bitmap_copy(every->bits, allowed_.bits);
             NumaNode node;
-            node.pus = pus_of(every);
+            node.pus = pus_of(every->bits);
             if (node.pus.empty()) throw Error("tilecopy: the topology (" + source_ + ") has no processing units");
-            node.cpuset = bitmap_list(every);
+            node.cpuset = bitmap_list(every->bits);
             nodes_.push_back(std::move(node));
-            node_cpusets_.push_back(every);
+            node_cpusets_.push_back(std::move(every));
         }
     }
 
@@ -259,7 +304,8 @@ private:
 
     hwloc_topology_t topology_ = nullptr;
     std::vector<NumaNode> nodes_;
-    std::vector<hwloc_const_cpuset_t> node_cpusets_; // owned by topology_, parallel to nodes_
+    std::vector<std::unique_ptr<Bitmap>> node_cpusets_; // the nodes' allowed CPUs, parallel to nodes_
+    Bitmap allowed_;                                    // every CPU this process may use
     std::vector<std::pair<unsigned, int>> os_index_to_node_; // node OS index -> index in nodes_
     bool from_environment_ = false;
     bool this_system_ = false; // page locations come from the kernel (else they are unknown)
@@ -271,26 +317,19 @@ private:
 
 #else // !TILECOPY_HAVE_HWLOC
 
-// "0-3,8" from ascending PU numbers.
-std::string list_string(const std::vector<unsigned>& pus) {
-    std::string out;
-    for (std::size_t i = 0; i < pus.size();) {
-        std::size_t j = i;
-        while (j + 1 < pus.size() && pus[j + 1] == pus[j] + 1) ++j;
-        if (!out.empty()) out += ',';
-        out += std::to_string(pus[i]);
-        if (j > i) out += '-' + std::to_string(pus[j]);
-        i = j + 1;
-    }
-    return out;
-}
-
 class SysconfTopology final : public Topology {
 public:
     SysconfTopology() {
-        const long online = sysconf(_SC_NPROCESSORS_ONLN);
+        // The CPUs of this process's affinity; every online one when that cannot be read.
         NumaNode node;
-        for (long i = 0; i < std::max(online, 1L); ++i) node.pus.push_back(unsigned(i));
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        if (sched_getaffinity(0, sizeof set, &set) == 0)
+            for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+                if (CPU_ISSET(c, &set)) node.pus.push_back(c);
+        const long online = sysconf(_SC_NPROCESSORS_ONLN);
+        if (node.pus.empty())
+            for (long i = 0; i < std::max(online, 1L); ++i) node.pus.push_back(unsigned(i));
         node.cpuset = list_string(node.pus);
         nodes_.push_back(std::move(node));
         // Fallbacks: a typical per-core L2 and a typical server LLC slice.
@@ -310,7 +349,7 @@ public:
     bool bind_thread(std::size_t, std::string&) noexcept override { return false; }
     void restore_thread(const std::string&) noexcept override {}
     std::string source() const override {
-        return "no hwloc: one node, " + std::to_string(nodes_.front().pus.size()) + " PUs";
+        return "no hwloc: one node, " + std::to_string(nodes_.front().pus.size()) + " PUs allowed";
     }
 
 private:
@@ -328,6 +367,14 @@ private:
 #endif
 
 } // namespace
+
+std::string Topology::allowed_cpuset() const {
+    std::vector<unsigned> all;
+    for (const auto& n : nodes()) all.insert(all.end(), n.pus.begin(), n.pus.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    return list_string(all);
+}
 
 std::shared_ptr<Topology> load_topology(const Options& options) {
 #if defined(TILECOPY_HAVE_HWLOC)

@@ -14,7 +14,8 @@ namespace tilecopy::detail {
 
 struct NumaNode {
     unsigned os_index = 0;     // the OS's (or synthetic description's) node number
-    std::vector<unsigned> pus; // OS indices of the node's processing units, ascending
+    std::vector<unsigned> pus; // OS indices of the node's processing units that this process
+                               // may use, ascending (never empty)
     std::string cpuset;        // the same as a list string, e.g. "0-3,8"
 };
 
@@ -22,7 +23,13 @@ class Topology {
 public:
     virtual ~Topology() = default;
 
-    // At least one node; without hwloc one node holding every online PU.
+    // Passed to bind_thread for "every CPU this process may use".
+    static constexpr std::size_t kAllowedCpus = static_cast<std::size_t>(-1);
+
+    // At least one node. Only CPUs this process may use count: those of its CPU affinity when
+    // the topology was loaded (sched_setaffinity, taskset, numactl, a cgroup cpuset) that
+    // hwloc also allows; a node with none of them is not listed. Without hwloc one node
+    // holding the CPUs of the process's affinity.
     virtual const std::vector<NumaNode>& nodes() const noexcept = 0;
     // Per-core L2 and last-level cache sizes in bytes (0 when unknown).
     virtual std::size_t l2_bytes() const noexcept = 0;
@@ -37,8 +44,12 @@ public:
     // (1-2 us when the page tables are cold), so placement asks for its pages in bulk.
     virtual void page_nodes(const void* const* pages, std::size_t count, int* nodes) const noexcept = 0;
 
-    // Binds the calling thread to nodes()[node]'s cpuset, storing its previous binding in
-    // `previous` (a list string); false when binding failed (the thread is left as it was).
+    // The CPUs this process may use, as a list string ("0-3,8"): the union of the nodes' PUs.
+    virtual std::string allowed_cpuset() const;
+
+    // Binds the calling thread to nodes()[node]'s cpuset (kAllowedCpus: to every allowed
+    // CPU), storing its previous binding in `previous` (a list string); false when binding
+    // failed (the thread is left as it was).
     virtual bool bind_thread(std::size_t node, std::string& previous) noexcept = 0;
     // Restores a binding stored by bind_thread.
     virtual void restore_thread(const std::string& previous) noexcept = 0;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -9,6 +10,7 @@
 
 #include <tilecopy/tilecopy.hpp>
 
+#include "engine.hpp"
 #include "support.hpp"
 
 using namespace tilecopy;
@@ -167,4 +169,96 @@ TEST_CASE("an empty asynchronous copy is done at once") {
     CopyHandle none;
     CHECK(none.done());
     none.wait();
+}
+
+namespace {
+
+// Submits a job that holds the engine's bulk lane until `release` is set.
+CopyHandle held_job(CopyEngine& engine, std::atomic<bool>& release) {
+    return engine.internals().submit(
+        [&release](detail::AsyncState&) {
+            while (!release.load()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        },
+        std::uint64_t(1) << 30, nullptr);
+}
+
+} // namespace
+
+TEST_CASE("wait_for returns false while the copy runs and true once it has finished") {
+    CopyEngine engine;
+    std::atomic<bool> release{false};
+    CopyHandle h = held_job(engine, release);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_FALSE(h.wait_for(std::chrono::milliseconds(20)));
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(20));
+    CHECK_FALSE(h.wait_for(std::chrono::nanoseconds(0)));
+    CHECK_FALSE(h.wait_for(std::chrono::milliseconds(-5)));
+    CHECK_FALSE(h.done());
+    release = true;
+    CHECK(h.wait_for(std::chrono::nanoseconds::max())); // no overflow past the clock's range
+    CHECK(h.wait_for(std::chrono::hours(24 * 365 * 100)));
+    CHECK(h.done());
+    CHECK(h.wait_for(std::chrono::nanoseconds(0)));
+    h.wait();
+    CopyHandle none;
+    CHECK(none.wait_for(std::chrono::seconds(1)));
+}
+
+TEST_CASE("wait_for reports a failed copy as finished without throwing, and wait rethrows its error") {
+    CopyEngine engine;
+    CopyHandle h = engine.internals().submit([](detail::AsyncState&) { throw Error("tilecopy: planted failure"); },
+                                             std::uint64_t(1) << 30, nullptr);
+    bool finished = false;
+    CHECK_NOTHROW(finished = h.wait_for(std::chrono::seconds(30)));
+    CHECK(finished);
+    CHECK_THROWS_WITH_AS(h.wait(), "tilecopy: planted failure", Error);
+}
+
+TEST_CASE("a small asynchronous copy does not queue behind a large one") {
+    Options options;
+    options.inline_threshold = std::size_t(1) << 20; // 4 KiB runs at once, 100 KiB on the small lane
+    CopyEngine engine(options);
+    std::atomic<bool> release{false};
+    CopyHandle large = held_job(engine, release); // the bulk lane is busy until released
+    for (std::size_t bytes : {std::size_t(4096), std::size_t(100) << 10}) {
+        CAPTURE(bytes);
+        GuardedBuffer src(bytes), dst(bytes);
+        fill_pattern(src.data(), bytes, 21);
+        CopyHandle small = engine.copy_async(dst.data(), src.data(), bytes);
+        CHECK(small.wait_for(std::chrono::seconds(30)));
+        CHECK_FALSE(large.done());
+        small.wait();
+        CHECK(small.bytes_copied() == bytes);
+        CHECK(std::memcmp(dst.data(), src.data(), bytes) == 0);
+        CHECK(dst.canaries_intact());
+    }
+    release = true;
+    large.wait();
+}
+
+TEST_CASE("wait() returns only after the engine has dropped its references to the copy's owners") {
+    CopyEngine engine;
+    const std::size_t sizes[] = {std::size_t(64) << 10, std::size_t(1) << 20}; // the small lane, the bulk lane
+    std::vector<unsigned char> src(sizes[1]), dst(sizes[1]);
+    fill_pattern(src.data(), src.size(), 4);
+    std::size_t still_held = 0;
+    for (int round = 0; round < 2000; ++round) {
+        const std::size_t bytes = sizes[round % 2];
+        auto owner = std::make_shared<int>(round);     // held by the handle's keep_alive
+        auto captured = std::make_shared<int>(round);  // held by the work's captures
+        CopyHandle h = engine.internals().submit(
+            [&, bytes, captured](detail::AsyncState& state) {
+                engine.copy(dst.data(), src.data(), bytes);
+                state.copied.fetch_add(bytes);
+            },
+            bytes, owner);
+        if (round % 4 < 2) {
+            h.wait();
+        } else {
+            while (!h.done()) {
+            } // polling, then looking at once
+        }
+        still_held += owner.use_count() != 1 || captured.use_count() != 1;
+    }
+    CHECK(still_held == 0);
 }

@@ -1,9 +1,16 @@
 // fork(): engines made before a fork work in the child (serially) and never hang; a child
-// that makes its own engine works too. Each child has an alarm, so a hang fails the test.
+// that makes its own engine works too; handles whose copies were running at fork() never block
+// in the child. Each child has an alarm, so a hang fails the test.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <memory>
+#include <thread>
 #include <vector>
+
+#include <tbb/parallel_for.h>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +18,8 @@
 
 #include <tilecopy/tilecopy.hpp>
 
+#include "engine.hpp"
+#include "fresh_process.hpp"
 #include "support.hpp"
 
 using namespace tilecopy;
@@ -84,4 +93,84 @@ TEST_CASE("a child process can make and destroy its own engines") {
     });
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a handle whose copy was running at fork() never blocks in the child, and queued copies run once") {
+    auto engine = std::make_unique<CopyEngine>();
+    std::atomic<bool> release{false};
+    // A job that holds the bulk lane until the parent releases it: at fork() it is running,
+    // and the copy submitted after it is queued.
+    CopyHandle running = engine->internals().submit(
+        [&release](detail::AsyncState&) {
+            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        },
+        std::uint64_t(1) << 30, nullptr);
+    const std::size_t bytes = std::size_t(8) << 20;
+    std::vector<unsigned char> src(bytes), dst(bytes, 0);
+    tilecopy::test::fill_pattern(src.data(), bytes, 77);
+    CopyHandle queued = engine->copy_async(dst.data(), src.data(), bytes);
+    REQUIRE_FALSE(running.done());
+    REQUIRE_FALSE(queued.done());
+
+    const int status = in_child([&] {
+        bool ok = running.done() && queued.done(); // at once: nothing will finish them here
+        const auto start = std::chrono::steady_clock::now();
+        ok = ok && running.wait_for(std::chrono::hours(1)) && queued.wait_for(std::chrono::hours(1));
+        ok = ok && std::chrono::steady_clock::now() - start < std::chrono::seconds(10);
+        for (CopyHandle* h : {&running, &queued}) {
+            try {
+                h->wait();
+                ok = false;
+            } catch (const Error& e) {
+                ok = ok && std::string(e.what()).find("parent") != std::string::npos &&
+                     std::string(e.what()).find("fork") != std::string::npos;
+            }
+        }
+        running = CopyHandle(); // assigning over and destroying return at once
+        { CopyHandle gone = std::move(queued); }
+        engine.reset(); // the engine too
+        // The queued copy was the parent's: the child never ran it.
+        for (unsigned char b : dst) ok = ok && b == 0;
+        // An engine made here works.
+        CopyEngine fresh;
+        return ok && copies_exactly(fresh, 4 << 20);
+    });
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    release = true;
+    queued.wait();
+    running.wait();
+    CHECK(std::memcmp(dst.data(), src.data(), bytes) == 0);
+    CHECK(copies_exactly(*engine, 8 << 20));
+}
+
+TEST_CASE("an engine made in the child of a process that ran oneTBB itself is destroyed without hanging") {
+    const char* name = "an engine made in the child of a process that ran oneTBB itself is destroyed without hanging";
+    if (!tilecopy::test::in_fresh_process(name)) {
+        // A fresh process: tilecopy has started no worker in it, so the fork guard stays quiet.
+        CHECK(tilecopy::test::passed_fresh(tilecopy::test::run_fresh(name)));
+        return;
+    }
+    std::atomic<int> ran{0};
+    tbb::parallel_for(0, 64, [&ran](int) {
+        ran.fetch_add(1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    const int status = in_child([] {
+        bool ok = true;
+        for (int i = 0; i < 3; ++i) {
+            Options options;
+            options.linger_us = 100000; // helpers that never start must not be waited for either
+            CopyEngine engine(options);
+            // Synchronous copies: their helper tasks go to oneTBB, whose workers are not here.
+            for (std::size_t bytes : {std::size_t(8) << 20, std::size_t(100)}) {
+                std::vector<unsigned char> src(bytes), dst(bytes + 2, 0xA5);
+                tilecopy::test::fill_pattern(src.data(), bytes, 9);
+                engine.copy(dst.data() + 1, src.data(), bytes);
+                ok = ok && std::memcmp(dst.data() + 1, src.data(), bytes) == 0 && dst[0] == 0xA5 && dst[bytes + 1] == 0xA5;
+            }
+        }
+        return ok;
+    });
+    tilecopy::test::finish_fresh(ran.load() == 64 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the test suite, then
 #   build-asan   the same suite with AddressSanitizer + UndefinedBehaviorSanitizer;
-#   build-tsan   the concurrency tests with ThreadSanitizer (tests/tsan.supp: libtbb/libstdc++);
+#   build-tsan   the concurrency tests with ThreadSanitizer (tests/tsan.supp: libtbb/libstdc++),
+#                and a race planted in the crew, which it must report;
 #   build-fuzz   each libFuzzer target for $FUZZ_SECONDS (60) on a copy of its seed corpus;
 #   the soak test (tilecopy-stress, $STRESS_SECONDS = 30), the consumers (tools/ci-consumers.sh)
 #   and the examples.
@@ -60,8 +61,9 @@ stage_done "build-asan: meson test"
 # ThreadSanitizer: only the tests that run copies concurrently, only their targets built.
 setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
   -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
-tsan_tests=(async engine fork)
-tsan_targets=(tests/test_async tests/test_engine tests/test_fork)
+tsan_tests=(async engine fork crew affinity)
+tsan_targets=(tests/test_async tests/test_engine tests/test_fork tests/test_crew tests/test_affinity
+  tests/test_crew_planted_race)
 if meson test -C build-tsan --no-rebuild --list 2>/dev/null | grep -qx 'torch batch'; then
   tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
 fi
@@ -69,6 +71,20 @@ ninja -C build-tsan "${tsan_targets[@]}"
 stage_done "build-tsan: build"
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$root/tests/tsan.supp" \
   run_suite build-tsan --no-rebuild "${tsan_tests[@]}" || status=1
+# The suppressions must not hide the crew's own races: the crew test built with a race planted
+# in lib/crew.cpp (TILECOPY_PLANT_CREW_RACE) must be reported, with a frame in lib/crew.cpp.
+tsan_sees_planted_race() {
+  local log rc=0
+  log=$(mktemp)
+  TSAN_OPTIONS="halt_on_error=1:history_size=4:suppressions=$root/tests/tsan.supp" \
+    build-tsan/tests/test_crew_planted_race >"$log" 2>&1 || rc=$?
+  grep -q 'WARNING: ThreadSanitizer: data race' "$log" && grep -q 'lib/crew.cpp' "$log" && [ "$rc" -ne 0 ]
+  rc=$?
+  [ $rc -eq 0 ] || tail -n 40 "$log"
+  rm -f "$log"
+  return $rc
+}
+run_one tsan-reports-planted-crew-race tsan_sees_planted_race || status=1
 stage_done "build-tsan: meson test (${#tsan_tests[@]} tests)"
 
 # Fuzzing: libFuzzer with ASan + UBSan; the library built with coverage (fuzzer-no-link) so

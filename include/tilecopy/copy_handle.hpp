@@ -1,6 +1,7 @@
 // tilecopy::CopyHandle: the caller's side of an asynchronous copy.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -14,6 +15,11 @@ struct AsyncState;
 
 // Returned by CopyEngine::copy_async and copy_batch_async. Destroying (or assigning over) a
 // handle whose copy has not finished waits for it. A default-constructed handle is done.
+//
+// fork(): a handle whose copy was still running when the process forked never blocks in the
+// child. The copy runs on in the parent only; in the child done() and wait_for() answer true at
+// once, the destructor returns at once, and wait() throws tilecopy::Error saying so (the
+// child's destination is whatever the parent had written when it forked).
 class TILECOPY_API CopyHandle {
 public:
     CopyHandle() noexcept;
@@ -27,7 +33,12 @@ public:
     // Blocks until the copy has finished; rethrows the error that stopped it, if any
     // (every call rethrows the same error).
     void wait();
-    // Never blocks.
+    // Blocks until the copy has finished or `timeout` has passed (a duration in any unit
+    // that converts exactly to nanoseconds: std::chrono::milliseconds(5), 2s ...); true when
+    // it has finished, successfully or not: wait() then returns (or throws) at once. A zero or
+    // negative timeout only looks, like done(). Never throws the copy's error.
+    bool wait_for(std::chrono::nanoseconds timeout);
+    // Never blocks: true once the copy has finished (successfully or not).
     bool done() const noexcept;
     // Progress, readable from any thread while the copy runs: destination bytes written so
     // far (rises block by block) and in all.

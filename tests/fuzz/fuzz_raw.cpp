@@ -108,8 +108,36 @@ void single_copy(CopyEngine& engine, FuzzedDataProvider& in, bool async) {
     arena.check(what);
 }
 
+// The pairs of regions (i < j) of which one's destination overlaps the other's destination
+// or source, and the first region whose own source and destination overlap (or SIZE_MAX).
+struct Overlaps {
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    std::size_t self = SIZE_MAX;
+};
+
+Overlaps find_overlaps(const std::vector<Region>& regions, std::size_t des, std::size_t ses) {
+    auto at = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p); };
+    auto meet = [](std::uintptr_t a, std::size_t an, std::uintptr_t b, std::size_t bn) {
+        return an && bn && a < b + bn && b < a + an;
+    };
+    Overlaps found;
+    for (std::size_t i = 0; i < regions.size(); ++i) {
+        const Region& a = regions[i];
+        if (found.self == SIZE_MAX && meet(at(a.dst), a.count * des, at(a.src), a.count * ses)) found.self = i;
+        for (std::size_t j = i + 1; j < regions.size(); ++j) {
+            const Region& b = regions[j];
+            if (meet(at(a.dst), a.count * des, at(b.dst), b.count * des) ||
+                meet(at(a.dst), a.count * des, at(b.src), b.count * ses) ||
+                meet(at(b.dst), b.count * des, at(a.src), a.count * ses))
+                found.pairs.emplace_back(i, j);
+        }
+    }
+    return found;
+}
+
 // Regions with sources in the arena's first half and disjoint destinations in its second,
-// optionally one bad region among them: then nothing at all may be written.
+// optionally one bad region among them, or one whose destination was moved onto another
+// region's destination or source: then nothing at all may be written.
 void batch_copy(CopyEngine& engine, FuzzedDataProvider& in, int form) {
     const auto conversion = static_cast<Conversion>(in.ConsumeIntegralInRange(0, 4));
     const std::size_t des = dst_element_size(conversion), ses = src_element_size(conversion);
@@ -130,10 +158,46 @@ void batch_copy(CopyEngine& engine, FuzzedDataProvider& in, int form) {
     }
     if (regions.empty()) return;
 
-    const int fault = in.ConsumeIntegralInRange(0, 7); // 0-3: none; 4-7: one bad region
+    // 0-3: none; 4-7: one bad region; 8-9: one region's destination onto another's
+    // destination (8) or source (9).
+    int fault = in.ConsumeIntegralInRange(0, 9);
     const std::size_t bad = in.ConsumeIntegralInRange<std::size_t>(0, regions.size() - 1);
     std::string needle;
-    if (fault >= 4) {
+    std::vector<std::string> needles; // for fault 8-9: any one of them
+    if (fault >= 8) {
+        const std::size_t other = in.ConsumeIntegralInRange<std::size_t>(0, regions.size() - 1);
+        Region& r = regions[bad];
+        const Region& o = regions[other];
+        const std::size_t o_bytes = o.count * (fault == 8 ? des : ses);
+        if (other == bad || o_bytes == 0) {
+            fault = 0;
+        } else {
+            const Region original = r;
+            if (r.count == 0) r.count = 1;
+            char* base = static_cast<char*>(fault == 8 ? o.dst : const_cast<void*>(o.src));
+            // Start up to one element before the other span's end, or a little before it.
+            const std::size_t back = std::min<std::size_t>(r.count * des - 1, 64);
+            const std::size_t offset = in.ConsumeIntegralInRange<std::size_t>(0, o_bytes - 1 + back);
+            r.dst = base + offset - back;
+            if (static_cast<unsigned char*>(r.dst) < arena.at(0) ||
+                static_cast<unsigned char*>(r.dst) + r.count * des > arena.at(0) + 2 * half) {
+                r = original; // it would leave the arena: no fault after all
+                fault = 0;
+            }
+        }
+        if (fault >= 8) {
+            const Overlaps found = find_overlaps(regions, des, ses);
+            if (found.self != SIZE_MAX) {
+                needles.push_back("region " + std::to_string(found.self) + ": ");
+            } else {
+                for (const auto& [i, j] : found.pairs)
+                    needles.push_back("regions " + std::to_string(i) + " and " + std::to_string(j) + " overlap");
+            }
+            if (needles.empty()) fail("batch fault " + std::to_string(fault) + " made no overlap");
+            fault = 8;
+        }
+    }
+    if (fault >= 4 && fault < 8) {
         Region& r = regions[bad];
         if (r.count == 0) r.count = 1;
         if (fault == 4) {
@@ -168,7 +232,16 @@ void batch_copy(CopyEngine& engine, FuzzedDataProvider& in, int form) {
                      std::to_string(handle.bytes_total()) + " bytes, expected " + std::to_string(dst_bytes));
         }
     };
-    if (fault >= 4) {
+    if (fault >= 8) {
+        try {
+            run();
+            fail(what + ": regions overlapping each other were accepted");
+        } catch (const Error& e) {
+            bool named = false;
+            for (const auto& n : needles) named = named || std::string(e.what()).find(n) != std::string::npos;
+            if (!named) fail(what + ": error message '" + e.what() + "' names no overlapping pair (first: '" + needles[0] + "')");
+        }
+    } else if (fault >= 4) {
         expect_rejection(what, needle, run);
     } else {
         for (const Region& r : regions)
