@@ -4,7 +4,6 @@
 #include <tilecopy/version.hpp>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -17,6 +16,7 @@
 #include "placement.hpp"
 #include "profile.hpp"
 #include "strategy.hpp"
+#include "validate.hpp"
 
 namespace tilecopy {
 
@@ -25,12 +25,6 @@ Error::~Error() = default;
 namespace detail {
 
 namespace {
-
-std::string hex(const void* p) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR, reinterpret_cast<std::uintptr_t>(p));
-    return buf;
-}
 
 const char* policy_name(NumaPolicy p) {
     switch (p) {
@@ -193,135 +187,6 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     return CopyHandle(std::move(state));
 }
 
-namespace {
-
-enum class Fault { NullDestination, NullSource, PastAddressSpace, Overlap };
-
-// Error messages are built only when something is wrong: validation runs on every copy.
-[[noreturn]] void reject(const Region& region, Conversion conversion, std::size_t index, std::size_t total,
-                         Fault fault) {
-    const std::size_t des = dst_element_size(conversion);
-    const std::size_t ses = src_element_size(conversion);
-    std::string msg = "tilecopy: ";
-    if (total > 1) msg += "region " + std::to_string(index) + ": ";
-    const std::string what = std::to_string(region.count) + (conversion == Conversion::None ? " bytes" : " elements");
-    switch (fault) {
-    case Fault::NullDestination: msg += "copy of " + what + " to a null destination pointer"; break;
-    case Fault::NullSource: msg += "copy of " + what + " from a null source pointer"; break;
-    case Fault::PastAddressSpace:
-        msg += "copy of " + what + " from " + hex(region.src) + " to " + hex(region.dst) + " runs past the end of the address space";
-        break;
-    case Fault::Overlap:
-        msg += "source [" + hex(region.src) + ", +" + std::to_string(region.count * ses) + ") and destination [" +
-               hex(region.dst) + ", +" + std::to_string(region.count * des) + ") overlap";
-        break;
-    }
-    throw Error(msg);
-}
-
-} // namespace
-
-void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total) {
-    if (region.count == 0) return;
-    const std::size_t des = dst_element_size(conversion);
-    const std::size_t ses = src_element_size(conversion);
-    if (region.dst == nullptr) reject(region, conversion, index, total, Fault::NullDestination);
-    if (region.src == nullptr) reject(region, conversion, index, total, Fault::NullSource);
-    const auto d = reinterpret_cast<std::uintptr_t>(region.dst);
-    const auto s = reinterpret_cast<std::uintptr_t>(region.src);
-    const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
-    const std::size_t max_count = top / std::max(des, ses);
-    if (region.count > max_count || d > top - region.count * des || s > top - region.count * ses)
-        reject(region, conversion, index, total, Fault::PastAddressSpace);
-    if (d < s + region.count * ses && s < d + region.count * des) reject(region, conversion, index, total, Fault::Overlap);
-}
-
-namespace {
-
-// One region's source or destination bytes, for the overlap check across a batch.
-struct Span {
-    std::uintptr_t begin;
-    std::uintptr_t end;
-    std::size_t region;
-    bool dst;
-};
-
-[[noreturn]] void reject_pair(const Span& a, const Span& b) {
-    const Span& first = a.region < b.region ? a : b;
-    const Span& second = a.region < b.region ? b : a;
-    auto name = [](const Span& s) {
-        return std::string(s.dst ? "destination" : "source") + " of region " + std::to_string(s.region) + " [" +
-               hex(reinterpret_cast<const void*>(s.begin)) + ", +" + std::to_string(s.end - s.begin) + ")";
-    };
-    throw Error("tilecopy: regions " + std::to_string(first.region) + " and " + std::to_string(second.region) +
-                " overlap: the " + name(first) + " and the " + name(second) +
-                " share bytes (regions of one batch run in parallel: no destination may overlap another region's "
-                "destination or source)");
-}
-
-// Regions of one batch run in parallel, so no region's destination may overlap another
-// region's destination or source (sources may overlap each other). Sorting the spans by start
-// and sweeping keeps this O(n log n): each span is compared with the furthest-reaching
-// destination seen so far and the two furthest-reaching sources of different regions (the
-// furthest may be the span's own region's, which validate_region already checked).
-void check_cross_overlap(const Region* regions, std::size_t count, Conversion conversion) {
-    const std::size_t des = dst_element_size(conversion);
-    const std::size_t ses = src_element_size(conversion);
-    std::vector<Span> spans;
-    spans.reserve(2 * count);
-    for (std::size_t i = 0; i < count; ++i) {
-        if (regions[i].count == 0) continue;
-        const auto d = reinterpret_cast<std::uintptr_t>(regions[i].dst);
-        const auto s = reinterpret_cast<std::uintptr_t>(regions[i].src);
-        spans.push_back(Span{d, d + regions[i].count * des, i, true});
-        spans.push_back(Span{s, s + regions[i].count * ses, i, false});
-    }
-    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
-    const Span* dst_far = nullptr;  // the destination reaching furthest so far
-    const Span* dst_next = nullptr; // the furthest of another region than dst_far's
-    const Span* src_far = nullptr;
-    const Span* src_next = nullptr;
-    auto keep = [](const Span& s, const Span*& far, const Span*& next) {
-        if (!far || s.end > far->end) {
-            if (far && far->region != s.region) next = far;
-            far = &s;
-        } else if (s.region != far->region && (!next || s.end > next->end)) {
-            next = &s;
-        }
-    };
-    // The span among `far` and `next` of another region than `s` that reaches past its start.
-    auto clash = [](const Span& s, const Span* far, const Span* next) -> const Span* {
-        const Span* other = far && far->region != s.region ? far : next;
-        return other && other->end > s.begin ? other : nullptr;
-    };
-    for (const Span& s : spans) {
-        if (const Span* c = clash(s, dst_far, dst_next)) reject_pair(*c, s);
-        if (s.dst)
-            if (const Span* c = clash(s, src_far, src_next)) reject_pair(*c, s);
-        s.dst ? keep(s, dst_far, dst_next) : keep(s, src_far, src_next);
-    }
-}
-
-// Checks the conversion and every region before anything is written; the destination bytes.
-std::uint64_t validate_regions(const Region* regions, std::size_t count, Conversion conversion) {
-    if (static_cast<std::uint8_t>(conversion) > static_cast<std::uint8_t>(Conversion::F16ToF32))
-        throw Error("tilecopy: unknown Conversion value " + std::to_string(static_cast<int>(conversion)));
-    std::uint64_t total = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-        validate_region(regions[i], conversion, i, count);
-        total += regions[i].count * dst_element_size(conversion);
-    }
-    if (count > 1) {
-        try {
-            check_cross_overlap(regions, count, conversion);
-        } catch (const std::bad_alloc&) {
-            throw Error("tilecopy: out of memory checking " + std::to_string(count) + " regions for overlap");
-        }
-    }
-    return total;
-}
-
-} // namespace
 
 } // namespace detail
 

@@ -63,9 +63,4 @@ private:
     AsyncExecutor executor_; // last: destroyed first, after running every queued job
 };
 
-// Throws tilecopy::Error naming the fault when a region is invalid (null pointer with a
-// non-zero count, overlapping source and destination). `index` names the region in messages
-// when the request has more than one.
-void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total);
-
 } // namespace tilecopy::detail
