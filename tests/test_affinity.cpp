@@ -28,6 +28,7 @@
 #include "config.hpp"
 #include "engine.hpp"
 #include "fresh_process.hpp"
+#include "profile.hpp"
 #include "support.hpp"
 
 using namespace tilecopy;
@@ -273,6 +274,38 @@ TEST_CASE("the options report the threads in use and never more than the process
     const TunableInfo* threads = find_tunable(info, "threads");
     ok = ok && threads && threads->origin == "environment" &&
          threads->source.find("asked for 65536, capped to the " + std::to_string(cpus)) != std::string::npos;
+    finish_fresh(ok);
+}
+
+TEST_CASE("a process bound to one CPU uses the profile measured on the whole machine") {
+    const char* name = "a process bound to one CPU uses the profile measured on the whole machine";
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("tilecopy-machine-profile-" + std::to_string(getpid()))).string();
+    if (!in_fresh_process(name)) {
+        const auto cpus = affinity();
+        REQUIRE_MESSAGE(cpus.size() >= 2, "needs a process that may use two CPUs or more");
+        std::string summary;
+        {
+            Options o;
+            CopyEngine whole(o);
+            summary = detail::machine_summary(detail::internals(whole).strategy().facts);
+        }
+        std::ofstream(path) << "version 1\ncpu " << detail::cpu_model() << "\nmachine " << summary
+                            << "\nblock_bytes 128K\nthreads " << cpus.size() << "\n";
+        CHECK(passed_fresh(run_fresh(name, {std::string(kCpuVariable) + "=" + std::to_string(cpus.back()),
+                                            "TILECOPY_PROFILE=" + path})));
+        std::filesystem::remove(path);
+        return;
+    }
+    bool ok = bind_to(unsigned(std::stoul(std::getenv(kCpuVariable))));
+    CopyEngine engine;
+    const EngineInfo info = engine.info();
+    const TunableInfo* block = find_tunable(info, "block_bytes");
+    const TunableInfo* threads = find_tunable(info, "threads");
+    ok = ok && info.profile.find("measured on this machine") != std::string::npos;
+    ok = ok && block && block->origin == "profile" && block->value == 128 * 1024;
+    ok = ok && threads && threads->origin == "profile" && threads->value == 1 && engine.options().threads == 1;
+    ok = ok && copies_exactly(engine, (8 << 20) + 5);
     finish_fresh(ok);
 }
 
