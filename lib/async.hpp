@@ -3,8 +3,8 @@
 // of the cores as well as the arena's workers, like a synchronous one).
 //
 // Two lanes, so that a small copy never queues behind a large one: jobs smaller than the
-// engine's inline threshold (they run on one thread, never on the arenas) go to the small lane,
-// everything else to the bulk lane. Lanes are not ordered with each other; within a lane, jobs
+// strategy's async_small_bytes (by default the inline threshold: they run on one thread, never
+// on the arenas) go to the small lane, everything else to the bulk lane. Lanes are not ordered with each other; within a lane, jobs
 // run in the order they were submitted.
 #pragma once
 
@@ -50,12 +50,6 @@ struct AsyncState {
 };
 
 enum class Lane : unsigned { Bulk = 0, Small = 1 };
-
-// Asynchronous copies of at most this many bytes run at once on the submitting thread: handing
-// one to a lane costs ~8-13 us of wake-ups here (tilecopy-async-lanes, an idle engine), and
-// while a large copy runs those wake-ups preempt its threads (4 KiB copies every 0.5 ms cost a
-// 512 MiB copy 9-14% of its bandwidth on two vCPUs); copying 16 KiB takes well under 1 us.
-constexpr std::uint64_t kInlineAsyncBytes = std::uint64_t(16) << 10;
 
 class AsyncExecutor {
 public:

@@ -30,8 +30,6 @@ namespace tilecopy::detail {
 // One spin-wait step: a compiler barrier, deliberately not PAUSE (see crew.cpp).
 void cpu_relax() noexcept;
 
-using BlockFn = void (*)(void* ctx, const Block& block) noexcept;
-
 // The blocks of one tile for one arena; lives on the submitting thread's stack.
 //
 // The submitting thread takes blocks from the front, helpers from the back: when the work is

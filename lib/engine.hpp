@@ -1,7 +1,6 @@
-// CopyEngine's private state (the torch adapter reaches it only through lib/adapter.hpp).
+// CopyEngine's private state (the torch adapter reaches it only through lib/adapter/adapter.hpp).
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -14,7 +13,6 @@
 #include "counters.hpp"
 #include "dispatch.hpp"
 #include "fork_guard.hpp"
-#include "plan.hpp"
 #include "schedule.hpp"
 #include "strategy.hpp"
 #include "topology.hpp"
@@ -23,6 +21,7 @@ namespace tilecopy::detail {
 
 class Engine {
 public:
+    // Throws tilecopy::Error for invalid options, naming the option or variable.
     Engine(const Options& options, std::shared_ptr<Topology> topology);
     ~Engine();
 
@@ -31,36 +30,44 @@ public:
     // caller's thread, and asynchronous ones complete before they return.
     bool forked() const noexcept;
 
-    // Raw copy after validation; the bytes never overlap.
-    // Both throw tilecopy::Error when the plan cannot be allocated, before anything is written.
-    void copy_bytes(void* dst, const void* src, std::size_t bytes);
-    // Validated regions as one schedule; adds destination bytes to *progress as blocks finish.
+    // Validated regions (none overlapping) as one copy: on the caller's thread below the inline
+    // threshold, else as one schedule over the arenas. Adds destination bytes to *progress as
+    // blocks finish. Throws tilecopy::Error when the plan cannot be allocated, before anything
+    // is written.
     void run(const Region* regions, std::size_t count, Conversion conversion,
              std::atomic<std::uint64_t>* progress = nullptr);
-    // Queues work for the engine's submitter thread and returns its handle at once.
+    // Queues work for the engine's submitter thread and returns its handle at once (small
+    // copies, and every copy in a forked child, run now on the caller's thread).
     CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
+
+    void warm_up() { scheduler_.warm_up(); }
+    EngineInfo info() const;
 
     const Options& options() const noexcept { return options_; }
     // Every threshold with its origin; decide(strategy(), ...) is what each request gets.
     const Strategy& strategy() const noexcept { return strategy_; }
     const kernels::KernelSet& kernel() const noexcept { return *kernel_; }
     const Scheduler& scheduler() const noexcept { return scheduler_; }
-    std::size_t l2_bytes() const noexcept { return l2_bytes_; }
-    std::size_t llc_bytes() const noexcept { return llc_bytes_; }
-    const std::string& kernel_reason() const noexcept { return kernel_reason_; }
 
     Counters counters;
 
 private:
-    std::string kernel_reason_; // why this kernel: forced by an option, the environment, or best
     Strategy strategy_;
-    Options options_;           // resolved: every default replaced by the strategy's value
-    std::size_t l2_bytes_ = 0;
-    std::size_t llc_bytes_ = 0;
-    unsigned generation_; // fork generation at construction
-    const kernels::KernelSet* kernel_;
+    const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel
+    Options options_;                  // every default replaced by the value in use
+    unsigned generation_;              // fork generation at construction
     Scheduler scheduler_;
     AsyncExecutor executor_; // last: destroyed first, after running every queued job
 };
+
+// The one way from the public class to its engine (CopyEngine befriends it), for the torch
+// adapter's door (adapter.cpp), the tests and the tuner.
+struct EngineAccess {
+    static Engine& of(CopyEngine& engine) noexcept { return *engine.impl_; }
+    static const Engine& of(const CopyEngine& engine) noexcept { return *engine.impl_; }
+};
+
+inline Engine& internals(CopyEngine& engine) noexcept { return EngineAccess::of(engine); }
+inline const Engine& internals(const CopyEngine& engine) noexcept { return EngineAccess::of(engine); }
 
 } // namespace tilecopy::detail

@@ -123,114 +123,122 @@ public:
     // source page of each block or piece whose destination has no known owner, by sample.
     // Without a cut the plan's blocks are placed where they are.
     void place() {
-        std::vector<Block>& blocks = plan_.blocks;
-        const std::size_t n = blocks.size();
+        locate_first_pages();
+        round2_.ask(topology_);
+        find_cuts();
+        round3_.ask(topology_);
+        cut_blocks();
+        locate_sources();
+        assign_nodes();
+    }
+
+private:
+    // Round 1: owner_[i] is block i's first page's owner; blocks where the page after differs
+    // become suspects, their last pages listed for round 2.
+    void locate_first_pages() {
+        const std::size_t n = plan_.blocks.size();
         std::vector<Run> runs = destination_runs();
         const std::vector<int> first_owner = sampled_owners(topology_, runs, min_stride_, [this, &runs](std::size_t p) {
             return dst_point_page(runs, p);
         });
-        // Per block, the owner of its first page (-2: an empty block, placed in turn).
-        std::vector<int> owner(n, kUnasked);
-        std::vector<std::size_t> suspects;     // blocks whose first page and the page after differ
-        std::vector<int> suspect_after;        // the owner of that page after
-        std::vector<std::size_t> suspect_last; // their last page's index in round 2, or kNone
-        PageQuery round2;
+        owner_.assign(n, kUnasked);
         for (const Run& run : runs) {
             for (std::size_t k = 0; k < run.count; ++k) {
                 const std::size_t i = run.first_block + k;
-                owner[i] = first_owner[run.base + k];
-                if (k + 1 == run.points() || first_owner[run.base + k + 1] == owner[i]) continue;
+                owner_[i] = first_owner[run.base + k];
+                if (k + 1 == run.points() || first_owner[run.base + k + 1] == owner_[i]) continue;
                 // The page after: the next block's first, or this block's last (the end point).
                 const bool after_is_last = k + 1 == run.count || first_page(i + 1) == last_page(i);
-                suspects.push_back(i);
-                suspect_after.push_back(first_owner[run.base + k + 1]);
-                suspect_last.push_back(after_is_last ? kNone : round2.add(last_page(i)));
+                suspects_.push_back(i);
+                suspect_after_.push_back(first_owner[run.base + k + 1]);
+                suspect_last_.push_back(after_is_last ? kNone : round2_.add(last_page(i)));
             }
         }
-        round2.ask(topology_);
+    }
 
-        PageQuery round3;
-        std::vector<std::pair<std::size_t, std::size_t>> cuts; // block, its first page in round 3
-        for (std::size_t j = 0; j < suspects.size(); ++j) {
-            const std::size_t i = suspects[j];
-            const int last_owner = suspect_last[j] != kNone ? round2.owner(suspect_last[j]) : suspect_after[j];
-            if (last_owner == owner[i]) continue;
-            cuts.emplace_back(i, round3.add(first_page(i)));
-            for (std::uintptr_t page = first_page(i) + page_; page <= last_page(i); page += page_) round3.add(page);
+    // Round 2's answers: the suspects whose last page has another owner get cut, every page
+    // of theirs listed for round 3.
+    void find_cuts() {
+        for (std::size_t j = 0; j < suspects_.size(); ++j) {
+            const std::size_t i = suspects_[j];
+            const int last_owner = suspect_last_[j] != kNone ? round2_.owner(suspect_last_[j]) : suspect_after_[j];
+            if (last_owner == owner_[i]) continue;
+            cuts_.emplace_back(i, round3_.add(first_page(i)));
+            for (std::uintptr_t page = first_page(i) + page_; page <= last_page(i); page += page_) round3_.add(page);
         }
-        round3.ask(topology_);
+    }
 
-        // Cut blocks become pieces; the rest keep their place in the plan.
-        std::vector<Block> placed;
-        std::vector<std::size_t> new_start; // where old block i begins in `placed`
-        PageQuery piece_sources;            // pieces without a destination owner
-        std::vector<std::size_t> piece_source;
-        if (!cuts.empty()) {
-            placed.reserve(n + cuts.size() * kMaxPiecesPerBlock);
-            new_start.resize(n + 1);
-            std::size_t next_cut = 0;
-            for (std::size_t i = 0; i < n; ++i) {
-                new_start[i] = placed.size();
-                if (next_cut < cuts.size() && cuts[next_cut].first == i) {
-                    cut_at_owner_changes(i, cuts[next_cut++].second, round3, placed, piece_sources, piece_source);
-                } else {
-                    placed.push_back(blocks[i]);
-                    placed.back().node = owner[i];
-                }
-            }
-            new_start[n] = placed.size();
-        }
-
-        // Blocks (uncut) without a destination owner: their sources, by sample.
-        std::vector<Run> source_runs;
+    // Round 3's answers: cut blocks become pieces; the rest keep their place in the plan.
+    void cut_blocks() {
+        if (cuts_.empty()) return;
+        const std::size_t n = plan_.blocks.size();
+        placed_.reserve(n + cuts_.size() * kMaxPiecesPerBlock);
+        new_start_.resize(n + 1);
         std::size_t next_cut = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            const bool cut = next_cut < cuts.size() && cuts[next_cut].first == i;
-            next_cut += cut;
-            if (cut || owner[i] != -1) continue;
-            const bool packed = blocks[i].first != blocks[i].last;
-            if (packed || source_runs.empty() || source_runs.back().first_block + source_runs.back().count != i ||
-                !next_follows(i - 1))
-                source_runs.push_back(Run{i, 0, false, 0});
-            ++source_runs.back().count;
+            new_start_[i] = placed_.size();
+            if (next_cut < cuts_.size() && cuts_[next_cut].first == i) {
+                cut_at_owner_changes(i, cuts_[next_cut++].second, round3_, placed_, piece_sources_, piece_source_);
+            } else {
+                placed_.push_back(plan_.blocks[i]);
+                placed_.back().node = owner_[i];
+            }
         }
-        const std::vector<int> source_owner = sampled_owners(topology_, source_runs, min_stride_,
-                                                             [this, &source_runs](std::size_t p) {
-                                                                 return src_point_page(source_runs, p);
-                                                             });
-        piece_sources.ask(topology_);
+        new_start_[n] = placed_.size();
+    }
 
-        // In block order, so that the blocks placed in turn take turns in order.
-        std::size_t run = 0, in_run = 0, piece = 0;
-        next_cut = 0;
+    // Round 4: uncut blocks without a destination owner, by their sources (by sample), and
+    // the pieces without one.
+    void locate_sources() {
+        const std::size_t n = plan_.blocks.size();
+        std::size_t next_cut = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            if (next_cut < cuts.size() && cuts[next_cut].first == i) {
+            const bool cut = next_cut < cuts_.size() && cuts_[next_cut].first == i;
+            next_cut += cut;
+            if (cut || owner_[i] != -1) continue;
+            const bool packed = plan_.blocks[i].first != plan_.blocks[i].last;
+            if (packed || source_runs_.empty() || source_runs_.back().first_block + source_runs_.back().count != i ||
+                !next_follows(i - 1))
+                source_runs_.push_back(Run{i, 0, false, 0});
+            ++source_runs_.back().count;
+        }
+        source_owner_ = sampled_owners(topology_, source_runs_, min_stride_,
+                                       [this](std::size_t p) { return src_point_page(source_runs_, p); });
+        piece_sources_.ask(topology_);
+    }
+
+    // Every block's node, in block order, so that the blocks placed in turn take turns in order.
+    void assign_nodes() {
+        std::vector<Block>& blocks = plan_.blocks;
+        const std::size_t n = blocks.size();
+        std::size_t run = 0, in_run = 0, piece = 0, next_cut = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (next_cut < cuts_.size() && cuts_[next_cut].first == i) {
                 ++next_cut;
-                for (std::size_t j = new_start[i]; j < new_start[i + 1]; ++j) {
-                    if (placed[j].node >= 0) continue;
-                    const int by_src = piece_sources.owner(piece_source[piece++]);
-                    placed[j].node = by_src >= 0 ? by_src : next_in_turn();
+                for (std::size_t j = new_start_[i]; j < new_start_[i + 1]; ++j) {
+                    if (placed_[j].node >= 0) continue;
+                    const int by_src = piece_sources_.owner(piece_source_[piece++]);
+                    placed_[j].node = by_src >= 0 ? by_src : next_in_turn();
                 }
                 continue;
             }
-            int node = owner[i];
+            int node = owner_[i];
             if (node == -1) {
-                const int by_src = source_owner[source_runs[run].base + in_run];
-                if (++in_run == source_runs[run].count) ++run, in_run = 0;
+                const int by_src = source_owner_[source_runs_[run].base + in_run];
+                if (++in_run == source_runs_[run].count) ++run, in_run = 0;
                 node = by_src;
             }
             if (node < 0) node = next_in_turn();
-            (cuts.empty() ? blocks[i] : placed[new_start[i]]).node = node;
+            (cuts_.empty() ? blocks[i] : placed_[new_start_[i]]).node = node;
         }
-        if (cuts.empty()) return;
+        if (cuts_.empty()) return;
         for (Tile& tile : plan_.tiles) {
-            tile.first_block = new_start[std::min(tile.first_block, n)];
-            tile.end_block = new_start[std::min(tile.end_block, n)];
+            tile.first_block = new_start_[std::min(tile.first_block, n)];
+            tile.end_block = new_start_[std::min(tile.end_block, n)];
         }
-        blocks.swap(placed);
+        blocks.swap(placed_);
     }
 
-private:
     bool single(std::size_t i) const noexcept {
         const Block& b = plan_.blocks[i];
         return b.first == b.last && b.begin < b.end;
@@ -346,6 +354,21 @@ private:
     std::size_t ses_;
     std::size_t min_stride_ = 1;
     std::size_t turn_ = 0;
+
+    // What the rounds learn, in the order they learn it.
+    std::vector<int> owner_;                 // per block, its first page's owner (-2: an empty block)
+    std::vector<std::size_t> suspects_;      // blocks whose first page and the page after differ
+    std::vector<int> suspect_after_;         // the owner of that page after
+    std::vector<std::size_t> suspect_last_;  // their last page's index in round 2, or kNone
+    PageQuery round2_;
+    PageQuery round3_;
+    std::vector<std::pair<std::size_t, std::size_t>> cuts_; // block, its first page in round 3
+    std::vector<Block> placed_;              // the plan's blocks with the cut ones in pieces
+    std::vector<std::size_t> new_start_;     // where old block i begins in placed_
+    PageQuery piece_sources_;                // pieces without a destination owner
+    std::vector<std::size_t> piece_source_;
+    std::vector<Run> source_runs_;
+    std::vector<int> source_owner_;
 };
 
 } // namespace

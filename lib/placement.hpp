@@ -15,7 +15,7 @@ namespace tilecopy::detail {
 //    A block whose destination spans pages of different nodes is split at the page boundary
 //    where the owning node changes (so the plan may gain blocks).
 // With one node every block gets 0 and no page location is asked for. Auto asks in bulk
-// (Topology::page_nodes): about one page per block, in at most four calls per plan.
+// (Topology::page_nodes) and by sample: at most seven calls per plan (placement.cpp).
 void place_blocks(Plan& plan, const Topology& topology, NumaPolicy policy, int node);
 
 } // namespace tilecopy::detail

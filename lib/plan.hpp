@@ -21,6 +21,9 @@ struct Block {
     int node = 0; // index of the topology node that runs it (placement.hpp)
 };
 
+// What runs one block (the scheduler's type-erased form of a caller's function).
+using BlockFn = void (*)(void* ctx, const Block& block) noexcept;
+
 // Tiles group consecutive blocks; no block crosses a tile edge. Tiles run one after another,
 // the blocks of a tile in parallel.
 struct Tile {

@@ -80,7 +80,8 @@ Profile parse_profile(const std::string& text, const std::string& path) {
         else if (!parse_size(value, v))
             throw Error(where + key + " '" + value + "' is not a size (e.g. 4096, 256K, 64M" +
                         (key == "nt_threshold" ? ", or never)" : ")"));
-        if (v != kNever)
+        const bool never = key == "nt_threshold" && v == kNever; // the one key with a "never"
+        if (!never)
             if (const char* why = out_of_range(key, v)) throw Error(where + key + " " + value + " " + why);
         *slot = v;
     }
@@ -156,8 +157,10 @@ std::string cpu_model() {
 }
 
 std::string machine_summary(const MachineFacts& f) {
-    return std::to_string(f.nodes) + " NUMA node" + (f.nodes == 1 ? "" : "s") + ", " + std::to_string(f.pus) + " PU" +
-           (f.pus == 1 ? "" : "s") + ", L2 " + (f.l2_bytes ? size_text(f.l2_bytes) : "unknown") + ", last-level cache " +
+    const std::size_t nodes = f.machine_nodes ? f.machine_nodes : f.nodes;
+    const std::size_t pus = f.machine_pus ? f.machine_pus : f.pus;
+    return std::to_string(nodes) + " NUMA node" + (nodes == 1 ? "" : "s") + ", " + std::to_string(pus) + " PU" +
+           (pus == 1 ? "" : "s") + ", L2 " + (f.l2_bytes ? size_text(f.l2_bytes) : "unknown") + ", last-level cache " +
            (f.llc_bytes ? size_text(f.llc_bytes) : "unknown");
 }
 

@@ -30,8 +30,9 @@ struct Scheduler::NodeArena {
 Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
     : topology_(std::move(topology)) {
     const auto& nodes = topology_->nodes();
-    const std::size_t cap = options.threads;
-    auto limit = [cap](std::size_t pus) { return std::max<std::size_t>(1, cap ? std::min(cap, pus) : pus); };
+    std::size_t pus = 0;
+    for (const auto& n : nodes) pus += n.pus.size();
+    const std::size_t total = std::max<std::size_t>(1, options.threads ? std::min(options.threads, pus) : pus);
     // In a forked child of a process that used oneTBB's workers, no arena gets any: copies run
     // on the caller's thread alone (fork_guard.hpp).
     serial_ = workers_unusable();
@@ -46,24 +47,23 @@ Scheduler::Scheduler(std::shared_ptr<Topology> topology, const Options& options)
     };
 
     if (nodes.size() <= 1 || options.numa == NumaPolicy::Off) {
-        std::size_t pus = 0;
-        for (const auto& n : nodes) pus += n.pus.size();
         // With one node the arena is that node's and is pinned to it; over several nodes
         // (policy off) it is pinned to every CPU the process may use. The caller's thread is
         // one of its threads.
-        const std::size_t threads = limit(pus);
         const int node = nodes.size() == 1 ? 0 : -1;
-        arenas_.push_back(std::make_unique<NodeArena>(node, threads, topology_->allowed_cpuset(),
-                                                      serial_ ? 0 : static_cast<int>(threads) - 1, linger, pinning(node)));
+        arenas_.push_back(std::make_unique<NodeArena>(node, total, topology_->allowed_cpuset(),
+                                                      serial_ ? 0 : static_cast<int>(total) - 1, linger, pinning(node)));
     } else {
         // Several arenas: the caller belongs to none (it works through every node's job), so
-        // each node gets all its threads as workers; a node of one CPU gets one worker too.
-        for (std::size_t i = 0; i < nodes.size(); ++i) {
-            const std::size_t threads = limit(nodes[i].pus.size());
-            arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), threads, nodes[i].cpuset,
-                                                          serial_ ? 0 : static_cast<int>(threads), linger,
+        // the total's other threads are dealt out in turn, as many per node as it has CPUs.
+        std::vector<std::size_t> helpers(nodes.size(), 0);
+        for (std::size_t left = total - 1, i = 0; left > 0; i = (i + 1) % nodes.size())
+            if (helpers[i] < nodes[i].pus.size()) ++helpers[i], --left;
+        for (std::size_t i = 0; i < nodes.size(); ++i)
+            arenas_.push_back(std::make_unique<NodeArena>(static_cast<int>(i), helpers[i], nodes[i].cpuset,
+                                                          serial_ ? 0 : static_cast<int>(helpers[i]), linger,
                                                           pinning(static_cast<int>(i))));
-        }
+        caller_outside_ = true;
     }
     single_arena_ = arenas_.size() == 1;
 }
@@ -158,9 +158,25 @@ std::vector<ArenaInfo> Scheduler::arenas() const {
 }
 
 std::size_t Scheduler::total_concurrency() const noexcept {
-    std::size_t total = 0;
+    std::size_t total = caller_outside_ ? 1 : 0;
     for (const auto& a : arenas_) total += a->concurrency;
     return total;
+}
+
+void Scheduler::warm_up() {
+    // The sleep keeps a block busy long enough for sleeping workers to wake up and take the
+    // others; the blocks copy nothing.
+    static char from = 0;
+    static char to = 0;
+    static const Region nothing{&to, &from, 0};
+    Plan plan;
+    plan.regions = &nothing;
+    plan.region_count = 1;
+    for (std::size_t a = 0; a < arenas_.size(); ++a)
+        for (std::size_t i = 0; i < 8 * std::max<std::size_t>(1, arenas_[a]->concurrency); ++i)
+            plan.blocks.push_back(Block{0, 0, 0, 0, static_cast<int>(a)});
+    plan.tiles.push_back(Tile{0, plan.blocks.size()});
+    run(plan, [](const Block&) noexcept { std::this_thread::sleep_for(std::chrono::milliseconds(2)); });
 }
 
 } // namespace tilecopy::detail

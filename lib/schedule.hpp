@@ -9,27 +9,21 @@
 #include <string>
 #include <vector>
 
+#include <tilecopy/info.hpp>
 #include <tilecopy/options.hpp>
 
-#include "crew.hpp"
 #include "plan.hpp"
 #include "topology.hpp"
 
 namespace tilecopy::detail {
 
-struct ArenaInfo {
-    int node = 0;               // index into the topology's nodes; -1: all cores (policy off)
-    std::size_t concurrency = 0;
-    std::string cpuset;
-    std::string pinning;        // "pinned", "pinned to the allowed CPUs", "unpinned (pinning off)",
-                                // "unpinned (binding failed)", "not yet (no worker has run)", ...
-};
-
 class Scheduler {
 public:
-    // Arenas: one per topology node (or one over all allowed CPUs with NumaPolicy::Off), each
-    // with the node's PUs as concurrency, capped at options.threads when that is non-zero. The
-    // topology's nodes hold only the CPUs this process may use (topology.hpp).
+    // Arenas: one per topology node (or one over all allowed CPUs with NumaPolicy::Off).
+    // options.threads (0: every allowed CPU) is the total over all arenas, the caller's thread
+    // counted as one: one arena gets threads - 1 helpers; several share threads - 1 helpers,
+    // dealt out in turn, none past its node's CPUs (the caller works through every node's
+    // blocks). The topology's nodes hold only the CPUs this process may use (topology.hpp).
     Scheduler(std::shared_ptr<Topology> topology, const Options& options);
     ~Scheduler();
 
@@ -49,7 +43,12 @@ public:
     // has left and restored its thread's binding.
     void abandon() noexcept;
 
+    // Runs a few short sleeping blocks on every arena, so that each worker enters once (and
+    // gets pinned) now rather than during the first copy.
+    void warm_up();
+
     std::vector<ArenaInfo> arenas() const;
+    // Threads that share a copy, the caller's included.
     std::size_t total_concurrency() const noexcept;
     // True when the arenas have no workers to use (a forked child): callers run copies inline.
     bool serial() const noexcept { return serial_; }
@@ -62,6 +61,7 @@ private:
     std::shared_ptr<Topology> topology_;
     std::vector<std::unique_ptr<NodeArena>> arenas_;
     bool single_arena_ = true;
+    bool caller_outside_ = false; // several arenas: the caller is a thread of none
     bool serial_ = false; // no oneTBB workers may be used (fork_guard.hpp)
 };
 

@@ -59,8 +59,12 @@ Tunable pick(std::size_t option, const char* option_name, const char* env_text, 
 } // namespace
 
 const char* out_of_range(const std::string& k, std::size_t v) noexcept {
-    if (k == "nt_threshold" || k == "inline_threshold") return v >= 1 ? nullptr : "must be at least 1";
-    if (k == "block_bytes") return v >= 64 ? nullptr : "must be at least 64";
+    if (k == "nt_threshold" || k == "inline_threshold" || k == "min_run_bytes")
+        return v >= 1 ? nullptr : "must be at least 1";
+    if (k == "async_inline_bytes" || k == "async_small_bytes") return nullptr;
+    // Smaller blocks make a plan of one entry per block grow past 1% of the bytes it copies.
+    static_assert(Options::kMinBlockBytes == 4096, "the message below names the minimum");
+    if (k == "block_bytes") return v >= Options::kMinBlockBytes ? nullptr : "must be at least 4096 (4 KiB)";
     if (k == "threads") return v >= 1 && v <= kMaxThreads ? nullptr : "must be 1 to 65536";
     if (k == "linger_us") return v <= kMaxLingerUs ? nullptr : "must be at most 10000000 (10 s)";
     return "is not a tunable";
@@ -87,6 +91,10 @@ Environment Environment::from_process() {
     e.block_bytes = get("TILECOPY_BLOCK_BYTES");
     e.threads = get("TILECOPY_THREADS");
     e.linger_us = get("TILECOPY_LINGER_US");
+    e.async_inline_bytes = get("TILECOPY_ASYNC_INLINE_BYTES");
+    e.async_small_bytes = get("TILECOPY_ASYNC_SMALL_BYTES");
+    e.min_run_bytes = get("TILECOPY_MIN_RUN_BYTES");
+    e.kernel = get("TILECOPY_KERNEL");
     return e;
 }
 
@@ -132,8 +140,8 @@ std::string size_text(std::size_t bytes) {
 Strategy resolve_strategy(const Options& o, const Environment& env, const Profile* profile, const MachineFacts& facts) {
     if (o.tile_bytes < 64)
         throw Error("tilecopy: Options::tile_bytes must be at least 64 (got " + std::to_string(o.tile_bytes) + ")");
-    if (o.block_bytes != 0 && o.block_bytes < 64)
-        throw Error("tilecopy: Options::block_bytes must be 0 (default) or at least 64 (got " +
+    if (o.block_bytes != 0 && o.block_bytes < Options::kMinBlockBytes)
+        throw Error("tilecopy: Options::block_bytes must be 0 (default) or at least 4096 (got " +
                     std::to_string(o.block_bytes) + ")");
     if (o.linger_us != Options::kDefaultLinger && o.linger_us > kMaxLingerUs)
         throw Error("tilecopy: Options::linger_us must be at most 10000000 (10 s; got " + std::to_string(o.linger_us) + ")");
@@ -144,10 +152,16 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
     const Profile* p = profile;
     const std::optional<std::size_t> none;
 
-    // Threads: every processing unit the topology lists.
+    // Threads: every processing unit this process may use, and never more (a profile measured
+    // on the whole machine asks for more than a process pinned to fewer CPUs has).
     const std::size_t pus = std::max<std::size_t>(1, facts.pus);
     s.threads = pick(o.threads, "threads", env.threads, "TILECOPY_THREADS", "threads", false, p ? p->threads : none, p,
                      pus, "every processing unit (" + std::to_string(pus) + ")", o.threads != 0);
+    if (s.threads.value > pus) {
+        s.threads.source += " asked for " + std::to_string(s.threads.value) + ", capped to the " + std::to_string(pus) +
+                            " CPU(s) this process may use";
+        s.threads.value = pus;
+    }
 
     // Inline below 256 KiB: handing work to another core costs 0.1-0.65 us on the hosts measured
     // (an arena entry more), and one core copies 64 KiB in ~1 us (README, "Tuning").
@@ -158,7 +172,7 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
     // Non-temporal stores: the reported last-level cache, trusted only within the band where
     // every measured host crossed over (README, "Tuning"): hosts of one kind report 8-508 MiB.
     std::size_t nt = kNtUnknownLlc;
-    std::string nt_reason = "no last-level cache reported: 32 MiB";
+    std::string nt_reason = "no last-level cache reported: assumed 32 MiB";
     if (facts.llc_bytes) {
         nt = std::clamp(facts.llc_bytes, kNtFloor, kNtCeiling);
         nt_reason = "last-level cache " + size_text(facts.llc_bytes) +
@@ -171,7 +185,7 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
     // Blocks: a block's source and destination together fill half the L2, so the next block's
     // prefetched lines do not evict the current one's. Bounded, as L2 sizes are misreported too.
     std::size_t block = std::size_t(256) << 10;
-    std::string block_reason = "no L2 reported: 256 KiB";
+    std::string block_reason = "no L2 reported: assumed 256 KiB";
     if (facts.l2_bytes) {
         block = std::clamp(facts.l2_bytes / 4, std::size_t(64) << 10, std::size_t(1) << 20);
         block_reason = "L2 " + size_text(facts.l2_bytes) + " / 4, within 64 KiB-1 MiB";
@@ -184,7 +198,38 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
     s.linger_us = pick(o.linger_us, "linger_us", env.linger_us, "TILECOPY_LINGER_US", "linger_us", false,
                        p ? p->linger_us : none, p, kDefaultLingerUs, "2 ms, longer than waking a sleeping vCPU",
                        o.linger_us != Options::kDefaultLinger);
+
+    s.async_inline_bytes = pick(o.async_inline_bytes, "async_inline_bytes", env.async_inline_bytes,
+                                "TILECOPY_ASYNC_INLINE_BYTES", "async_inline_bytes", false, none, nullptr,
+                                kDefaultAsyncInlineBytes, "16 KiB, less than handing a copy to a lane costs",
+                                o.async_inline_bytes != 0);
+    s.async_small_bytes = pick(o.async_small_bytes, "async_small_bytes", env.async_small_bytes,
+                               "TILECOPY_ASYNC_SMALL_BYTES", "async_small_bytes", false, none, nullptr,
+                               s.inline_threshold.value, "the inline threshold: such copies never use the arenas",
+                               o.async_small_bytes != 0);
+    s.min_run_bytes = pick(o.min_run_bytes, "min_run_bytes", env.min_run_bytes, "TILECOPY_MIN_RUN_BYTES",
+                           "min_run_bytes", false, none, nullptr, kDefaultMinRunBytes,
+                           "4 KiB, where tilecopy's runs overtook copy_'s loop on the 2-core Zen 5",
+                           o.min_run_bytes != 0);
+
+    if (!o.kernel.empty())
+        s.kernel = {o.kernel, Origin::Option, "Options::kernel"};
+    else if (env.kernel)
+        s.kernel = {env.kernel, Origin::Environment, "$TILECOPY_KERNEL"};
+    else
+        s.kernel = {"", Origin::Fallback, "best this CPU supports"};
     return s;
+}
+
+std::vector<NamedTunable> named_tunables(const Strategy& s) {
+    return {{"threads", &s.threads, "TILECOPY_THREADS"},
+            {"block_bytes", &s.block_bytes, "TILECOPY_BLOCK_BYTES"},
+            {"inline_threshold", &s.inline_threshold, "TILECOPY_INLINE_THRESHOLD"},
+            {"nontemporal_threshold", &s.nontemporal_threshold, "TILECOPY_NT_THRESHOLD"},
+            {"linger_us", &s.linger_us, "TILECOPY_LINGER_US"},
+            {"async_inline_bytes", &s.async_inline_bytes, "TILECOPY_ASYNC_INLINE_BYTES"},
+            {"async_small_bytes", &s.async_small_bytes, "TILECOPY_ASYNC_SMALL_BYTES"},
+            {"min_run_bytes", &s.min_run_bytes, "TILECOPY_MIN_RUN_BYTES"}};
 }
 
 std::vector<std::string> describe_strategy(const Strategy& s) {
@@ -200,6 +245,12 @@ std::vector<std::string> describe_strategy(const Strategy& s) {
                          ? std::string("non-temporal stores: never")
                          : "non-temporal stores from: " + size_text(s.nontemporal_threshold.value)) +
                     " (" + origin_text(s.nontemporal_threshold) + ")");
+    lines.push_back("async copies on the caller up to: " + size_text(s.async_inline_bytes.value) + " (" +
+                    origin_text(s.async_inline_bytes) + ")");
+    lines.push_back("async small lane below: " + size_text(s.async_small_bytes.value) + " (" +
+                    origin_text(s.async_small_bytes) + ")");
+    lines.push_back("tensor runs to copy_ below: " + size_text(s.min_run_bytes.value) + " (" +
+                    origin_text(s.min_run_bytes) + ")");
     return lines;
 }
 

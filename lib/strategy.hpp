@@ -33,8 +33,13 @@ std::string origin_text(const Tunable& t);
 struct MachineFacts {
     std::size_t l2_bytes = 0;  // per core; 0 when unknown
     std::size_t llc_bytes = 0; // one last-level cache; 0 when unknown
-    std::size_t pus = 1;       // processing units in all
-    std::size_t nodes = 1;     // NUMA nodes
+    std::size_t pus = 1;       // processing units this process may use
+    std::size_t nodes = 1;     // NUMA nodes with such a unit
+    // The whole machine's, whatever this process's CPU affinity: a profile is keyed to these, so
+    // that a process pinned to fewer CPUs (a torchrun rank) uses the machine's profile.
+    // 0: the same as pus / nodes.
+    std::size_t machine_pus = 0;
+    std::size_t machine_nodes = 0;
 };
 
 // The text of the tunables' environment variables; null where unset. Kept apart from getenv so
@@ -45,6 +50,10 @@ struct Environment {
     const char* block_bytes = nullptr;      // TILECOPY_BLOCK_BYTES
     const char* threads = nullptr;          // TILECOPY_THREADS
     const char* linger_us = nullptr;        // TILECOPY_LINGER_US
+    const char* async_inline_bytes = nullptr; // TILECOPY_ASYNC_INLINE_BYTES
+    const char* async_small_bytes = nullptr;  // TILECOPY_ASYNC_SMALL_BYTES
+    const char* min_run_bytes = nullptr;      // TILECOPY_MIN_RUN_BYTES
+    const char* kernel = nullptr;             // TILECOPY_KERNEL
 
     static Environment from_process();
 };
@@ -53,8 +62,9 @@ struct Environment {
 // unparsable or past SIZE_MAX.
 bool parse_size(const std::string& text, std::size_t& out) noexcept;
 // Why a value from the environment or a profile is out of range for the tunable `key`
-// ("nt_threshold", "inline_threshold", "block_bytes", "threads", "linger_us"), e.g. "must be at
-// least 64"; null when it is in range.
+// ("nt_threshold", "inline_threshold", "block_bytes", "threads", "linger_us",
+// "async_inline_bytes", "async_small_bytes", "min_run_bytes"), e.g. "must be at least 4096"; null
+// when it is in range.
 const char* out_of_range(const std::string& key, std::size_t value) noexcept;
 // The shortest exact form with a binary unit: "256 KiB", "40 MiB", "1000 B".
 std::string size_text(std::size_t bytes);
@@ -69,6 +79,21 @@ constexpr std::size_t kNtUnknownLlc = std::size_t(32) << 20;
 constexpr std::size_t kDefaultInlineThreshold = std::size_t(256) << 10;
 constexpr std::size_t kDefaultLingerUs = 2000;
 constexpr std::size_t kMinBlockBytes = std::size_t(16) << 10;
+// Asynchronous copies of at most this many bytes run at once on the submitting thread: handing
+// one to a lane costs ~8-13 us of wake-ups here (tilecopy-async-lanes, an idle engine), and
+// while a large copy runs those wake-ups preempt its threads (4 KiB copies every 0.5 ms cost a
+// 512 MiB copy 9-14% of its bandwidth on two vCPUs); copying 16 KiB takes well under 1 us.
+constexpr std::size_t kDefaultAsyncInlineBytes = std::size_t(16) << 10;
+// Tensor runs shorter than this go to torch's copy_ (lib/torch/tensor_plan.hpp has the
+// measurement).
+constexpr std::size_t kDefaultMinRunBytes = 4096;
+
+// The kernel asked for: a name, or empty for the best this CPU supports (dispatch.hpp chooses).
+struct KernelRequest {
+    std::string name;
+    Origin origin = Origin::Fallback;
+    std::string source;
+};
 
 struct Strategy {
     Tunable threads;               // in all, the caller's included
@@ -76,10 +101,22 @@ struct Strategy {
     Tunable nontemporal_threshold; // from this many destination bytes on: non-temporal stores (kNever: never)
     Tunable block_bytes;           // a thread's unit of work
     Tunable linger_us;             // helpers' spin after their last block
+    Tunable async_inline_bytes;    // asynchronous copies of at most this many bytes run on the caller
+    Tunable async_small_bytes;     // asynchronous copies of fewer bytes take the small lane
+    Tunable min_run_bytes;         // tensor runs shorter than this go to torch's copy_
+    KernelRequest kernel;
     std::size_t tile_bytes = std::size_t(1) << 30;
     std::string profile_note;      // "profile PATH used", "... ignored: measured on ...", "no profile at PATH"
     MachineFacts facts;            // what they were derived from (a profile must match it)
 };
+
+// The tunables by name, as info() lists them (name, the tunable, its environment variable).
+struct NamedTunable {
+    const char* name;
+    const Tunable* tunable;
+    const char* variable;
+};
+std::vector<NamedTunable> named_tunables(const Strategy& strategy);
 
 // Resolves Options over the environment over the profile (null: none, or one for another
 // machine) over the fallbacks. Throws tilecopy::Error naming the option or variable at fault.

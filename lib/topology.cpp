@@ -95,6 +95,14 @@ public:
     std::size_t l2_bytes() const noexcept override { return l2_bytes_; }
     std::size_t llc_bytes() const noexcept override { return llc_bytes_; }
     std::size_t page_bytes() const noexcept override { return page_bytes_; }
+    std::size_t machine_pus() const noexcept override {
+        const int n = hwloc_get_nbobjs_by_type(topology_, HWLOC_OBJ_PU);
+        return n > 0 ? std::size_t(n) : Topology::machine_pus();
+    }
+    std::size_t machine_nodes() const noexcept override {
+        const int n = hwloc_get_nbobjs_by_type(topology_, HWLOC_OBJ_NUMANODE);
+        return n > 0 ? std::size_t(n) : nodes_.size();
+    }
 
     int node_of(const void* addr) const noexcept override {
         int node = -1;
@@ -332,9 +340,9 @@ public:
             for (long i = 0; i < std::max(online, 1L); ++i) node.pus.push_back(unsigned(i));
         node.cpuset = list_string(node.pus);
         nodes_.push_back(std::move(node));
-        // Fallbacks: a typical per-core L2 and a typical server LLC slice.
-        l2_bytes_ = cache_size(_SC_LEVEL2_CACHE_SIZE, std::size_t(1) << 20);
-        llc_bytes_ = cache_size(_SC_LEVEL3_CACHE_SIZE, std::size_t(32) << 20);
+        // 0 where sysconf reports none: the strategy says what it assumes instead.
+        l2_bytes_ = cache_size(_SC_LEVEL2_CACHE_SIZE);
+        llc_bytes_ = cache_size(_SC_LEVEL3_CACHE_SIZE);
         page_bytes_ = system_page_bytes();
     }
 
@@ -342,6 +350,10 @@ public:
     std::size_t l2_bytes() const noexcept override { return l2_bytes_; }
     std::size_t llc_bytes() const noexcept override { return llc_bytes_; }
     std::size_t page_bytes() const noexcept override { return page_bytes_; }
+    std::size_t machine_pus() const noexcept override {
+        const long online = sysconf(_SC_NPROCESSORS_ONLN);
+        return online > 0 ? std::size_t(online) : nodes_.front().pus.size();
+    }
     int node_of(const void*) const noexcept override { return -1; }
     void page_nodes(const void* const*, std::size_t count, int* nodes) const noexcept override {
         std::fill(nodes, nodes + count, -1);
@@ -353,9 +365,9 @@ public:
     }
 
 private:
-    static std::size_t cache_size(int name, std::size_t fallback) noexcept {
+    static std::size_t cache_size(int name) noexcept {
         const long size = sysconf(name);
-        return size > 0 ? std::size_t(size) : fallback;
+        return size > 0 ? std::size_t(size) : 0;
     }
 
     std::vector<NumaNode> nodes_;
@@ -367,6 +379,12 @@ private:
 #endif
 
 } // namespace
+
+std::size_t Topology::machine_pus() const noexcept {
+    std::size_t pus = 0;
+    for (const auto& n : nodes()) pus += n.pus.size();
+    return pus;
+}
 
 std::string Topology::allowed_cpuset() const {
     std::vector<unsigned> all;

@@ -31,7 +31,11 @@ public:
     // hwloc also allows; a node with none of them is not listed. Without hwloc one node
     // holding the CPUs of the process's affinity.
     virtual const std::vector<NumaNode>& nodes() const noexcept = 0;
-    // Per-core L2 and last-level cache sizes in bytes (0 when unknown).
+    // The whole machine's processing units and NUMA nodes, whatever this process's CPU
+    // affinity (what a machine profile is keyed to). By default those of nodes().
+    virtual std::size_t machine_pus() const noexcept;
+    virtual std::size_t machine_nodes() const noexcept { return nodes().size(); }
+    // Per-core L2 and last-level cache sizes in bytes (0 when not reported: never guessed).
     virtual std::size_t l2_bytes() const noexcept = 0;
     virtual std::size_t llc_bytes() const noexcept = 0;
     virtual std::size_t page_bytes() const noexcept = 0;

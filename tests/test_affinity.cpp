@@ -28,6 +28,7 @@
 #include "config.hpp"
 #include "engine.hpp"
 #include "fresh_process.hpp"
+#include "profile.hpp"
 #include "support.hpp"
 
 using namespace tilecopy;
@@ -90,7 +91,7 @@ TEST_CASE("an engine in a process bound to one CPU has one thread on that CPU") 
     CopyEngine engine;
     const std::string set = std::to_string(cpu);
     ok = ok && engine.options().threads == 1;
-    const auto arenas = engine.internals().scheduler().arenas();
+    const auto arenas = detail::internals(engine).scheduler().arenas();
     ok = ok && arenas.size() == 1 && arenas[0].cpuset == set && arenas[0].concurrency == 1;
     ok = ok && describes(engine, "allowed CPUs: " + set + " ");
     ok = ok && describes(engine, "threads: 1 ");
@@ -99,7 +100,7 @@ TEST_CASE("an engine in a process bound to one CPU has one thread on that CPU") 
     h.wait();
 #if defined(TILECOPY_HAVE_HWLOC)
     // Binding to the node or to every allowed CPU stays on the one CPU.
-    const auto& topology = engine.internals().scheduler().topology();
+    const auto& topology = detail::internals(engine).scheduler().topology();
     for (std::size_t target : {std::size_t(0), detail::Topology::kAllowedCpus}) {
         std::vector<unsigned> bound;
         std::thread([&] {
@@ -154,9 +155,9 @@ TEST_CASE("destroying an engine whose helpers linger restores every worker's bin
     options.linger_us = 3000000; // longer than any wait in the destructor used to be
     auto engine = std::make_unique<CopyEngine>(options);
     const std::size_t bytes = std::size_t(16) << 20;
-    for (int round = 0; round < 200 && engine->internals().scheduler().arenas()[0].pinning != "pinned"; ++round)
+    for (int round = 0; round < 200 && detail::internals(*engine).scheduler().arenas()[0].pinning != "pinned"; ++round)
         ok = ok && copies_exactly(*engine, bytes);
-    ok = ok && engine->internals().scheduler().arenas()[0].pinning == "pinned";
+    ok = ok && detail::internals(*engine).scheduler().arenas()[0].pinning == "pinned";
     const auto start = std::chrono::steady_clock::now();
     engine.reset(); // its helpers are lingering, bound to the node, right now
     const auto teardown = std::chrono::steady_clock::now() - start;
@@ -186,9 +187,9 @@ TEST_CASE("a NUMA node with no allowed CPU gets no arena") {
         Options options;
         options.numa = policy;
         CopyEngine engine(options);
-        const auto& nodes = engine.internals().scheduler().topology().nodes();
+        const auto& nodes = detail::internals(engine).scheduler().topology().nodes();
         ok = ok && nodes.size() == 1 && nodes[0].pus == std::vector<unsigned>{cpu} && nodes[0].os_index == cpu;
-        const auto arenas = engine.internals().scheduler().arenas();
+        const auto arenas = detail::internals(engine).scheduler().arenas();
         ok = ok && arenas.size() == 1 && arenas[0].cpuset == std::to_string(cpu) && arenas[0].concurrency == 1;
         ok = ok && engine.options().threads == 1 && describes(engine, "allowed CPUs: " + std::to_string(cpu) + " ");
         ok = ok && copies_exactly(engine, (8 << 20) + 5);
@@ -229,23 +230,83 @@ TEST_CASE("an XML topology's allowed set limits its nodes and arenas") {
     CHECK(topology->nodes()[0].cpuset == "1-2");
     CHECK(topology->allowed_cpuset() == "1-2");
     CHECK(engine.options().threads == 2);
-    const auto arenas = engine.internals().scheduler().arenas();
+    const auto arenas = detail::internals(engine).scheduler().arenas();
     REQUIRE(arenas.size() == 1);
     CHECK(arenas[0].cpuset == "1-2");
     CHECK(arenas[0].concurrency == 2);
     CHECK(describes(engine, "allowed CPUs: 1-2 "));
 }
 
-TEST_CASE("a node of one CPU gets a worker of its own when there are several arenas") {
+TEST_CASE("over several arenas the thread count is the total, the caller's thread included") {
     Options options;
     options.topology_synthetic = "pack:2 [numa] core:1 pu:1";
-    detail::Scheduler scheduler(detail::load_topology(options), options);
-    const auto arenas = scheduler.arenas();
-    REQUIRE(arenas.size() == 2);
-    for (const auto& arena : arenas) {
-        CHECK(arena.concurrency == 1);
-        CHECK(arena.pinning == "not yet (no worker has run)"); // was "nothing to pin (no worker threads)"
+    options.threads = 3; // two CPUs: capped to them, the caller and one helper
+    {
+        detail::Scheduler scheduler(detail::load_topology(options), options);
+        const auto arenas = scheduler.arenas();
+        REQUIRE(arenas.size() == 2);
+        CHECK(arenas[0].concurrency == 1);
+        CHECK(arenas[0].pinning == "not yet (no worker has run)");
+        CHECK(arenas[1].concurrency == 0);
+        CHECK(arenas[1].pinning == "nothing to pin (no worker threads)");
+        CHECK(scheduler.total_concurrency() == 2);
     }
+    options.threads = 1; // the caller alone: no worker starts on either node
+    detail::Scheduler scheduler(detail::load_topology(options), options);
+    for (const auto& arena : scheduler.arenas()) {
+        CHECK(arena.concurrency == 0);
+        CHECK(arena.pinning == "nothing to pin (no worker threads)");
+    }
+    CHECK(scheduler.total_concurrency() == 1);
+}
+
+TEST_CASE("the options report the threads in use and never more than the process may use") {
+    const char* name = "the options report the threads in use and never more than the process may use";
+    if (!in_fresh_process(name)) {
+        CHECK(passed_fresh(run_fresh(name, {"TILECOPY_THREADS=65536"})));
+        return;
+    }
+    CopyEngine engine;
+    const std::size_t cpus = affinity().size();
+    bool ok = engine.options().threads == cpus && engine.info().threads == cpus;
+    ok = ok && describes(engine, "threads: " + std::to_string(cpus) + " ");
+    const EngineInfo info = engine.info();
+    const TunableInfo* threads = find_tunable(info, "threads");
+    ok = ok && threads && threads->origin == "environment" &&
+         threads->source.find("asked for 65536, capped to the " + std::to_string(cpus)) != std::string::npos;
+    finish_fresh(ok);
+}
+
+TEST_CASE("a process bound to one CPU uses the profile measured on the whole machine") {
+    const char* name = "a process bound to one CPU uses the profile measured on the whole machine";
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("tilecopy-machine-profile-" + std::to_string(getpid()))).string();
+    if (!in_fresh_process(name)) {
+        const auto cpus = affinity();
+        REQUIRE_MESSAGE(cpus.size() >= 2, "needs a process that may use two CPUs or more");
+        std::string summary;
+        {
+            Options o;
+            CopyEngine whole(o);
+            summary = detail::machine_summary(detail::internals(whole).strategy().facts);
+        }
+        std::ofstream(path) << "version 1\ncpu " << detail::cpu_model() << "\nmachine " << summary
+                            << "\nblock_bytes 128K\nthreads " << cpus.size() << "\n";
+        CHECK(passed_fresh(run_fresh(name, {std::string(kCpuVariable) + "=" + std::to_string(cpus.back()),
+                                            "TILECOPY_PROFILE=" + path})));
+        std::filesystem::remove(path);
+        return;
+    }
+    bool ok = bind_to(unsigned(std::stoul(std::getenv(kCpuVariable))));
+    CopyEngine engine;
+    const EngineInfo info = engine.info();
+    const TunableInfo* block = find_tunable(info, "block_bytes");
+    const TunableInfo* threads = find_tunable(info, "threads");
+    ok = ok && info.profile.find("measured on this machine") != std::string::npos;
+    ok = ok && block && block->origin == "profile" && block->value == 128 * 1024;
+    ok = ok && threads && threads->origin == "profile" && threads->value == 1 && engine.options().threads == 1;
+    ok = ok && copies_exactly(engine, (8 << 20) + 5);
+    finish_fresh(ok);
 }
 
 #endif

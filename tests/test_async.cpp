@@ -175,7 +175,7 @@ namespace {
 
 // Submits a job that holds the engine's bulk lane until `release` is set.
 CopyHandle held_job(CopyEngine& engine, std::atomic<bool>& release) {
-    return engine.internals().submit(
+    return detail::internals(engine).submit(
         [&release](detail::AsyncState&) {
             while (!release.load()) std::this_thread::sleep_for(std::chrono::microseconds(200));
         },
@@ -206,7 +206,7 @@ TEST_CASE("wait_for returns false while the copy runs and true once it has finis
 
 TEST_CASE("wait_for reports a failed copy as finished without throwing, and wait rethrows its error") {
     CopyEngine engine;
-    CopyHandle h = engine.internals().submit([](detail::AsyncState&) { throw Error("tilecopy: planted failure"); },
+    CopyHandle h = detail::internals(engine).submit([](detail::AsyncState&) { throw Error("tilecopy: planted failure"); },
                                              std::uint64_t(1) << 30, nullptr);
     bool finished = false;
     CHECK_NOTHROW(finished = h.wait_for(std::chrono::seconds(30)));
@@ -246,7 +246,7 @@ TEST_CASE("wait() returns only after the engine has dropped its references to th
         const std::size_t bytes = sizes[round % 2];
         auto owner = std::make_shared<int>(round);     // held by the handle's keep_alive
         auto captured = std::make_shared<int>(round);  // held by the work's captures
-        CopyHandle h = engine.internals().submit(
+        CopyHandle h = detail::internals(engine).submit(
             [&, bytes, captured](detail::AsyncState& state) {
                 engine.copy(dst.data(), src.data(), bytes);
                 state.copied.fetch_add(bytes);

@@ -100,7 +100,7 @@ TEST_CASE("a handle whose copy was running at fork() never blocks in the child, 
     std::atomic<bool> release{false};
     // A job that holds the bulk lane until the parent releases it: at fork() it is running,
     // and the copy submitted after it is queued.
-    CopyHandle running = engine->internals().submit(
+    CopyHandle running = detail::internals(*engine).submit(
         [&release](detail::AsyncState&) {
             while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         },

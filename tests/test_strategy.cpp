@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include <tilecopy/tilecopy.hpp>
@@ -24,7 +25,7 @@ namespace {
 
 constexpr std::size_t KiB = 1024, MiB = 1024 * 1024;
 
-MachineFacts facts(std::size_t llc, std::size_t l2 = 1 * MiB, std::size_t pus = 2) {
+MachineFacts facts(std::size_t llc, std::size_t l2 = 1 * MiB, std::size_t pus = 8) {
     MachineFacts f;
     f.l2_bytes = l2;
     f.llc_bytes = llc;
@@ -87,7 +88,7 @@ TEST_CASE("without options, environment or profile, the non-temporal threshold i
     CHECK(resolve_strategy(o, env, nullptr, facts(508 * MiB)).nontemporal_threshold.value == 64 * MiB);
     CHECK(resolve_strategy(o, env, nullptr, facts(8 * MiB)).nontemporal_threshold.value == 16 * MiB);
     CHECK(resolve_strategy(o, env, nullptr, facts(0)).nontemporal_threshold.value == 32 * MiB);
-    const Strategy s = resolve_strategy(o, env, nullptr, facts(508 * MiB));
+    const Strategy s = resolve_strategy(o, env, nullptr, facts(508 * MiB, 1 * MiB, 2));
     CHECK(s.nontemporal_threshold.origin == Origin::Fallback);
     CHECK(origin_text(s.nontemporal_threshold) == "fallback: last-level cache 508 MiB clamped to 16-64 MiB");
     CHECK(s.block_bytes.value == 256 * KiB);
@@ -240,7 +241,7 @@ TEST_CASE("a profile reads back what was written, and a malformed one names its 
     CHECK_THROWS_WITH_AS(parse_profile(head + "nt_threshold 64Q\n", "/p"), doctest::Contains("/p:4"), Error);
     CHECK_THROWS_WITH_AS(parse_profile(head + "# fine\n\nblock_size 1M\n", "/p"), doctest::Contains("/p:6: unknown key"), Error);
     CHECK_THROWS_WITH_AS(parse_profile(head + "threads\n", "/p"), doctest::Contains("/p:4"), Error);
-    CHECK_THROWS_WITH_AS(parse_profile(head + "block_bytes 16\n", "/p"), doctest::Contains("at least 64"), Error);
+    CHECK_THROWS_WITH_AS(parse_profile(head + "block_bytes 16\n", "/p"), doctest::Contains("at least 4096"), Error);
     CHECK_THROWS_WITH_AS(parse_profile("version 2\n", "/p"), doctest::Contains("/p:1"), Error);
     CHECK_THROWS_WITH_AS(parse_profile("cpu c\nmachine m\n", "/p"), doctest::Contains("version"), Error);
     CHECK_THROWS_WITH_AS(parse_profile("version 1\nnt_threshold 1M\n", "/p"), doctest::Contains("cpu"), Error);
@@ -348,7 +349,7 @@ TEST_CASE("an engine takes its tunables from the environment, and a bad one is a
         CHECK(engine.options().nontemporal_threshold == 1 * MiB);
         CHECK(engine.options().inline_threshold == 64 * KiB);
         CHECK(engine.options().linger_us == 0);
-        CHECK(engine.internals().scheduler().total_concurrency() == 1);
+        CHECK(detail::internals(engine).scheduler().total_concurrency() == 1);
         tilecopy::test::GuardedBuffer src(MiB + 3), dst(MiB + 3, 7);
         tilecopy::test::fill_pattern(src.data(), src.size(), 9);
         engine.copy(dst.data(), src.data(), src.size());
@@ -363,4 +364,137 @@ TEST_CASE("an engine takes its tunables from the environment, and a bad one is a
         o.block_bytes = 4096; // an option makes the variable moot
         CHECK_NOTHROW(CopyEngine{o});
     }
+}
+
+TEST_CASE("every threshold has its own variable and origin: async lanes, the tensor run minimum and the kernel") {
+    const Options o;
+    Environment env;
+    Strategy s = resolve_strategy(o, env, nullptr, facts(32 * MiB));
+    CHECK(s.async_inline_bytes.value == 16 * KiB);
+    CHECK(s.async_inline_bytes.origin == Origin::Fallback);
+    CHECK(s.async_small_bytes.value == s.inline_threshold.value);
+    CHECK(s.min_run_bytes.value == 4 * KiB);
+    CHECK(s.kernel.name.empty());
+    CHECK(s.kernel.origin == Origin::Fallback);
+
+    env.async_inline_bytes = "0";
+    env.async_small_bytes = "1M";
+    env.min_run_bytes = "64K";
+    env.kernel = "scalar";
+    s = resolve_strategy(o, env, nullptr, facts(32 * MiB));
+    CHECK(s.async_inline_bytes.value == 0);
+    CHECK(origin_text(s.async_inline_bytes) == "environment $TILECOPY_ASYNC_INLINE_BYTES");
+    CHECK(s.async_small_bytes.value == 1 * MiB);
+    CHECK(origin_text(s.min_run_bytes) == "environment $TILECOPY_MIN_RUN_BYTES");
+    CHECK(s.min_run_bytes.value == 64 * KiB);
+    CHECK(s.kernel.name == "scalar");
+    CHECK(s.kernel.source == "$TILECOPY_KERNEL");
+
+    Options forced;
+    forced.kernel = "avx2";
+    forced.min_run_bytes = 8 * KiB;
+    s = resolve_strategy(forced, env, nullptr, facts(32 * MiB));
+    CHECK(s.kernel.name == "avx2");
+    CHECK(s.kernel.origin == Origin::Option);
+    CHECK(origin_text(s.min_run_bytes) == "option Options::min_run_bytes");
+
+    const auto lines = describe_strategy(s);
+    auto has = [&lines](const std::string& text) {
+        for (const auto& l : lines)
+            if (l.find(text) != std::string::npos) return true;
+        return false;
+    };
+    CHECK(has("async copies on the caller up to: 0 B (environment $TILECOPY_ASYNC_INLINE_BYTES)"));
+    CHECK(has("async small lane below: 1 MiB (environment $TILECOPY_ASYNC_SMALL_BYTES)"));
+    CHECK(has("tensor runs to copy_ below: 8 KiB (option Options::min_run_bytes)"));
+
+    Environment bad;
+    bad.min_run_bytes = "0";
+    CHECK_THROWS_WITH_AS(resolve_strategy(o, bad, nullptr, facts(32 * MiB)), doctest::Contains("TILECOPY_MIN_RUN_BYTES"),
+                         Error);
+    bad = {};
+    bad.async_small_bytes = "lots";
+    CHECK_THROWS_WITH_AS(resolve_strategy(o, bad, nullptr, facts(32 * MiB)),
+                         doctest::Contains("TILECOPY_ASYNC_SMALL_BYTES"), Error);
+}
+
+TEST_CASE("an engine's info lists every tunable with its value, origin and variable, and the kernel chosen once") {
+    ScopedEnv no_profile("TILECOPY_PROFILE", "/nonexistent/tilecopy/profile");
+    ScopedEnv async_inline("TILECOPY_ASYNC_INLINE_BYTES", "1M");
+    Options o;
+    o.topology_synthetic = "pack:1 [numa] l3:1(size=8388608) l2:2(size=1048576) core:1 pu:1";
+    o.kernel = "scalar";
+    CopyEngine engine(o);
+    const EngineInfo info = engine.info();
+    for (const char* name : {"threads", "block_bytes", "inline_threshold", "nontemporal_threshold", "linger_us",
+                             "async_inline_bytes", "async_small_bytes", "min_run_bytes"}) {
+        CAPTURE(name);
+        const TunableInfo* t = find_tunable(info, name);
+        REQUIRE(t != nullptr);
+        CHECK(t->variable.rfind("TILECOPY_", 0) == 0);
+        CHECK(!t->origin.empty());
+    }
+    CHECK(find_tunable(info, "async_inline_bytes")->value == 1 * MiB);
+    CHECK(find_tunable(info, "async_inline_bytes")->origin == "environment");
+    CHECK(engine.options().async_inline_bytes == 1 * MiB);
+    CHECK(info.kernel == "scalar");
+    CHECK(info.kernel_reason == "forced by Options::kernel");
+    CHECK(std::string(engine.kernel()) == "scalar");
+    CHECK(info.l2_bytes == 1 * MiB);
+    CHECK(info.llc_bytes == 8 * MiB);
+    CHECK(info.nodes.size() == 1);
+    CHECK(info.arenas.size() == 1);
+    CHECK(info.threads == 2);
+
+    // An asynchronous copy of up to async_inline_bytes runs on the caller: done on return.
+    std::vector<unsigned char> src(512 * KiB, 5), dst(512 * KiB, 0);
+    CopyHandle h = engine.copy_async(dst.data(), src.data(), src.size());
+    CHECK(h.done());
+    CHECK(dst == src);
+}
+
+TEST_CASE("the never sentinel in a profile belongs to nt_threshold alone") {
+    const std::string head = "version 1\ncpu c\nmachine m\n";
+    CHECK(parse_profile(head + "nt_threshold 18446744073709551615\n", "/p").nt_threshold == kNever);
+    CHECK_THROWS_WITH_AS(parse_profile(head + "threads 18446744073709551615\n", "/p"),
+                         doctest::Contains("/p:4: threads 18446744073709551615 must be 1 to 65536"), Error);
+    CHECK_THROWS_WITH_AS(parse_profile(head + "linger_us 18446744073709551615\n", "/p"),
+                         doctest::Contains("/p:4: linger_us 18446744073709551615 must be at most"), Error);
+}
+
+TEST_CASE("a block size below 4 KiB is refused with the option or variable named") {
+    Environment env;
+    env.block_bytes = "64";
+    CHECK_THROWS_WITH_AS(resolve_strategy(Options{}, env, nullptr, facts(32 * MiB)),
+                         doctest::Contains("$TILECOPY_BLOCK_BYTES='64' must be at least 4096"), Error);
+    env.block_bytes = "4K";
+    CHECK(resolve_strategy(Options{}, env, nullptr, facts(32 * MiB)).block_bytes.value == 4096);
+    Options o;
+    o.block_bytes = 4095;
+    CHECK_THROWS_WITH_AS(resolve_strategy(o, Environment{}, nullptr, facts(32 * MiB)),
+                         doctest::Contains("Options::block_bytes must be 0 (default) or at least 4096"), Error);
+}
+
+TEST_CASE("unknown cache sizes make the strategy say what it assumed") {
+    const Strategy s = resolve_strategy(Options{}, Environment{}, nullptr, facts(0, 0));
+    CHECK(s.nontemporal_threshold.value == 32 * MiB);
+    CHECK(origin_text(s.nontemporal_threshold) == "fallback: no last-level cache reported: assumed 32 MiB");
+    CHECK(s.block_bytes.value == 256 * KiB);
+    CHECK(origin_text(s.block_bytes) == "fallback: no L2 reported: assumed 256 KiB");
+}
+
+TEST_CASE("a profile is keyed to the whole machine, so a process on fewer CPUs uses it with its threads capped") {
+    MachineFacts whole = facts(32 * MiB, 1 * MiB, 2);
+    MachineFacts pinned = whole;
+    pinned.pus = 1;            // taskset -c 0
+    pinned.machine_pus = 2;    // the machine is the same
+    pinned.machine_nodes = 1;
+    CHECK(machine_summary(pinned) == machine_summary(whole));
+    Profile p = profile_with(64 * MiB, 256 * KiB, 256 * KiB);
+    p.threads = 2;
+    const Strategy s = resolve_strategy(Options{}, Environment{}, &p, pinned);
+    CHECK(s.threads.value == 1);
+    CHECK(s.threads.origin == Origin::Profile);
+    CHECK(s.threads.source.find("asked for 2, capped to the 1 CPU(s) this process may use") != std::string::npos);
+    CHECK(s.block_bytes.value == 256 * KiB);
 }

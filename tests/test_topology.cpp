@@ -246,28 +246,49 @@ TEST_CASE("an uneven XML topology keeps its node sizes and leaves out a memory-o
     Scheduler scheduler(topology, options);
     const auto arenas = scheduler.arenas();
     REQUIRE(arenas.size() == 2);
-    CHECK(arenas[0].concurrency == 3);
+    // 4 threads in all: the caller and 3 helpers dealt out in turn.
+    CHECK(arenas[0].concurrency == 2);
     CHECK(arenas[1].concurrency == 1);
+    CHECK(scheduler.total_concurrency() == 4);
     CHECK(arenas[0].cpuset == "0-2");
 }
 
-TEST_CASE("the scheduler makes one arena per node, as wide as the node, capped by the thread count") {
+TEST_CASE("the scheduler makes one arena per node, and the thread count is the total over them, the caller included") {
     auto four = synthetic("pack:4 [numa] core:2 pu:1");
     Options options;
     {
+        // 8 in all: the caller and 7 helpers, dealt out in turn, none past its node's 2 CPUs.
         Scheduler scheduler(four, options);
         const auto arenas = scheduler.arenas();
         REQUIRE(arenas.size() == 4);
         for (std::size_t i = 0; i < 4; ++i) {
             CHECK(arenas[i].node == int(i));
-            CHECK(arenas[i].concurrency == 2);
+            CHECK(arenas[i].concurrency == (i < 3 ? 2 : 1));
             CHECK(arenas[i].cpuset == four->nodes()[i].cpuset);
         }
+        CHECK(scheduler.total_concurrency() == 8);
     }
     options.threads = 1;
     {
+        // The caller alone: no helper anywhere.
         Scheduler scheduler(four, options);
-        for (const auto& arena : scheduler.arenas()) CHECK(arena.concurrency == 1);
+        for (const auto& arena : scheduler.arenas()) CHECK(arena.concurrency == 0);
+        CHECK(scheduler.total_concurrency() == 1);
+    }
+    options.threads = 3;
+    {
+        Scheduler scheduler(four, options);
+        const auto arenas = scheduler.arenas();
+        CHECK(arenas[0].concurrency == 1);
+        CHECK(arenas[1].concurrency == 1);
+        CHECK(arenas[2].concurrency == 0);
+        CHECK(arenas[3].concurrency == 0);
+        CHECK(scheduler.total_concurrency() == 3);
+    }
+    options.threads = 1000; // more than the CPUs: capped to them
+    {
+        Scheduler scheduler(four, options);
+        CHECK(scheduler.total_concurrency() == 8);
     }
     options.threads = 0;
     options.numa = NumaPolicy::Off;

@@ -167,11 +167,11 @@ int main(int argc, char** argv) {
             return std::make_unique<CopyEngine>(o);
         };
         auto probe = forced(kNever, 1, 0);
-        const Strategy& st = probe->internals().strategy();
+        const Strategy& st = tilecopy::detail::internals(*probe).strategy();
         const std::size_t default_block = st.block_bytes.value;
         std::ostringstream log;
         log << "tilecopy-tune on '" << cpu_model() << "', " << machine_summary(st.facts) << "; "
-            << probe->internals().scheduler().total_concurrency() << " threads, " << rounds
+            << tilecopy::detail::internals(*probe).scheduler().total_concurrency() << " threads, " << rounds
             << " rounds, medians of GB/s (destination bytes), variants interleaved in every round\n";
 
         Buffers big(largest);

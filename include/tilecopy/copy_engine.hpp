@@ -11,6 +11,7 @@
 #include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>
 #include <tilecopy/export.hpp>
+#include <tilecopy/info.hpp>
 #include <tilecopy/options.hpp>
 #include <tilecopy/request.hpp>
 
@@ -23,6 +24,7 @@ namespace tilecopy {
 namespace detail {
 class Engine;
 class Topology;
+struct EngineAccess;
 } // namespace detail
 
 struct KernelCounters {
@@ -91,21 +93,25 @@ public:
     void copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
     CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
 
-    // Human-readable lines: kernel chosen, thresholds, topology, arenas, threads, pinning.
+    // What this engine sees and does: nodes, arenas and their pinning, caches, every tunable
+    // with its value and origin, the kernel and CPU features, the torch adapter (info.hpp).
+    EngineInfo info() const;
+    // The same as human-readable lines, the torch adapter's last.
     std::vector<std::string> describe() const;
     Stats stats() const;
 
+    // Lets every arena's workers start (and get pinned) now rather than during the first
+    // copy: runs a few short blocks that copy nothing on each arena (milliseconds).
+    void warm_up();
+
     // The kernel this engine runs: "scalar", "avx2" or "avx512".
     const char* kernel() const noexcept;
-    // Options with every default resolved to the value in use.
+    // Options with every default resolved to the value in use (threads: the threads that
+    // share a copy, the caller's included).
     const Options& options() const noexcept;
 
-    // For the torch adapter: counts a tensor copy's path.
-    void record(TensorPath path) noexcept;
-    // For the torch adapter and tools: the engine's internals.
-    detail::Engine& internals() noexcept { return *impl_; }
-
 private:
+    friend struct detail::EngineAccess;
     std::unique_ptr<detail::Engine> impl_;
 };
 

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <string>
 
+#include <tilecopy/export.hpp>
+
 namespace tilecopy {
 
 enum class NumaPolicy {
@@ -15,21 +17,39 @@ enum class NumaPolicy {
     Off,        // one arena over all cores
 };
 
+// "auto", "interleave", "node" or "off".
+TILECOPY_API const char* numa_policy_name(NumaPolicy policy) noexcept;
+// "auto", "interleave", "off" or "node:N" (N stored in `node`); throws tilecopy::Error otherwise.
+TILECOPY_API NumaPolicy parse_numa_policy(const std::string& text, int& node);
+
 struct Options {
     // The default of linger_us (which 0 cannot mark: 0 means "give cores back at once").
     static constexpr std::size_t kDefaultLinger = static_cast<std::size_t>(-1);
 
-    // Worker threads in all (the caller's thread counts as one). 0: default (every core).
+    // Threads in all, over every NUMA arena, the caller's thread counted as one. 0: default
+    // (every CPU this process may use). More than the allowed CPUs is capped to them:
+    // CopyEngine::options() reports the number in use.
     std::size_t threads = 0;
     // A copy is split into tiles of this many bytes, each tile into blocks.
     std::size_t tile_bytes = std::size_t(1) << 30;
-    // Block size in bytes. 0: default (derived from the per-core L2 size).
+    // Block size in bytes. 0: default (derived from the per-core L2 size); else at least
+    // kMinBlockBytes, so that a plan's block list stays small (one entry per block).
     std::size_t block_bytes = 0;
+    static constexpr std::size_t kMinBlockBytes = std::size_t(4) << 10;
     // Copies of fewer bytes run on the caller's thread with no task. 0: default (256 KiB).
     std::size_t inline_threshold = 0;
     // Copies of at least this many bytes use non-temporal stores. 0: default (the profile, else
     // the reported LLC size bounded to 16-64 MiB); SIZE_MAX: never.
     std::size_t nontemporal_threshold = 0;
+    // Asynchronous copies of at most this many bytes run at once on the submitting thread.
+    // 0: default (16 KiB).
+    std::size_t async_inline_bytes = 0;
+    // Asynchronous copies of fewer bytes go to the small lane, never queued behind a large
+    // copy. 0: default (the inline threshold).
+    std::size_t async_small_bytes = 0;
+    // Tensor copies whose contiguous runs are shorter than this (in bytes of the narrower
+    // element type) go to torch's copy_. 0: default (4 KiB).
+    std::size_t min_run_bytes = 0;
     // Force a kernel: "scalar", "avx2" or "avx512". Empty: $TILECOPY_KERNEL, else the best
     // one this CPU and OS support.
     std::string kernel;

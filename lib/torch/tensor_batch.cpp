@@ -118,7 +118,8 @@ void check_independent(const BatchPlan& plan, const std::vector<at::Tensor>& dst
 }
 
 // Throws tilecopy::Error with nothing written. `indexed`: messages name the pair (batches).
-BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs, bool indexed) {
+BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs, bool indexed,
+                     std::size_t min_run_bytes) {
     if (dsts.size() != srcs.size())
         throw Error("tilecopy: a tensor batch needs as many sources as destinations (got " +
                     std::to_string(dsts.size()) + " destinations and " + std::to_string(srcs.size()) + " sources)");
@@ -126,7 +127,7 @@ BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::
     plan.pairs.reserve(dsts.size());
     std::array<std::size_t, kConversions> runs{};
     for (std::size_t i = 0; i < dsts.size(); ++i) {
-        plan.pairs.push_back(plan_pair(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt));
+        plan.pairs.push_back(plan_pair(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt, min_run_bytes));
         const PairPlan& p = plan.pairs.back();
         plan.total_bytes += p.dst_bytes;
         if (p.action == PairAction::Nothing) plan.nothing_bytes += p.dst_bytes;
@@ -161,7 +162,7 @@ void carry_out(CopyEngine& api, const BatchPlan& plan, const std::vector<at::Ten
     if (progress) progress->fetch_add(plan.nothing_bytes, std::memory_order_relaxed);
     for (std::size_t i : plan.torch_order) {
         torch_copy(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt);
-        api.record(TensorPath::Fallback);
+        adapter::record(api, TensorPath::Fallback);
         if (progress) progress->fetch_add(plan.pairs[i].dst_bytes, std::memory_order_relaxed);
     }
     for (std::size_t c = 0; c < kConversions; ++c)
@@ -171,7 +172,7 @@ void carry_out(CopyEngine& api, const BatchPlan& plan, const std::vector<at::Ten
         const PairPlan& p = plan.pairs[i];
         if (p.action == PairAction::Torch) continue;
         dsts[i].unsafeGetTensorImpl()->bump_version();
-        if (p.action == PairAction::Kernels) api.record(p.path);
+        if (p.action == PairAction::Kernels) adapter::record(api, p.path);
     }
 }
 
@@ -188,7 +189,7 @@ struct AsyncBatch {
 
 CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed) {
     auto job = std::make_shared<AsyncBatch>();
-    job->plan = plan_batch(dsts, srcs, indexed);
+    job->plan = plan_batch(dsts, srcs, indexed, adapter::min_run_bytes(api));
     job->dsts = std::move(dsts);
     job->srcs = std::move(srcs);
     job->indexed = indexed;
@@ -208,14 +209,14 @@ CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vect
 } // namespace detail
 
 void CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src) {
-    const detail::PairPlan p = detail::plan_pair(dst, src, std::nullopt);
+    const detail::PairPlan p = detail::plan_pair(dst, src, std::nullopt, detail::adapter::min_run_bytes(*this));
     switch (p.action) {
     case detail::PairAction::Nothing:
         dst.unsafeGetTensorImpl()->bump_version();
         return;
     case detail::PairAction::Torch:
         detail::torch_copy(dst, src, std::nullopt);
-        record(TensorPath::Fallback);
+        detail::adapter::record(*this, TensorPath::Fallback);
         return;
     case detail::PairAction::Kernels: {
         if (p.layout.run_count == 1) {
@@ -223,24 +224,21 @@ void CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src) {
             Region region;
             detail::emit_regions(p.layout, p.dst_data, p.src_data, p.dst_element, p.src_element, p.conversion, 0, 1,
                                  &region);
-            if (p.conversion == Conversion::None)
-                detail::adapter::copy_bytes(*this, region.dst, region.src, region.count);
-            else
-                detail::adapter::run(*this, &region, 1, p.conversion);
+            detail::adapter::run(*this, &region, 1, p.conversion);
         } else {
             std::vector<Region> regions;
             detail::emit(p, regions);
             detail::adapter::run(*this, regions.data(), regions.size(), p.conversion);
         }
         dst.unsafeGetTensorImpl()->bump_version();
-        record(p.path);
+        detail::adapter::record(*this, p.path);
         return;
     }
     }
 }
 
 void CopyEngine::copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs) {
-    const detail::BatchPlan plan = detail::plan_batch(dsts, srcs, true);
+    const detail::BatchPlan plan = detail::plan_batch(dsts, srcs, true, detail::adapter::min_run_bytes(*this));
     detail::carry_out(*this, plan, dsts, srcs, true, nullptr);
 }
 

@@ -179,7 +179,8 @@ void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std:
 
 namespace {
 
-PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
+                      std::size_t min_run_bytes) {
     const std::size_t pair = index.value_or(0);
     // Built for another libtorch: its rules may differ from the ones below, so copy_ decides all.
     if (!loaded_torch_matches()) return torch_plan(dst, src, pair, true);
@@ -238,7 +239,7 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
     std::vector<PairDim> dims(static_cast<std::size_t>(dst.dim()));
     for (std::size_t i = 0; i < dims.size(); ++i)
         dims[i] = PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)), src_strides[i]};
-    if (!make_run_layout(std::move(dims), plan.dst_element, plan.src_element, plan.layout))
+    if (!make_run_layout(std::move(dims), plan.dst_element, plan.src_element, plan.layout, min_run_bytes))
         return torch_plan(dst, src, pair, false);
     // A single-element copy goes through torch's scalar loop (0x7FC0 for NaN) whenever the source
     // is broadcast (0-dim, or [1] into [1, 1]: TensorIterator coalesces the dims to stride 0),
@@ -252,9 +253,10 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
 
 } // namespace
 
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
+                   std::size_t min_run_bytes) {
     try {
-        return plan_checked(dst, src, index);
+        return plan_checked(dst, src, index, min_run_bytes);
     } catch (const c10::Error& e) {
         throw_torch_error(e, index); // a question torch refused to answer about a tensor (never ours)
     }

@@ -46,7 +46,9 @@ struct PairPlan {
 
 // Throws tilecopy::Error with nothing written for a pair copy_ would refuse (with copy_'s
 // message), or that tilecopy refuses (see tensor_copy.cpp); `index` names the pair within a batch.
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
+// min_run_bytes: the engine's (adapter::min_run_bytes).
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
+                   std::size_t min_run_bytes);
 
 // torch's copy_, its refusals rethrown as tilecopy::Error with copy_'s message.
 void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);

@@ -6,7 +6,7 @@
 namespace tilecopy::detail {
 
 bool make_run_layout(std::vector<PairDim> dims, std::size_t dst_element_size, std::size_t src_element_size,
-                     RunLayout& layout) {
+                     RunLayout& layout, std::size_t min_run_bytes) {
     for (const PairDim& d : dims)
         if (d.size <= 0) return false;
     dims.erase(std::remove_if(dims.begin(), dims.end(), [](const PairDim& d) { return d.size == 1; }), dims.end());
@@ -45,7 +45,7 @@ bool make_run_layout(std::vector<PairDim> dims, std::size_t dst_element_size, st
 
     const std::size_t narrow = std::min(dst_element_size, src_element_size);
     // A single run is one Region however short, so the floor applies only to several runs.
-    if (merged.size() > 1 && static_cast<std::size_t>(run.size) * narrow < kMinRunBytes) return false;
+    if (merged.size() > 1 && static_cast<std::size_t>(run.size) * narrow < min_run_bytes) return false;
 
     layout.run_elements = static_cast<std::size_t>(run.size);
     layout.outer.assign(merged.begin() + 1, merged.end());

@@ -29,7 +29,8 @@ struct RunLayout {
 // TensorIterator loop costs nothing per run while every Region costs a plan entry and a kernel
 // call. Measured on the 2-core Zen 5 (64 MiB float32, rows of a padded matrix; copy_ vs
 // tilecopy): 1 KiB runs 2.9 vs 5.4 ms (3.0 without non-temporal stores), 2 KiB 2.95 vs 3.3,
-// 4 KiB 2.95 vs 2.8, 16 KiB 3.1 vs 2.4. Remeasure when the plan or kernels change.
+// 4 KiB 2.95 vs 2.8, 16 KiB 3.1 vs 2.4. Remeasure when the plan or kernels change. The
+// engine's strategy holds the value in use (Options::min_run_bytes, $TILECOPY_MIN_RUN_BYTES).
 constexpr std::size_t kMinRunBytes = 4096;
 
 // Dimensions a layout may keep after merging (no allocation while emitting regions); more
@@ -40,9 +41,9 @@ constexpr std::size_t kMaxDims = 64;
 // contiguous with their inner neighbour in both tensors. Returns false (layout untouched) when
 // some size is 0, the innermost dimension is not contiguous in both tensors, two destination
 // elements may share an address, more than kMaxDims dimensions remain, or there are several runs
-// shorter than kMinRunBytes.
+// shorter than min_run_bytes.
 bool make_run_layout(std::vector<PairDim> dims, std::size_t dst_element_size, std::size_t src_element_size,
-                     RunLayout& layout);
+                     RunLayout& layout, std::size_t min_run_bytes = kMinRunBytes);
 
 // Fills `out` with the regions of runs [first_run, first_run + count), in destination order.
 // Region counts are bytes for Conversion::None, else elements.

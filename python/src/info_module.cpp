@@ -1,14 +1,15 @@
 // tilecopy._tilecopy_info: tilecopy.info(), the JSON `tilecopy-info --json` prints, made by the
-// tool's own code (tools/tilecopy_info.cpp compiled into this module without its main()).
+// same formatter (tools/info_json.hpp) over the public CopyEngine::info() of the shared core
+// library that _tilecopy uses too: one copy of the core per process.
 #include <cstddef>
+#include <exception>
 #include <string>
 
 #include <pybind11/pybind11.h>
 
 #include <tilecopy/error.hpp>
 
-std::string tilecopy_info_json(const std::string& numa, std::size_t threads, bool pin_threads,
-                               const std::string& synthetic, const std::string& xml);
+#include "info_json.hpp"
 
 namespace py = pybind11;
 
@@ -18,11 +19,16 @@ PYBIND11_MODULE(_tilecopy_info, m) {
         [](const std::string& numa, std::size_t threads, bool pin_threads, const std::string& synthetic,
            const std::string& xml) {
             py::gil_scoped_release released; // makes an engine and runs blocks on its arenas
-            return tilecopy_info_json(numa, threads, pin_threads, synthetic, xml);
+            return tilecopy::tools::engine_info_json(numa, threads, pin_threads, synthetic, xml);
         },
         py::arg("numa"), py::arg("threads"), py::arg("pin_threads"), py::arg("synthetic"), py::arg("xml"));
-    // This module holds its own (static) copy of the core, so its tilecopy::Error is not the
-    // type _tilecopy translates: it comes out as InfoError, which tilecopy.info() re-raises as
-    // tilecopy.Error with the same message.
-    py::register_local_exception<tilecopy::Error>(m, "InfoError", PyExc_RuntimeError);
+    // tilecopy::Error becomes the package's tilecopy.Error (which _tilecopy defines).
+    py::register_local_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const tilecopy::Error& e) {
+            const py::object error = py::module_::import("tilecopy._tilecopy").attr("Error");
+            PyErr_SetString(error.ptr(), e.what());
+        }
+    });
 }

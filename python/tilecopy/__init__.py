@@ -64,11 +64,7 @@ def info(numa="auto", threads=None, pin_threads=True, synthetic=None, xml=None):
         from . import _tilecopy_info
     except ImportError as e:
         raise Error("tilecopy.info() is not available: this build has no _tilecopy_info module "
-                    "(it needs nlohmann-json and CLI11 at build time, like tilecopy-info)") from e
+                    "(it needs nlohmann-json at build time, like tilecopy-info)") from e
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 0):
         raise ValueError(f"tilecopy.info: threads must be an int >= 0 or None, got {threads!r}")
-    try:
-        text = _tilecopy_info.info_json(numa, threads or 0, bool(pin_threads), synthetic or "", xml or "")
-    except _tilecopy_info.InfoError as e:
-        raise Error(str(e)) from None
-    return _json.loads(text)
+    return _json.loads(_tilecopy_info.info_json(numa, threads or 0, bool(pin_threads), synthetic or "", xml or ""))

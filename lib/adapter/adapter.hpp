@@ -1,8 +1,9 @@
 // The torch adapter's door into the core: everything libtilecopy-torch needs of an engine, and
-// nothing more. It keeps the scheduler's, the crew's and oneTBB's headers out of the adapter
-// (which includes only this file of lib/), and it is the only part of the core's internals that
-// libtilecopy exports besides the public API. The adapter is built from the same tree and its
-// pkg-config file requires this exact tilecopy version, so the door may change with any release.
+// nothing more. The adapter's include path holds this directory alone (meson.build), so it
+// cannot reach the scheduler's, the crew's or oneTBB's headers; besides the public API this is
+// the only part of the core that libtilecopy exports. The adapter is built from the same tree
+// and its pkg-config file requires this exact tilecopy version, so the door may change with any
+// release.
 #pragma once
 
 #include <atomic>
@@ -17,11 +18,10 @@
 
 namespace tilecopy::detail::adapter {
 
-// A validated byte copy (source and destination never overlap).
-TILECOPY_API void copy_bytes(CopyEngine& engine, void* dst, const void* src, std::size_t bytes);
-
-// Validated regions as one schedule; adds destination bytes to *progress as blocks finish.
-// Throws tilecopy::Error when the plan cannot be allocated, before anything is written.
+// Validated regions (none overlapping) as one copy, the engine's one entry: small copies run on
+// the caller's thread at once, the rest as one schedule; adds destination bytes to *progress as
+// blocks finish. Throws tilecopy::Error when the plan cannot be allocated, before anything is
+// written.
 TILECOPY_API void run(CopyEngine& engine, const Region* regions, std::size_t count, Conversion conversion,
                       std::atomic<std::uint64_t>* progress = nullptr);
 
@@ -31,12 +31,21 @@ using Work = std::function<void(std::atomic<std::uint64_t>& copied)>;
 TILECOPY_API CopyHandle submit(CopyEngine& engine, Work work, std::uint64_t total_bytes,
                                std::shared_ptr<void> keep_alive);
 
+// Counts a tensor copy's path (read back through CopyEngine::stats()).
+TILECOPY_API void record(CopyEngine& engine, TensorPath path) noexcept;
+
+// Tensor runs shorter than this many bytes go to torch's copy_ (the engine's strategy holds
+// the threshold, with its origin: Options::min_run_bytes, $TILECOPY_MIN_RUN_BYTES, 4 KiB).
+TILECOPY_API std::size_t min_run_bytes(const CopyEngine& engine) noexcept;
+
 // Lines an adapter adds to every CopyEngine::describe() (the loaded libtorch, say). Set once,
 // when the adapter library is loaded; a null pointer removes them.
 using DescribeLines = std::vector<std::string> (*)();
 TILECOPY_API void set_describe_lines(DescribeLines lines) noexcept;
 
-// The lines set_describe_lines registered, or none (for CopyEngine::describe()).
+// The lines set_describe_lines registered, or none (for CopyEngine::info()); whether an adapter
+// registered any.
 std::vector<std::string> describe_lines();
+bool registered() noexcept;
 
 } // namespace tilecopy::detail::adapter

@@ -1,0 +1,142 @@
+// The engine behind CopyEngine: the strategy and kernel resolved once, then every copy through
+// run() (inline first) and every asynchronous one through submit().
+#include "engine.hpp"
+
+#include <algorithm>
+#include <new>
+#include <string>
+
+#include "placement.hpp"
+#include "plan.hpp"
+#include "profile.hpp"
+
+namespace tilecopy::detail {
+
+namespace {
+
+MachineFacts facts_of(const Topology& topology) {
+    MachineFacts f;
+    f.l2_bytes = topology.l2_bytes();
+    f.llc_bytes = topology.llc_bytes();
+    f.nodes = topology.nodes().size();
+    f.pus = 0;
+    for (const auto& n : topology.nodes()) f.pus += n.pus.size();
+    f.machine_pus = topology.machine_pus();
+    f.machine_nodes = topology.machine_nodes();
+    return f;
+}
+
+// Options, then the environment, then this machine's profile, then the fallbacks.
+Strategy make_strategy(const Options& options, const Topology& topology) {
+    if (options.numa == NumaPolicy::Node &&
+        (options.numa_node < 0 || static_cast<std::size_t>(options.numa_node) >= topology.nodes().size()))
+        throw Error("tilecopy: Options::numa_node " + std::to_string(options.numa_node) +
+                    " is not a node of this topology (" + std::to_string(topology.nodes().size()) + " nodes)");
+    const MachineFacts facts = facts_of(topology);
+    std::string note;
+    const std::optional<Profile> profile = profile_for(facts, note);
+    Strategy s = resolve_strategy(options, Environment::from_process(), profile ? &*profile : nullptr, facts);
+    s.profile_note = std::move(note);
+    return s;
+}
+
+// The options with every default replaced by the value in use (what options() returns).
+Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel) {
+    o.threads = s.threads.value;
+    o.block_bytes = s.block_bytes.value;
+    o.inline_threshold = s.inline_threshold.value;
+    o.nontemporal_threshold = s.nontemporal_threshold.value;
+    o.linger_us = s.linger_us.value;
+    o.async_inline_bytes = s.async_inline_bytes.value;
+    o.async_small_bytes = s.async_small_bytes.value;
+    o.min_run_bytes = s.min_run_bytes.value;
+    o.kernel = kernel.name;
+    return o;
+}
+
+kernels::CopyFn pick(const kernels::KernelSet& k, Conversion c, bool nt) noexcept {
+    switch (c) {
+    case Conversion::None: return nt ? k.copy_nt : k.copy;
+    case Conversion::F32ToBF16: return nt ? k.f32_to_bf16_nt : k.f32_to_bf16;
+    case Conversion::BF16ToF32: return nt ? k.bf16_to_f32_nt : k.bf16_to_f32;
+    case Conversion::F32ToF16: return nt ? k.f32_to_f16_nt : k.f32_to_f16;
+    case Conversion::F16ToF32: return nt ? k.f16_to_f32_nt : k.f16_to_f32;
+    }
+    return k.copy;
+}
+
+} // namespace
+
+Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
+    : strategy_(make_strategy(options, *topology)),
+      kernel_(&choose_kernel(strategy_.kernel.name)),
+      options_(resolved(options, strategy_, *kernel_)),
+      generation_(fork_generation()),
+      scheduler_(std::move(topology), options_) {}
+
+Engine::~Engine() {
+    if (fork_generation() != generation_) scheduler_.abandon();
+}
+
+bool Engine::forked() const noexcept { return fork_generation() != generation_ || scheduler_.serial(); }
+
+void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
+                 std::atomic<std::uint64_t>* progress) {
+    const std::size_t des = dst_element_size(conversion);
+    std::size_t dst_bytes = 0;
+    for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
+    const bool nt = nontemporal_for(strategy_, dst_bytes);
+    const kernels::CopyFn fn = pick(*kernel_, conversion, nt);
+    auto count_copy = [this, dst_bytes, nt](Counter path) noexcept {
+        counters.add(kCopies, 1);
+        counters.add(kBytes, dst_bytes);
+        counters.add(path, 1);
+        if (nt) counters.add(kNontemporalCopies, 1);
+    };
+
+    // Most copies are small: they run here with no plan and no task.
+    if (below_inline(strategy_, dst_bytes) || forked()) {
+        for (std::size_t r = 0; r < count; ++r)
+            if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+        if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
+        count_copy(kInlineCopies);
+        return;
+    }
+
+    const Decision d = decide(strategy_, dst_bytes, scheduler_.total_concurrency(), false);
+    Plan plan;
+    try {
+        plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, d.block_bytes, d.tail_bytes, d.threads});
+        place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
+    } catch (const std::bad_alloc&) {
+        throw Error("tilecopy: out of memory planning a copy of " + std::to_string(dst_bytes) + " bytes in blocks of " +
+                    std::to_string(d.block_bytes) + " bytes (Options::block_bytes)");
+    }
+    scheduler_.run(plan, [&plan, fn, progress, des](const Block& block) noexcept {
+        std::size_t done = 0;
+        for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {
+            fn(d, s, n);
+            done += n;
+        });
+        if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
+    });
+    count_copy(kParallelCopies);
+}
+
+CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes,
+                          std::shared_ptr<void> keep_alive) {
+    auto state = std::make_shared<AsyncState>();
+    state->work = std::move(work);
+    state->total = total_bytes;
+    state->keep_alive = std::move(keep_alive);
+    state->generation = fork_generation();
+    // In a forked child there is no submitter thread; a tiny copy costs the caller less than
+    // handing it over (strategy.hpp, kDefaultAsyncInlineBytes): both run now, on the caller's thread.
+    if (forked() || total_bytes <= strategy_.async_inline_bytes.value)
+        state->run();
+    else
+        executor_.submit(state, total_bytes < strategy_.async_small_bytes.value ? Lane::Small : Lane::Bulk);
+    return CopyHandle(std::move(state));
+}
+
+} // namespace tilecopy::detail
