@@ -2,11 +2,7 @@
 // that the planner understands.
 #include <tilecopy/copy_engine.hpp>
 
-#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <limits>
-#include <new>
 #include <string>
 #include <vector>
 

@@ -12,7 +12,9 @@
 //     linger_us 2000
 //
 // A profile whose cpu or machine line differs from this machine's is ignored (describe() says
-// so); one that cannot be parsed is a tilecopy::Error naming the file and line.
+// so); one that cannot be parsed is a tilecopy::Error naming the file and line. The machine
+// line counts the whole machine's nodes and PUs, not the process's CPU affinity, so that a
+// process pinned to fewer CPUs uses the profile (its threads capped to the CPUs it may use).
 #pragma once
 
 #include <cstddef>

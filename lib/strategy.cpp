@@ -262,7 +262,7 @@ Decision decide(const Strategy& s, std::size_t dst_bytes, std::size_t concurrenc
     d.threads = std::max<std::size_t>(1, concurrency);
     std::size_t block = s.block_bytes.value;
     // A copy smaller than one block per thread is split evenly instead, so every core gets a
-    // share (a 256 KiB copy was one 256 KiB block: one core, 0.92x the OpenMP copy).
+    // share (a 256 KiB copy as one 256 KiB block runs on one core: 0.92x the OpenMP copy).
     if (dst_bytes / d.threads < block)
         block = std::max(kMinBlockBytes, (dst_bytes / d.threads + 63) & ~std::size_t(63));
     d.block_bytes = block;

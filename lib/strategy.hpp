@@ -135,7 +135,8 @@ struct Decision {
     std::size_t tail_bytes = 0;   // the plan's smallest blocks, where the threads meet (plan.hpp)
 };
 
-// decide()'s two comparisons, inline for the engine's 4 KiB path (which skips the rest).
+// decide()'s two comparisons, inline: the engine's one entry tests below_inline first, and
+// small copies need nothing else.
 inline bool below_inline(const Strategy& s, std::size_t dst_bytes) noexcept {
     return dst_bytes < s.inline_threshold.value;
 }

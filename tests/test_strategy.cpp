@@ -14,6 +14,7 @@
 #include <tilecopy/tilecopy.hpp>
 
 #include "engine.hpp"
+#include "fake_topology.hpp"
 #include "profile.hpp"
 #include "strategy.hpp"
 #include "support.hpp"
@@ -422,9 +423,8 @@ TEST_CASE("an engine's info lists every tunable with its value, origin and varia
     ScopedEnv no_profile("TILECOPY_PROFILE", "/nonexistent/tilecopy/profile");
     ScopedEnv async_inline("TILECOPY_ASYNC_INLINE_BYTES", "1M");
     Options o;
-    o.topology_synthetic = "pack:1 [numa] l3:1(size=8388608) l2:2(size=1048576) core:1 pu:1";
     o.kernel = "scalar";
-    CopyEngine engine(o);
+    CopyEngine engine(o, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{2}));
     const EngineInfo info = engine.info();
     for (const char* name : {"threads", "block_bytes", "inline_threshold", "nontemporal_threshold", "linger_us",
                              "async_inline_bytes", "async_small_bytes", "min_run_bytes"}) {
@@ -441,7 +441,7 @@ TEST_CASE("an engine's info lists every tunable with its value, origin and varia
     CHECK(info.kernel_reason == "forced by Options::kernel");
     CHECK(std::string(engine.kernel()) == "scalar");
     CHECK(info.l2_bytes == 1 * MiB);
-    CHECK(info.llc_bytes == 8 * MiB);
+    CHECK(info.llc_bytes == 32 * MiB);
     CHECK(info.nodes.size() == 1);
     CHECK(info.arenas.size() == 1);
     CHECK(info.threads == 2);

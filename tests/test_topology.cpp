@@ -103,8 +103,10 @@ TEST_CASE("without hwloc the topology is one node of every online PU that binds 
     auto topology = load_topology(Options{});
     REQUIRE(topology->nodes().size() == 1);
     CHECK(topology->nodes()[0].pus.size() == std::size_t(sysconf(_SC_NPROCESSORS_ONLN)));
-    CHECK(topology->l2_bytes() > 0);
-    CHECK(topology->llc_bytes() >= topology->l2_bytes());
+    // sysconf's sizes, or 0 where it reports none: never a guess (the strategy says what it assumes).
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE), l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    CHECK(topology->l2_bytes() == (l2 > 0 ? std::size_t(l2) : 0));
+    CHECK(topology->llc_bytes() == (l3 > 0 ? std::size_t(l3) : 0));
     std::vector<unsigned char> touched(2 * topology->page_bytes(), 1);
     CHECK(topology->node_of(touched.data()) == -1);
     std::string previous;

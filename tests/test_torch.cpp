@@ -308,3 +308,24 @@ TEST_CASE("deepspeed_py_memcpy writes every element of non-contiguous and multi-
             CHECK(storage_bytes(dest) == storage_bytes(expected));
         }
 }
+
+TEST_CASE("the tensor planner's run minimum is the engine's tunable") {
+    // Rows of 4 KiB runs (float32, a padded matrix): tilecopy's runs at the default 4 KiB
+    // minimum, torch's copy_ once Options::min_run_bytes asks for longer runs.
+    const at::Tensor src = make_tensor(Layout::Contiguous, at::kFloat, {64, 2048}, Fill::ValuesNoNaN, 3).narrow(1, 0, 1024);
+    for (std::size_t min_run : {std::size_t(0), std::size_t(64) << 10}) {
+        CAPTURE(min_run);
+        tilecopy::Options options;
+        options.min_run_bytes = min_run;
+        tilecopy::CopyEngine engine(options);
+        CHECK(engine.options().min_run_bytes == (min_run ? min_run : 4096));
+        at::Tensor dst = make_tensor(Layout::Contiguous, at::kFloat, {64, 1024}, Fill::Noise, 4);
+        at::Tensor expected = make_tensor(Layout::Contiguous, at::kFloat, {64, 1024}, Fill::Noise, 4); // same bytes
+        expected.copy_(src);
+        engine.copy(dst, src);
+        CHECK(storage_bytes(dst) == storage_bytes(expected));
+        const tilecopy::Stats s = engine.stats();
+        CHECK(s.tensor_strided == (min_run ? 0 : 1));
+        CHECK(s.tensor_fallback == (min_run ? 1 : 0));
+    }
+}
