@@ -47,8 +47,8 @@ def test_ctrl_c_interrupts_wait_while_the_copy_goes_on_and_a_later_wait_finishes
         src = torch.arange(100_000.0)
         dst = torch.zeros(100_000)
         h = tilecopy.copy_async(dst, Held(src))  # blocked in __torch_dispatch__ until released
-        print("waiting", flush=True)
-        try:
+        try:  # SIGINT may come as soon as "waiting" is out
+            print("waiting", flush=True)
             h.wait()
             print("wait returned", flush=True)
         except KeyboardInterrupt:
