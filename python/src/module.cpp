@@ -213,21 +213,17 @@ struct Handle {
 };
 
 // At interpreter exit (the package's atexit hook, while Python still runs other threads):
-// waits for every copy still in flight, so that none is left needing the GIL (a
+// waits for every copy in flight then, so that none is left needing the GIL (a
 // __torch_dispatch__ tensor's copy_) once finalization makes threads that ask for it exit.
+// Copies that daemon threads submit meanwhile are not waited for: exit must not wait on them.
 void finish_pending() {
-    for (;;) {
-        Handle* pending = nullptr;
-        for (Handle* h : Handle::live())
-            if (!h->handle.done()) {
-                pending = h;
-                break;
-            }
-        if (!pending) return;
-        // Its Python object, so that no other thread can destroy it while this one waits.
-        const py::object owner = py::cast(pending, py::return_value_policy::reference);
+    std::vector<py::object> pending; // their Python objects: no other thread can destroy one meanwhile
+    for (Handle* h : Handle::live())
+        if (!h->handle.done()) pending.push_back(py::cast(h, py::return_value_policy::reference));
+    for (const py::object& owner : pending) {
+        Handle& h = owner.cast<Handle&>();
         NoGil released;
-        (void)pending->handle.wait_for(std::chrono::nanoseconds::max());
+        (void)h.handle.wait_for(std::chrono::nanoseconds::max());
     }
 }
 
