@@ -9,7 +9,8 @@
 # Each check is a function run as an `if` condition, where `set -e` does not apply: every
 # step returns on failure explicitly. A command's output is captured before grep reads it: under
 # pipefail, `cmd | grep -q` fails whenever grep exits at its first match before cmd has written
-# everything (cmd gets SIGPIPE), and so does `cmd | grep >/dev/null`, which GNU grep treats as -q. Prints one "consumer NAME: ok|FAILED" line per check and ends with
+# everything (cmd gets SIGPIPE; `ldd | grep -q` on a 292-line ldd output: 157 failures in 300),
+# and GNU grep may stop reading early when its output is /dev/null too. Prints one "consumer NAME: ok|FAILED" line per check and ends with
 # "ci-consumers: N passed, M failed"; exits 1 when a check failed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
