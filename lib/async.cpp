@@ -2,19 +2,44 @@
 
 #include "fork_guard.hpp"
 
+#include <cxxabi.h>
+
 #include <limits>
 
+#include <tilecopy/async_runner.hpp>
 #include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>
 
 namespace tilecopy {
 
+namespace {
+
+std::atomic<AsyncJobRunner> job_runner{nullptr};
+
+std::exception_ptr thread_exited_error() {
+    return std::make_exception_ptr(
+        Error("tilecopy: the thread running this asynchronous copy was unwound (cancelled, or exited as "
+              "Python's finalization makes threads do) before the copy finished"));
+}
+
+} // namespace
+
+void set_async_job_runner(AsyncJobRunner runner) noexcept { job_runner.store(runner, std::memory_order_release); }
+
 namespace detail {
 
-void AsyncState::run() noexcept {
+void AsyncState::run() {
     std::exception_ptr e;
     try {
-        work(*this);
+        if (const AsyncJobRunner runner = job_runner.load(std::memory_order_acquire))
+            runner([](void* self) { static_cast<AsyncState*>(self)->work(*static_cast<AsyncState*>(self)); }, this);
+        else
+            work(*this);
+    } catch (abi::__forced_unwind&) {
+        // pthread_exit or cancellation: swallowing it aborts the process ("exception not
+        // rethrown"); the waiters learn that the copy stopped.
+        finish(thread_exited_error());
+        throw;
     } catch (...) {
         e = std::current_exception();
     }
@@ -76,12 +101,18 @@ void AsyncExecutor::submit(std::shared_ptr<AsyncState> job, Lane lane) {
             sh.thread = std::thread([&sh] { loop(sh); });
             sh.generation = fork_generation();
         }
-        sh.queue.push_back(std::move(job));
+        if (!sh.exited) {
+            sh.queue.push_back(std::move(job));
+            job = nullptr;
+        }
     }
-    sh.cv.notify_one();
+    if (job)
+        job->finish(thread_exited_error());
+    else
+        sh.cv.notify_one();
 }
 
-void AsyncExecutor::loop(Shared& sh) noexcept {
+void AsyncExecutor::loop(Shared& sh) {
     std::unique_lock<std::mutex> lock(sh.mutex);
     for (;;) {
         sh.cv.wait(lock, [&sh] { return sh.stopping || !sh.queue.empty(); });
@@ -89,7 +120,19 @@ void AsyncExecutor::loop(Shared& sh) noexcept {
         auto job = std::move(sh.queue.front());
         sh.queue.pop_front();
         lock.unlock();
-        job->run();
+        try {
+            job->run();
+        } catch (abi::__forced_unwind&) {
+            // The thread goes (see AsyncState::run); what is queued behind will never run here,
+            // so its waiters must not wait for it.
+            lock.lock();
+            sh.exited = true;
+            std::deque<std::shared_ptr<AsyncState>> orphans;
+            orphans.swap(sh.queue);
+            lock.unlock();
+            for (auto& orphan : orphans) orphan->finish(thread_exited_error());
+            throw;
+        }
         job.reset();
         lock.lock();
     }

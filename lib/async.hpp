@@ -35,8 +35,10 @@ struct AsyncState {
     std::condition_variable cv;
     std::exception_ptr error;
 
-    // Runs the work here and now, then finish(). Never throws.
-    void run() noexcept;
+    // Runs the work here and now (through the AsyncJobRunner, if one is set), then finish().
+    // Throws only a forced unwind (abi::__forced_unwind: the thread is being cancelled or
+    // exits), after finishing with an error: the unwind must go on, or the runtime aborts.
+    void run();
     // Drops the work and keep_alive (so that their owners' last references go before anyone
     // is told the copy is done), then publishes completion and wakes the waiters.
     void finish(std::exception_ptr e) noexcept;
@@ -72,8 +74,9 @@ private:
         bool stopping = false;
         std::thread thread;
         unsigned generation = 0; // fork generation the thread was started in
+        bool exited = false;     // the thread was unwound (cancelled, pthread_exit) and runs nothing more
     };
-    static void loop(Shared& shared) noexcept;
+    static void loop(Shared& shared);
 
     std::array<std::unique_ptr<Shared>, 2> lanes_{std::make_unique<Shared>(), std::make_unique<Shared>()};
 };

@@ -7,8 +7,12 @@
 #                 dependency('tilecopy') resolved through meson.override_dependency.
 # Usage: tools/ci-consumers.sh BUILD_DIR (configured with the torch adapter, already built).
 # Each check is a function run as an `if` condition, where `set -e` does not apply: every
-# step returns on failure explicitly. Prints one "consumer NAME: ok|FAILED" line per check and ends with
-# "ci-consumers: N passed, M failed"; exits 1 when a check failed.
+# step returns on failure explicitly. Prints one "consumer NAME: ok|FAILED" line per check and
+# ends with "ci-consumers: N passed, M failed"; exits 1 when a check failed.
+# A command's output is captured before grep reads it: under pipefail, `cmd | grep -q` fails
+# whenever grep exits at its first match before cmd has written everything (cmd gets SIGPIPE;
+# `ldd | grep -q` on a 292-line ldd output failed 157 times in 300), and GNU grep may stop
+# reading early when its output is /dev/null too.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
@@ -33,7 +37,7 @@ check() { # name, command...
 # --- Installed, through pkg-config ---------------------------------------------------------
 meson install -C "$build" --no-rebuild --quiet --destdir "$work/root" >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; exit 1; }
-pcdir=$(dirname "$(find "$work/root" -name tilecopy.pc | head -n 1)")
+pcdir=$(dirname "$(find "$work/root" -name tilecopy.pc -print -quit)")
 # The .pc files name the configured prefix; point them at the staged copy.
 prefix=$(sed -n 's/^prefix=//p' "$pcdir/tilecopy.pc")
 sed -i "s|^prefix=.*|prefix=$work/root$prefix|" "$pcdir"/*.pc
@@ -47,8 +51,10 @@ pkg_raw() {
   if grep -qi torch <<<"$flags"; then echo "libtorch appears in tilecopy.pc's flags"; return 1; fi
   # shellcheck disable=SC2086 # the flags are words
   "$cxx" -std=c++17 "$root/tests/consumers/raw_copy.cpp" -o "$work/raw_copy" $flags || return 1
-  if ldd "$work/raw_copy" | grep -qi torch; then echo "raw_copy links libtorch"; return 1; fi
-  LD_LIBRARY_PATH=$libdir ldd "$work/raw_copy" | grep -q "$libdir/libtilecopy.so" || { echo "raw_copy does not use the installed library"; return 1; }
+  local libs
+  libs=$(LD_LIBRARY_PATH=$libdir ldd "$work/raw_copy") || return 1
+  if grep -qi torch <<<"$libs"; then echo "raw_copy links libtorch"; return 1; fi
+  grep -qF "$libdir/libtilecopy.so" <<<"$libs" || { echo "raw_copy does not use the installed library"; return 1; }
   LD_LIBRARY_PATH=$libdir "$work/raw_copy"
 }
 

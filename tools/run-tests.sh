@@ -64,7 +64,8 @@ setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=dis
 tsan_tests=(async engine fork crew affinity)
 tsan_targets=(tests/test_async tests/test_engine tests/test_fork tests/test_crew tests/test_affinity
   tests/test_crew_planted_race)
-if meson test -C build-tsan --no-rebuild --list 2>/dev/null | grep -qx 'torch batch'; then
+tsan_listed=$(meson test -C build-tsan --no-rebuild --list 2>/dev/null || true) # captured: no `| grep -q` under pipefail
+if grep -qx 'torch batch' <<<"$tsan_listed"; then
   tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
 fi
 ninja -C build-tsan "${tsan_targets[@]}"
@@ -92,7 +93,8 @@ stage_done "build-tsan: meson test (${#tsan_tests[@]} tests)"
 CXX=clang++-14 setup build-fuzz -Dfuzz=enabled -Dtests=disabled -Dbench=disabled -Dexamples=disabled \
   -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
 fuzzers=(raw)
-if ninja -C build-fuzz -t targets all | grep -q '^tests/fuzz/fuzz_tensor:'; then fuzzers+=(tensor); fi
+fuzz_targets=$(ninja -C build-fuzz -t targets all)
+if grep -q '^tests/fuzz/fuzz_tensor:' <<<"$fuzz_targets"; then fuzzers+=(tensor); fi
 ninja -C build-fuzz "${fuzzers[@]/#/tests/fuzz/fuzz_}"
 stage_done "build-fuzz: build"
 mkdir -p build-fuzz/artifacts

@@ -13,13 +13,14 @@
 #include <exception>
 #include <memory>
 #include <string>
-#include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <tilecopy/async_runner.hpp>
 #include <tilecopy/torch.hpp>
 #include <tilecopy/version.hpp>
 
@@ -63,6 +64,48 @@ auto with_torch_warnings(Body&& body) {
     }
 }
 
+// Asynchronous copies run on threads Python did not start (the engines' submitter threads). A
+// __torch_dispatch__ that raises there leaves its exception in the thread's CPython state and
+// torch throws python_error, which must take the exception with it (persist()) before it
+// crosses to the thread that calls wait(). pybind11 and PyGILState give such a thread a new
+// state on each GIL acquisition and delete it, exception included, when the acquisition ends:
+// so each submitter thread keeps one state for its lifetime, as torch's autograd threads do
+// (PythonEngine::thread_init). PyThreadState_New needs no GIL; deleting the state does, so a
+// thread that ends while the interpreter runs takes the GIL once (Engine's destructor releases
+// it before joining the threads); after finalization began, the interpreter frees it itself.
+PyInterpreterState* interpreter = nullptr; // set at import
+
+class ThreadState {
+public:
+    ThreadState() noexcept {
+        if (interpreter && Py_IsInitialized() && !_Py_IsFinalizing() && !PyGILState_GetThisThreadState())
+            state_ = PyThreadState_New(interpreter);
+    }
+    ~ThreadState() {
+        if (!state_ || !Py_IsInitialized() || _Py_IsFinalizing()) return;
+        PyEval_RestoreThread(state_);
+        PyThreadState_Clear(state_);
+        PyThreadState_DeleteCurrent();
+    }
+    ThreadState(const ThreadState&) = delete;
+    ThreadState& operator=(const ThreadState&) = delete;
+
+private:
+    PyThreadState* state_ = nullptr;
+};
+
+// The AsyncJobRunner: every asynchronous copy runs through it, on a submitter thread or (small
+// copies) on the caller's, where the GIL is released too and the exception must not stay set.
+void run_async_job(void (*job)(void*), void* arg) {
+    thread_local ThreadState state;
+    try {
+        job(arg);
+    } catch (python_error& e) {
+        e.persist(); // Handle.wait() raises it again, traceback included (the translator restores it)
+        throw;
+    }
+}
+
 std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
 
 // torch.Tensor or a subclass (torch.nn.Parameter, __torch_dispatch__ subclasses: the adapter
@@ -98,18 +141,26 @@ std::vector<at::Tensor> tensor_list(py::handle seq, const char* call, const char
 // in Python, with the GIL, after the copy.
 //
 // Destroying a handle whose copy runs waits for it (C++ semantics), with the GIL released.
+// Every live handle is listed (under the GIL) for finish_pending(), which the package runs at
+// interpreter exit.
 struct Handle {
     CopyHandle handle;
     py::object tensors; // a tuple of the arguments' tensor objects; None once the copy is done
 
-    Handle(CopyHandle h, py::object held) noexcept : handle(std::move(h)), tensors(std::move(held)) {}
+    Handle(CopyHandle h, py::object held) : handle(std::move(h)), tensors(std::move(held)) { live().insert(this); }
     Handle(const Handle&) = delete;
     Handle& operator=(const Handle&) = delete;
     ~Handle() {
+        live().erase(this);
         if (!handle.done() && !_Py_IsFinalizing()) {
             NoGil released;
             CopyHandle finished = std::move(handle);
         }
+    }
+
+    static std::unordered_set<Handle*>& live() {
+        static auto* handles = new std::unordered_set<Handle*>; // never destroyed: used until the last handle goes
+        return *handles;
     }
 
     bool done() {
@@ -119,61 +170,62 @@ struct Handle {
     }
 
     // True when the copy has finished (rethrowing its error, every call); False when
-    // `timeout` seconds passed first.
+    // `timeout` seconds passed first. Waits in slices of kWaitSlice with the GIL released, and
+    // between slices lets Python run its signal handlers: Ctrl-C raises KeyboardInterrupt here
+    // (the copy goes on).
     bool wait(const py::object& timeout) {
-        if (timeout.is_none()) {
-            std::exception_ptr error;
+        using Clock = std::chrono::steady_clock;
+        bool bounded = false;
+        Clock::time_point deadline;
+        if (!timeout.is_none()) {
+            if (!PyFloat_Check(timeout.ptr()) && (!PyLong_Check(timeout.ptr()) || PyBool_Check(timeout.ptr())))
+                throw py::type_error("tilecopy.Handle.wait: timeout must be a number of seconds or None, not " +
+                                     type_name(timeout));
+            double seconds = timeout.cast<double>();
+            if (!(seconds >= 0))
+                throw py::value_error("tilecopy.Handle.wait: timeout must be >= 0 seconds or None, got " +
+                                      std::string(py::repr(timeout)));
+            seconds = std::min(seconds, 1e9); // ~31 years: no overflow in nanoseconds
+            bounded = true;
+            deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)));
+        }
+        for (;;) {
+            std::chrono::nanoseconds slice = kWaitSlice;
+            if (bounded) slice = std::min<std::chrono::nanoseconds>(slice, deadline - Clock::now());
+            bool finished = false;
             {
                 NoGil released;
-                try {
-                    handle.wait();
-                } catch (...) {
-                    error = std::current_exception();
-                }
+                finished = handle.wait_for(slice);
             }
-            tensors = py::none();
-            if (error) std::rethrow_exception(error);
-            return true;
+            if (finished) break;
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            if (bounded && Clock::now() >= deadline) return false;
         }
-        if (!PyFloat_Check(timeout.ptr()) && (!PyLong_Check(timeout.ptr()) || PyBool_Check(timeout.ptr())))
-            throw py::type_error("tilecopy.Handle.wait: timeout must be a number of seconds or None, not " +
-                                 type_name(timeout));
-        double seconds = timeout.cast<double>();
-        if (!(seconds >= 0))
-            throw py::value_error("tilecopy.Handle.wait: timeout must be >= 0 seconds or None, got " +
-                                  std::string(py::repr(timeout)));
-        seconds = std::min(seconds, 1e9); // ~31 years: no overflow in nanoseconds
-        bool finished = false;
-        {
-            NoGil released;
-            finished = wait_for(handle, std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)), 0);
-        }
-        if (!finished) return false;
         tensors = py::none();
         handle.wait(); // finished: rethrows its error, never blocks
         return true;
     }
 
-    // CopyHandle::wait_for where the library has it (issue 11)...
-    template <class H>
-    static auto wait_for(H& h, std::chrono::nanoseconds timeout, int) -> decltype(h.wait_for(timeout)) {
-        return h.wait_for(timeout);
-    }
-    // ...else done() polled with sleeps growing from 5 us to 1 ms.
-    template <class H>
-    static bool wait_for(H& h, std::chrono::nanoseconds timeout, long) {
-        using Clock = std::chrono::steady_clock;
-        const Clock::time_point deadline = Clock::now() + timeout;
-        Clock::duration step = std::chrono::microseconds(5);
-        while (!h.done()) {
-            const Clock::time_point now = Clock::now();
-            if (now >= deadline) return false;
-            std::this_thread::sleep_for(std::min<Clock::duration>(step, deadline - now));
-            step = std::min<Clock::duration>(step * 2, std::chrono::milliseconds(1));
-        }
-        return true;
-    }
+    // Short enough that Ctrl-C feels immediate, long enough that a waiting thread costs nothing
+    // (one GIL hand-over per slice).
+    static constexpr std::chrono::milliseconds kWaitSlice{20};
 };
+
+// At interpreter exit (the package's atexit hook, while Python still runs other threads):
+// waits for every copy in flight then, so that none is left needing the GIL (a
+// __torch_dispatch__ tensor's copy_) once finalization makes threads that ask for it exit.
+// Copies that daemon threads submit meanwhile are not waited for: exit must not wait on them.
+void finish_pending() {
+    std::vector<py::object> pending; // their Python objects: no other thread can destroy one meanwhile
+    for (Handle* h : Handle::live())
+        if (!h->handle.done()) pending.push_back(py::cast(h, py::return_value_policy::reference));
+    for (const py::object& owner : pending) {
+        Handle& h = owner.cast<Handle&>();
+        NoGil released;
+        (void)h.handle.wait_for(std::chrono::nanoseconds::max());
+    }
+}
 
 // An Engine owns its CopyEngine, or names the process's default one.
 struct Engine {
@@ -210,8 +262,12 @@ std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::ha
     const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_async", "dst");
     const at::Tensor& s = tensor_arg(src, "tilecopy.copy_async", "src");
     py::object held = py::make_tuple(dst, src);
-    NoGil released;
-    return std::make_unique<Handle>(engine.copy_async(d, s), std::move(held));
+    CopyHandle handle;
+    {
+        NoGil released;
+        handle = engine.copy_async(d, s);
+    }
+    return std::make_unique<Handle>(std::move(handle), std::move(held));
 }
 
 py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
@@ -229,8 +285,12 @@ std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts,
     const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch_async", "srcs");
     py::object held = py::make_tuple(py::tuple(py::reinterpret_borrow<py::object>(dsts)),
                                      py::tuple(py::reinterpret_borrow<py::object>(srcs)));
-    NoGil released;
-    return std::make_unique<Handle>(engine.copy_batch_async(d, s), std::move(held));
+    CopyHandle handle;
+    {
+        NoGil released;
+        handle = engine.copy_batch_async(d, s);
+    }
+    return std::make_unique<Handle>(std::move(handle), std::move(held));
 }
 
 py::dict stats_dict(const CopyEngine& engine) {
@@ -310,6 +370,9 @@ PYBIND11_MODULE(_tilecopy, m) {
                                " (" + std::string(py::str(torch.attr("__file__"))) +
                                "): rebuild tilecopy with this torch's interpreter (-Dpython_interpreter=...)");
 
+    interpreter = PyThreadState_GetInterpreter(PyThreadState_Get());
+    tilecopy::set_async_job_runner(&run_async_job);
+
     m.doc() = "tilecopy's compiled bindings; import tilecopy instead.";
     m.attr("__version__") = TILECOPY_VERSION;
     m.attr("torch_version") = TILECOPY_TORCH_VERSION;
@@ -333,8 +396,13 @@ PYBIND11_MODULE(_tilecopy, m) {
     py::class_<Handle>(m, "Handle", "An asynchronous copy in flight (from copy_async or copy_batch_async).")
         .def("wait", &Handle::wait, py::arg("timeout") = py::none(),
              "wait(timeout=None) -> bool\n\nBlocks (the GIL released) until the copy is done and returns True, "
-             "raising tilecopy.Error if the copy failed (every call raises it again); with a timeout in seconds, "
-             "returns False if the copy is still running then.")
+             "raising the copy's error if it failed (every call raises it again): tilecopy.Error, or the exception "
+             "a __torch_dispatch__ raised, with its traceback; with a timeout in seconds, returns False if the "
+             "copy is still running then.\n\nCtrl-C interrupts the wait within ~20 ms (KeyboardInterrupt, or "
+             "whatever the signal handler raises). The copy is not cancelled: it goes on in the background and "
+             "the Handle still holds its tensors; call wait() again to finish it, or drop the Handle, which "
+             "waits for it (not interruptibly). At interpreter exit, tilecopy waits for the copies still in "
+             "flight.")
         .def("done", &Handle::done, "done() -> bool: never blocks.")
         .def_property_readonly("bytes_copied", [](const Handle& h) { return h.handle.bytes_copied(); },
                                "Destination bytes written so far (rises block by block).")
@@ -374,6 +442,9 @@ PYBIND11_MODULE(_tilecopy, m) {
              },
              py::arg("dst"), py::arg("src"), py::arg("iterations"), py::arg("raw") = false,
              "For benchmarks: seconds for `iterations` copies from a C++ loop (raw: as bytes).");
+
+    m.def("_finish_pending", &finish_pending,
+          "_finish_pending(): waits for every asynchronous copy in flight (the package runs it at exit).");
 
     // Module-level calls go straight to tilecopy::default_engine(), no Python object between.
     m.def("default_engine", []() { return std::make_unique<Engine>(tilecopy::default_engine()); },

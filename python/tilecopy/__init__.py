@@ -10,6 +10,7 @@ Every call releases the GIL while it copies or waits. Refused inputs raise tilec
 RuntimeError) with the C++ library's message, and nothing is written.
 """
 
+import atexit as _atexit
 import json as _json
 
 import torch as _torch
@@ -35,6 +36,12 @@ from ._tilecopy import (  # noqa: E402
     deepspeed_py_memcpy,
     default_engine,
 )
+
+# A copy still queued at exit may need Python (a __torch_dispatch__ tensor's copy_); once
+# finalization begins, a thread asking for the GIL is made to exit. Finish them first.
+from ._tilecopy import _finish_pending  # noqa: E402
+
+_atexit.register(_finish_pending)
 
 __version__ = _build_info.TILECOPY_VERSION
 torch_version = _build_info.TORCH_VERSION

@@ -17,8 +17,9 @@ class Error(RuntimeError):
 class Handle:
     """An asynchronous copy; keeps its tensors alive until done."""
     def wait(self, timeout: Optional[float] = None) -> bool:
-        """Blocks (GIL released) until done: True; raises the copy's Error. With a timeout in
-        seconds: False if still running then."""
+        """Blocks (GIL released) until done: True; raises the copy's error (Error, or the
+        exception a __torch_dispatch__ raised). With a timeout in seconds: False if still running
+        then. Ctrl-C interrupts the wait (KeyboardInterrupt); the copy goes on."""
     def done(self) -> bool: ...
     @property
     def bytes_copied(self) -> int: ...

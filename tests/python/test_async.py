@@ -4,6 +4,7 @@ tensors kept alive until the copy is done when the caller has dropped every refe
 import gc
 import sys
 import time
+import traceback
 import weakref
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 import tilecopy
+from wrappers import Wrapper
 
 MIB = 1 << 20
 
@@ -161,3 +163,48 @@ def test_the_engine_s_thread_never_needs_the_gil_to_let_go_of_dropped_tensors():
         sys.setswitchinterval(old)
     assert finished
     assert first.wait() and second.wait()
+
+
+class DispatchFailed(ValueError):
+    pass
+
+
+class Failing(Wrapper):
+    """Its copy_ fails in Python."""
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        raise DispatchFailed(f"refused by __torch_dispatch__: {func}")
+
+
+@pytest.mark.parametrize("numel", [4, 100_000], ids=["run-at-submission", "on-a-lane"])
+@pytest.mark.parametrize("call", ["copy_async", "copy_batch_async", "Engine.copy_async"])
+def test_an_exception_raised_in_python_during_an_async_copy_is_raised_again_with_its_traceback(numel, call):
+    engine = tilecopy.Engine(threads=1)
+    submit = {
+        "copy_async": tilecopy.copy_async,
+        "copy_batch_async": lambda d, s: tilecopy.copy_batch_async([d], [s]),
+        "Engine.copy_async": engine.copy_async,
+    }[call]
+    dst = torch.zeros(numel)
+    try:
+        handle = submit(dst, Failing(torch.ones(numel)))
+    except DispatchFailed as refused:  # raised at submission: as good, if it is the original
+        raised = [refused]
+    else:
+        raised = []
+        for attempt in range(2):  # every wait() raises it again
+            with pytest.raises(DispatchFailed) as failure:
+                handle.wait()
+            raised.append(failure.value)
+        assert raised[0] is raised[1]  # the very exception Python raised, not a copy
+        assert handle.done()
+    for e in raised:
+        assert str(e).startswith("refused by __torch_dispatch__: aten.copy_"), str(e)
+        frames = [f.name for f in traceback.extract_tb(e.__traceback__)]
+        assert "__torch_dispatch__" in frames, frames
+    assert not dst.any()
+    # The thread that ran it copies on.
+    src = torch.randn(numel)
+    submit(dst, src).wait()
+    assert torch.equal(dst, src)

@@ -149,3 +149,20 @@ def test_copy_s_warnings_reach_python_s_warnings_module_as_from_copy(call):
         assert warnings_of(call) == expected
     finally:
         torch.set_warn_always(False)
+
+
+@pytest.mark.parametrize("numel", [3, 100_000], ids=["run-at-submission", "on-a-lane"])
+@pytest.mark.parametrize("call", ["copy_async", "copy_batch_async"])
+def test_an_async_copy_that_copy_refuses_raises_at_submission(numel, call):
+    """As documented: the pair is checked when it is submitted, not when it is waited for."""
+    dst, src = torch.zeros(numel), torch.ones(numel).to_sparse()
+    with pytest.raises(Exception) as by_torch:
+        torch.zeros(numel).copy_(src)
+    submit = {
+        "copy_async": tilecopy.copy_async,
+        "copy_batch_async": lambda d, s: tilecopy.copy_batch_async([d], [s]),
+    }[call]
+    with pytest.raises(tilecopy.Error) as refused:
+        submit(dst, src)  # no wait(): the call itself raises
+    assert str(by_torch.value) in str(refused.value)
+    assert not dst.any()
