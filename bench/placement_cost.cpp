@@ -1,6 +1,6 @@
 // tilecopy-placement-cost: what deciding NumaPolicy::Auto placement costs against the copy it
 // places. Run it on several nodes, with page locations from the kernel, e.g.
-//   HWLOC_THISSYSTEM=1 HWLOC_SYNTHETIC="pack:2 [numa] core:1 pu:1" build/tools/tilecopy-placement-cost
+//   HWLOC_THISSYSTEM=1 HWLOC_SYNTHETIC="pack:2 [numa] core:1 pu:1" build/bench/tilecopy-placement-cost
 // Prints, per size, the median over interleaved rounds of: placing the copy's blocks as the
 // engine does, the engine's whole copy with Auto (placement included) and with Off (one
 // arena over every core: the speed the copy has without placement), and placement's share of
