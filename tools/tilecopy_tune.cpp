@@ -1,13 +1,13 @@
 // tilecopy-tune: measures this machine with the engine's own threads and writes the machine
 // profile every engine then reads (lib/profile.hpp). Three questions, each answered by copies
-// interleaved round by round so that a noisy neighbour hurts both sides of a comparison alike:
+// interleaved round by round so that a noisy neighbour hurts both sides of a comparison alike
+// (the benchmark's harness, bench/measure.hpp):
 //   - regular against non-temporal stores, 1 MiB to 1 GiB: the non-temporal threshold;
 //   - the caller alone against the arena, 16 KiB to 4 MiB: the inline threshold;
 //   - block sizes 64 KiB to 1 MiB on a parallel copy: the block size.
 // Run time is bounded: sizes and rounds are fixed (--quick: a second or so, for tests).
 // It reads no profile (the one it replaces may be broken) and measures with the default linger.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -19,7 +19,6 @@
 #include <string>
 #include <cstdlib>
 #include <sys/stat.h>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +26,7 @@
 #include <tilecopy/tilecopy.hpp>
 
 #include "engine.hpp"
+#include "measure.hpp"
 #include "profile.hpp"
 #include "strategy.hpp"
 
@@ -35,7 +35,6 @@ namespace {
 using tilecopy::CopyEngine;
 using tilecopy::Options;
 using namespace tilecopy::detail;
-using clock_type = std::chrono::steady_clock;
 
 constexpr std::size_t KiB = 1024, MiB = 1024 * 1024;
 
@@ -49,43 +48,42 @@ struct Buffers {
     }
 };
 
-// GB/s of one copy of `bytes` (destination bytes per second).
-double time_copy(CopyEngine& engine, Buffers& b, std::size_t bytes) {
-    const auto t0 = clock_type::now();
-    engine.copy(b.dst.get(), b.src.get(), bytes);
-    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
-    return double(bytes) / std::max(s, 1e-9) / 1e9;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
-}
-
-// Medians of each variant's GB/s per size, variants interleaved within every round.
-std::vector<std::vector<double>> measure(std::vector<CopyEngine*> variants, const std::vector<std::size_t>& sizes,
-                                         Buffers& buffers, int rounds, int reps_small) {
-    std::vector<std::vector<std::vector<double>>> samples(variants.size(),
-                                                          std::vector<std::vector<double>>(sizes.size()));
-    for (int r = 0; r < rounds; ++r)
-        for (std::size_t s = 0; s < sizes.size(); ++s) {
-            // Small copies repeat, so one sample is not one timer tick.
-            const int reps = sizes[s] < 4 * MiB ? reps_small : 1;
-            for (std::size_t v = 0; v < variants.size(); ++v) {
-                // Each engine has its own helpers, which spin for Options::linger_us after its last
-                // copy: let the previous variant's leave first, or they share the cores with this
-                // one's (on 2 vCPUs that made regular stores look 10x slower at 16 MiB).
-                std::this_thread::sleep_for(std::chrono::microseconds(variants[v]->options().linger_us + 1000));
-                time_copy(*variants[v], buffers, sizes[s]); // warm: its helpers are lingering now
-                double best = 0;
-                for (int k = 0; k < reps; ++k) best = std::max(best, time_copy(*variants[v], buffers, sizes[s]));
-                samples[v][s].push_back(best);
-            }
-        }
+// Medians of each variant's GB/s per size, with the benchmark's harness (bench/measure.hpp):
+// one section per size, the variants interleaved in every round, each checked once.
+std::vector<std::vector<double>> measure(const std::vector<CopyEngine*>& variants, const std::vector<std::size_t>& sizes,
+                                         Buffers& buffers, int rounds) {
+    bench::TimingSettings timing;
+    timing.rounds = rounds;
+    // Each engine has its own helpers, which spin for Options::linger_us after its last copy:
+    // let the previous variant's leave first, or they share the cores with this one's (on 2
+    // vCPUs that made regular stores look 10x slower at 16 MiB).
+    timing.pause_ms = double(kDefaultLingerUs) / 1e3 + 1.0;
     std::vector<std::vector<double>> out(variants.size());
-    for (std::size_t v = 0; v < variants.size(); ++v)
-        for (auto& x : samples[v]) out[v].push_back(median(x));
+    for (std::size_t size : sizes) {
+        bench::Section section;
+        section.name = size_text(size);
+        section.size_bytes = section.src_bytes = section.dst_bytes = size;
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+            bench::Variant variant;
+            variant.method = "tilecopy";
+            variant.label = "variant " + std::to_string(v);
+            CopyEngine* engine = variants[v];
+            variant.copy = [engine, &buffers, size] { engine->copy(buffers.dst.get(), buffers.src.get(), size); };
+            variant.verify = [engine, &buffers, size]() -> std::string {
+                std::memset(buffers.dst.get(), 2, size);
+                engine->copy(buffers.dst.get(), buffers.src.get(), size);
+                return std::memcmp(buffers.dst.get(), buffers.src.get(), size) == 0 ? "" : "copied wrong bytes";
+            };
+            section.variants.push_back(std::move(variant));
+        }
+        const bench::SectionResult result = bench::run_section(section, timing, [](const std::string&) {});
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+            const bench::VariantResult& r = result.variants[v];
+            if (!r.failure.empty())
+                throw tilecopy::Error("variant " + std::to_string(v) + " of a " + section.name + " copy: " + r.failure);
+            out[v].push_back(r.median_gbps);
+        }
+    }
     return out;
 }
 
@@ -155,7 +153,7 @@ std::size_t nontemporal_threshold(const Forcer& forced, const Settings& set, Buf
     const auto sizes = powers(MiB, set.largest, set.quick ? 4 : 2);
     auto regular = forced(kNever, 1, set.default_block);
     auto nontemporal = forced(1, 1, set.default_block);
-    const auto nt = measure({regular.get(), nontemporal.get()}, sizes, big, set.rounds, set.quick ? 3 : 5);
+    const auto nt = measure({regular.get(), nontemporal.get()}, sizes, big, set.rounds);
     log << "\nstores     size   regular  non-temporal  ratio\n";
     for (std::size_t i = 0; i < sizes.size(); ++i) {
         char line[128];
@@ -174,7 +172,7 @@ std::size_t inline_threshold(const Forcer& forced, const Settings& set, std::siz
     const auto sizes = powers(16 * KiB, 4 * MiB, set.quick ? 4 : 2);
     auto alone = forced(nt_threshold, kNever, set.default_block);
     auto arena = forced(nt_threshold, 1, set.default_block);
-    const auto in = measure({alone.get(), arena.get()}, sizes, big, set.rounds, set.quick ? 5 : 20);
+    const auto in = measure({alone.get(), arena.get()}, sizes, big, set.rounds);
     log << "\ninline     size  one thread     arena  ratio\n";
     for (std::size_t i = 0; i < sizes.size(); ++i) {
         char line[128];
@@ -198,7 +196,7 @@ std::size_t block_bytes(const Forcer& forced, const Settings& set, std::size_t n
         by_block.push_back(forced(nt_threshold, 1, b));
         variants.push_back(by_block.back().get());
     }
-    const auto bl = measure(variants, {copy}, big, set.rounds, set.quick ? 3 : 10);
+    const auto bl = measure(variants, {copy}, big, set.rounds);
     log << "\nblocks at " << size_text(copy) << ":";
     std::size_t best = 0;
     for (std::size_t i = 0; i < blocks.size(); ++i) {

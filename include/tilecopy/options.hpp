@@ -15,6 +15,26 @@ enum class NumaPolicy {
     Off,        // one arena over all cores
 };
 
+// The policy's name in text (options, describe(), tools, Python): "auto", "interleave", "node",
+// "off"; and back, false for any other name.
+inline const char* numa_policy_name(NumaPolicy policy) noexcept {
+    switch (policy) {
+    case NumaPolicy::Auto: return "auto";
+    case NumaPolicy::Interleave: return "interleave";
+    case NumaPolicy::Node: return "node";
+    case NumaPolicy::Off: return "off";
+    }
+    return "unknown";
+}
+inline bool parse_numa_policy(const std::string& name, NumaPolicy& out) noexcept {
+    for (NumaPolicy p : {NumaPolicy::Auto, NumaPolicy::Interleave, NumaPolicy::Node, NumaPolicy::Off})
+        if (name == numa_policy_name(p)) {
+            out = p;
+            return true;
+        }
+    return false;
+}
+
 struct Options {
     // The default of linger_us (which 0 cannot mark: 0 means "give cores back at once").
     static constexpr std::size_t kDefaultLinger = static_cast<std::size_t>(-1);
