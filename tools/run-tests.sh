@@ -93,9 +93,12 @@ stage_done "build-test: build"
 run_suite build-test || status=1
 stage_done "build-test: meson test"
 
-# Sanitizers: the core and the torch adapter (libtorch itself is not instrumented).
+# Sanitizers: the core and the torch adapter (libtorch itself is not instrumented). -O2 with
+# line tables (-g1) gives the reports' frames file and line without full debug info, which
+# costs the ATen files ~40% more compile time under the sanitizers.
+sanitizer_build=(-Doptimization=2 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1)
 setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-  -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+  -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}"
 mapfile -t asan_targets < <(test_targets build-asan)
 ninja -C build-asan "${asan_targets[@]}"
 stage_done "build-asan: build"
@@ -105,7 +108,7 @@ stage_done "build-asan: meson test"
 
 # ThreadSanitizer: only the tests that run copies concurrently, only their targets built.
 setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-  -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
+  -Db_sanitize=thread -Db_lundef=false "${sanitizer_build[@]}"
 tsan_tests=(async engine fork crew affinity)
 tsan_targets=(tests/test_async tests/test_engine tests/test_fork tests/test_crew tests/test_affinity
   tests/test_crew_planted_race)
