@@ -82,6 +82,7 @@ stage_done() {
   local cpu
   cpu=$(cpu_seconds)
   timings+=("$(printf '%-52s %4d s wall %5d s CPU' "$1" $((SECONDS - stage_start)) $((cpu - stage_cpu)))")
+  echo "tilecopy stage ${timings[-1]}"
   total_cpu=$((total_cpu + cpu - stage_cpu))
   stage_start=$SECONDS; stage_cpu=$cpu
 }
