@@ -10,18 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace bench {
+#include <tilecopy/units.hpp>
 
-std::string format_size(std::size_t bytes) {
-    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int unit = 0;
-    std::size_t value = bytes;
-    while (unit < 4 && value >= 1024 && value % 1024 == 0) {
-        value /= 1024;
-        ++unit;
-    }
-    return std::to_string(value) + " " + units[unit];
-}
+namespace bench {
 
 void print_table_header(std::FILE* out, int rounds_small, int rounds_large) {
     std::fprintf(out,
@@ -36,7 +27,7 @@ void print_table_header(std::FILE* out, int rounds_small, int rounds_large) {
 }
 
 void print_section_rows(std::FILE* out, const SectionResult& section) {
-    std::string size = format_size(section.size_bytes);
+    std::string size = tilecopy::size_text(section.size_bytes);
     for (const VariantResult& v : section.variants) {
         if (!v.failure.empty()) {
             std::fprintf(out, "%-10s %9s  %-28s FAILED verification, not timed: %s\n", section.name.c_str(),
@@ -189,7 +180,7 @@ std::string write_svg(const std::string& path, const RunInfo& info, const std::v
     std::string xtics;
     for (const SectionResult& s : sections)
         if (s.name == "copy")
-            xtics += (xtics.empty() ? "" : ", ") + quoted_for_gnuplot(format_size(s.dst_bytes)) + " " +
+            xtics += (xtics.empty() ? "" : ", ") + quoted_for_gnuplot(tilecopy::size_text(s.dst_bytes)) + " " +
                      std::to_string(s.dst_bytes);
 
     char dir_template[] = "/tmp/tilecopy-bench-XXXXXX";

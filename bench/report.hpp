@@ -12,9 +12,6 @@
 
 namespace bench {
 
-// "4 KiB", "256 MiB", "1 GiB"; other sizes in bytes.
-std::string format_size(std::size_t bytes);
-
 void print_table_header(std::FILE* out, int rounds_small, int rounds_large);
 void print_section_rows(std::FILE* out, const SectionResult& section);
 

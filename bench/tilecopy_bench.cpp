@@ -16,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include <tilecopy/tilecopy.hpp>
+#include <tilecopy/units.hpp>
 
 #include "baselines.hpp"
 #include "machine.hpp"
@@ -32,34 +33,14 @@ constexpr std::size_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
 // At and above this size a round takes long enough that fewer rounds keep the run short.
 constexpr std::size_t kLargeSize = 256 * MiB;
 
-// "4K", "64KiB", "1M", "1G", "4096": binary units.
+// A size on the command line: <tilecopy/units.hpp>'s grammar (4K, 64KiB, 1M, 1G, 4096), not zero.
 std::size_t parse_size(const std::string& text) {
-    std::size_t pos = 0;
-    unsigned long long value = 0;
-    try {
-        if (text.empty() || text[0] < '0' || text[0] > '9') // stoull would accept "-1"
-            throw std::invalid_argument(text);
-        value = std::stoull(text, &pos);
-    } catch (const std::exception&) {
-        throw std::invalid_argument("not a size: '" + text + "' (try 4K, 64K, 1M, 1G)");
-    }
-    std::string unit = text.substr(pos);
-    std::size_t scale = 1;
-    if (unit == "" || unit == "B")
-        scale = 1;
-    else if (unit == "K" || unit == "KiB" || unit == "k")
-        scale = KiB;
-    else if (unit == "M" || unit == "MiB")
-        scale = MiB;
-    else if (unit == "G" || unit == "GiB")
-        scale = GiB;
-    else
-        throw std::invalid_argument("unknown unit in size '" + text + "' (use K, M or G: binary units)");
+    std::size_t value = 0;
+    if (!tilecopy::parse_size(text, value))
+        throw std::invalid_argument("not a size: '" + text + "' (try 4K, 64K, 1M, 1G: binary units)");
     if (value == 0)
         throw std::invalid_argument("size '" + text + "' is zero");
-    if (value > std::numeric_limits<std::size_t>::max() / scale)
-        throw std::invalid_argument("size '" + text + "' is too large");
-    return static_cast<std::size_t>(value) * scale;
+    return value;
 }
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -202,7 +183,7 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
     std::vector<PlannedSection> plan;
     const Context* c = &ctx;
     for (std::size_t bytes : sizes)
-        plan.push_back({bench::format_size(bytes) + " copy", [bytes, c] { return bench::copy_section(bytes, *c); }});
+        plan.push_back({tilecopy::size_text(bytes) + " copy", [bytes, c] { return bench::copy_section(bytes, *c); }});
     if (a.no_extra)
         return plan;
     const bench::Methods& m = ctx.methods;
@@ -219,35 +200,35 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
     }
     if (m.tilecopy) {
         for (std::size_t bytes : offset_sizes) {
-            plan.push_back({bench::format_size(bytes) + " misaligned",
+            plan.push_back({tilecopy::size_text(bytes) + " misaligned",
                             [bytes, c] { return bench::misaligned_section(bytes, 1, 3, *c); }});
-            plan.push_back({bench::format_size(bytes) + " 4k-aliased",
+            plan.push_back({tilecopy::size_text(bytes) + " 4k-aliased",
                             [bytes, c] { return bench::aliased_section(bytes, *c); }});
         }
     }
     if (m.tilecopy || m.omp)
-        plan.push_back({bench::format_size(cold_bytes) + " cold",
+        plan.push_back({tilecopy::size_text(cold_bytes) + " cold",
                         [cold_bytes, c] { return bench::cold_section(cold_bytes, *c); }});
     // Issue 10: copies one at a time, as a trainer issues them, and into fresh pages.
     if (m.tilecopy) {
         const std::vector<std::size_t> isolated = a.quick ? std::vector<std::size_t>{MiB, 16 * MiB}
                                                           : std::vector<std::size_t>{MiB, 4 * MiB, 16 * MiB, 64 * MiB};
         for (std::size_t bytes : isolated)
-            plan.push_back({bench::format_size(bytes) + " isolated",
+            plan.push_back({tilecopy::size_text(bytes) + " isolated",
                             [bytes, c] { return bench::isolated_section(bytes, *c); }});
         for (std::size_t bytes : {MiB, a.quick ? 16 * MiB : 64 * MiB})
-            plan.push_back({bench::format_size(bytes) + " fresh pages",
+            plan.push_back({tilecopy::size_text(bytes) + " fresh pages",
                             [bytes, c] { return bench::fresh_pages_section(bytes, *c); }});
     }
     // Issue 6: many tensors in one call (10,000 x 64 KiB = 655 MB; 100 x 8 MiB), one in the background.
     if (m.tilecopy_batch)
         for (auto [pairs, each] : {std::pair<std::size_t, std::size_t>{a.quick ? 1000 : 10000, 64 * KiB},
                                    std::pair<std::size_t, std::size_t>{a.quick ? 10 : 100, 8 * MiB}})
-            plan.push_back({std::to_string(pairs) + " x " + bench::format_size(each) + " batch",
+            plan.push_back({std::to_string(pairs) + " x " + tilecopy::size_text(each) + " batch",
                             [pairs = pairs, each = each, c] { return bench::batch_section(pairs, each, *c); }});
     if (m.tilecopy_async) {
         const std::size_t async_bytes = a.quick ? 64 * MiB : GiB;
-        plan.push_back({bench::format_size(async_bytes) + " async",
+        plan.push_back({tilecopy::size_text(async_bytes) + " async",
                         [async_bytes, c] { return bench::async_section(async_bytes, *c); }});
     }
     return plan;
@@ -273,7 +254,7 @@ bool run_plan(const std::vector<PlannedSection>& plan, const bench::RunInfo& inf
             settings.min_sample_us = a.min_sample_us;
             settings.cold_idle_ms = a.cold_idle_ms;
             result = bench::run_section(section, settings, [&](const std::string& what) {
-                progress.show(prefix + bench::format_size(section.size_bytes) + " " + what);
+                progress.show(prefix + tilecopy::size_text(section.size_bytes) + " " + what);
             });
         } catch (const std::bad_alloc&) {
             progress.clear();

@@ -14,6 +14,7 @@
 #include <ATen/ATen.h>
 
 #include <tilecopy/torch.hpp>
+#include <tilecopy/units.hpp>
 
 #include "report.hpp"
 #include "sections.hpp"
@@ -117,7 +118,7 @@ Section batch_section(std::size_t pairs, std::size_t bytes_each, const Context& 
     if (engine_loop >= 0)
         s.variants[static_cast<std::size_t>(engine_loop)].reference = torch_loop;
 
-    const std::string what = std::to_string(pairs) + " pairs of " + format_size(bytes_each) + " float32 tensors";
+    const std::string what = std::to_string(pairs) + " pairs of " + tilecopy::size_text(bytes_each) + " float32 tensors";
     s.notes = [what, batch, torch_loop, engine_loop](const SectionResult& r) {
         std::vector<std::string> notes{what};
         const auto add = [&](int other, const char* name, const char* target) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <tilecopy/options.hpp>
+#include <tilecopy/units.hpp>
 
 namespace tilecopy::detail {
 
@@ -58,16 +59,13 @@ struct Environment {
     static Environment from_process();
 };
 
-// "64M", "256K", "1G", "4096", "2MiB": a byte count with an optional binary suffix; false when
-// unparsable or past SIZE_MAX.
-bool parse_size(const std::string& text, std::size_t& out) noexcept;
+using tilecopy::parse_size; // <tilecopy/units.hpp>
 // Why a value from the environment or a profile is out of range for the tunable `key`
 // ("nt_threshold", "inline_threshold", "block_bytes", "threads", "linger_us",
 // "async_inline_bytes", "async_small_bytes", "min_run_bytes"), e.g. "must be at least 4096"; null
 // when it is in range.
 const char* out_of_range(const std::string& key, std::size_t value) noexcept;
-// The shortest exact form with a binary unit: "256 KiB", "40 MiB", "1000 B".
-std::string size_text(std::size_t bytes);
+using tilecopy::size_text;
 
 constexpr std::size_t kNever = std::numeric_limits<std::size_t>::max();
 

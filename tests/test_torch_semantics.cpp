@@ -217,7 +217,7 @@ std::vector<unsigned char> batched_bytes(const Pair& p) {
     return storage_bytes(at::maybeGetBatchedImpl(p.dst)->value());
 }
 
-std::vector<unsigned char> none(const Pair&) { return {}; }
+std::vector<unsigned char> unreadable(const Pair&) { return {}; }
 
 } // namespace
 
@@ -233,9 +233,9 @@ TEST_CASE("tensors that are not plain dense CPU tensors go to copy_ and give cop
          }, functional_bytes},
         {"vmap-batched destination", [] { return Pair{at::addBatchDim(f({3, 4096}, 1), 0, 0), f({4096}, 2)}; }, batched_bytes},
         {"vmap-batched source", [] { return Pair{f({3, 4096}, 1), at::addBatchDim(f({3, 4096}, 2), 0, 0)}; }, dst_bytes},
-        {"meta destination", [meta] { return Pair{at::empty({4096}, meta), f({4096}, 2)}; }, none},
-        {"meta destination and source", [meta] { return Pair{at::empty({4096}, meta), at::empty({4096}, meta)}; }, none},
-        {"sparse pair", [] { return Pair{f({64}, 1).to_sparse(), f({64}, 2).to_sparse()}; }, none},
+        {"meta destination", [meta] { return Pair{at::empty({4096}, meta), f({4096}, 2)}; }, unreadable},
+        {"meta destination and source", [meta] { return Pair{at::empty({4096}, meta), at::empty({4096}, meta)}; }, unreadable},
+        {"sparse pair", [] { return Pair{f({64}, 1).to_sparse(), f({64}, 2).to_sparse()}; }, unreadable},
         {"zero tensor source", [] { return Pair{f({4096}, 1), at::_efficientzerotensor({4096})}; }, dst_bytes},
         {"conjugate view source", [] {
              return Pair{make_tensor(Layout::Contiguous, at::kComplexFloat, {2048}, Fill::Values, 1),

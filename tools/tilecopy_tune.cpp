@@ -1,12 +1,13 @@
 // tilecopy-tune: measures this machine with the engine's own threads and writes the machine
 // profile every engine then reads (lib/profile.hpp). Three questions, each answered by copies
-// interleaved round by round so that a noisy neighbour hurts both sides of a comparison alike:
+// interleaved round by round so that a noisy neighbour hurts both sides of a comparison alike
+// (the benchmark's harness, bench/measure.hpp):
 //   - regular against non-temporal stores, 1 MiB to 1 GiB: the non-temporal threshold;
 //   - the caller alone against the arena, 16 KiB to 4 MiB: the inline threshold;
 //   - block sizes 64 KiB to 1 MiB on a parallel copy: the block size.
 // Run time is bounded: sizes and rounds are fixed (--quick: a second or so, for tests).
+// It reads no profile (the one it replaces may be broken) and measures with the default linger.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,8 +17,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <cstdlib>
 #include <sys/stat.h>
-#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,7 @@
 #include <tilecopy/tilecopy.hpp>
 
 #include "engine.hpp"
+#include "measure.hpp"
 #include "profile.hpp"
 #include "strategy.hpp"
 
@@ -33,7 +35,6 @@ namespace {
 using tilecopy::CopyEngine;
 using tilecopy::Options;
 using namespace tilecopy::detail;
-using clock_type = std::chrono::steady_clock;
 
 constexpr std::size_t KiB = 1024, MiB = 1024 * 1024;
 
@@ -47,43 +48,42 @@ struct Buffers {
     }
 };
 
-// GB/s of one copy of `bytes` (destination bytes per second).
-double time_copy(CopyEngine& engine, Buffers& b, std::size_t bytes) {
-    const auto t0 = clock_type::now();
-    engine.copy(b.dst.get(), b.src.get(), bytes);
-    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
-    return double(bytes) / std::max(s, 1e-9) / 1e9;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
-}
-
-// Medians of each variant's GB/s per size, variants interleaved within every round.
-std::vector<std::vector<double>> measure(std::vector<CopyEngine*> variants, const std::vector<std::size_t>& sizes,
-                                         Buffers& buffers, int rounds, int reps_small) {
-    std::vector<std::vector<std::vector<double>>> samples(variants.size(),
-                                                          std::vector<std::vector<double>>(sizes.size()));
-    for (int r = 0; r < rounds; ++r)
-        for (std::size_t s = 0; s < sizes.size(); ++s) {
-            // Small copies repeat, so one sample is not one timer tick.
-            const int reps = sizes[s] < 4 * MiB ? reps_small : 1;
-            for (std::size_t v = 0; v < variants.size(); ++v) {
-                // Each engine has its own helpers, which spin for Options::linger_us after its last
-                // copy: let the previous variant's leave first, or they share the cores with this
-                // one's (on 2 vCPUs that made regular stores look 10x slower at 16 MiB).
-                std::this_thread::sleep_for(std::chrono::microseconds(variants[v]->options().linger_us + 1000));
-                time_copy(*variants[v], buffers, sizes[s]); // warm: its helpers are lingering now
-                double best = 0;
-                for (int k = 0; k < reps; ++k) best = std::max(best, time_copy(*variants[v], buffers, sizes[s]));
-                samples[v][s].push_back(best);
-            }
-        }
+// Medians of each variant's GB/s per size, with the benchmark's harness (bench/measure.hpp):
+// one section per size, the variants interleaved in every round, each checked once.
+std::vector<std::vector<double>> measure(const std::vector<CopyEngine*>& variants, const std::vector<std::size_t>& sizes,
+                                         Buffers& buffers, int rounds) {
+    bench::TimingSettings timing;
+    timing.rounds = rounds;
+    // Each engine has its own helpers, which spin for Options::linger_us after its last copy:
+    // let the previous variant's leave first, or they share the cores with this one's (on 2
+    // vCPUs that made regular stores look 10x slower at 16 MiB).
+    timing.pause_ms = double(kDefaultLingerUs) / 1e3 + 1.0;
     std::vector<std::vector<double>> out(variants.size());
-    for (std::size_t v = 0; v < variants.size(); ++v)
-        for (auto& x : samples[v]) out[v].push_back(median(x));
+    for (std::size_t size : sizes) {
+        bench::Section section;
+        section.name = size_text(size);
+        section.size_bytes = section.src_bytes = section.dst_bytes = size;
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+            bench::Variant variant;
+            variant.method = "tilecopy";
+            variant.label = "variant " + std::to_string(v);
+            CopyEngine* engine = variants[v];
+            variant.copy = [engine, &buffers, size] { engine->copy(buffers.dst.get(), buffers.src.get(), size); };
+            variant.verify = [engine, &buffers, size]() -> std::string {
+                std::memset(buffers.dst.get(), 2, size);
+                engine->copy(buffers.dst.get(), buffers.src.get(), size);
+                return std::memcmp(buffers.dst.get(), buffers.src.get(), size) == 0 ? "" : "copied wrong bytes";
+            };
+            section.variants.push_back(std::move(variant));
+        }
+        const bench::SectionResult result = bench::run_section(section, timing, [](const std::string&) {});
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+            const bench::VariantResult& r = result.variants[v];
+            if (!r.failure.empty())
+                throw tilecopy::Error("variant " + std::to_string(v) + " of a " + section.name + " copy: " + r.failure);
+            out[v].push_back(r.median_gbps);
+        }
+    }
     return out;
 }
 
@@ -125,6 +125,92 @@ bool write_text(const std::string& path, const std::string& text) {
     return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// Engines that force what they measure and ignore any profile and environment for it; the
+// rest (threads) is as every engine here will have it. The linger is the default, whatever
+// $TILECOPY_LINGER_US says: each variant waits out the previous one's linger (measure()), so a
+// long one would only stretch the run, and the thresholds are for engines that linger as usual.
+struct Forcer {
+    Options base;
+    Forcer() { base.linger_us = kDefaultLingerUs; }
+    std::unique_ptr<CopyEngine> operator()(std::size_t nt, std::size_t inline_below, std::size_t block) const {
+        Options o = base;
+        o.nontemporal_threshold = nt;
+        o.inline_threshold = inline_below;
+        o.block_bytes = block;
+        return std::make_unique<CopyEngine>(o);
+    }
+};
+
+struct Settings {
+    bool quick = false;
+    int rounds = 7;
+    std::size_t largest = 0;
+    std::size_t default_block = 0;
+};
+
+// 1. Regular against non-temporal stores, every core: the non-temporal threshold.
+std::size_t nontemporal_threshold(const Forcer& forced, const Settings& set, Buffers& big, std::ostream& log) {
+    const auto sizes = powers(MiB, set.largest, set.quick ? 4 : 2);
+    auto regular = forced(kNever, 1, set.default_block);
+    auto nontemporal = forced(1, 1, set.default_block);
+    const auto nt = measure({regular.get(), nontemporal.get()}, sizes, big, set.rounds);
+    log << "\nstores     size   regular  non-temporal  ratio\n";
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        char line[128];
+        std::snprintf(line, sizeof line, "%16s %9.1f %13.1f %6.2f\n", size_text(sizes[i]).c_str(), nt[0][i], nt[1][i],
+                      nt[1][i] / std::max(nt[0][i], 1e-9));
+        log << line;
+    }
+    const std::size_t threshold = crossover(sizes, nt[0], nt[1], kNever);
+    log << "-> nt_threshold " << (threshold == kNever ? std::string("never") : size_text(threshold)) << "\n";
+    return threshold;
+}
+
+// 2. The caller alone against the arena: the inline threshold.
+std::size_t inline_threshold(const Forcer& forced, const Settings& set, std::size_t nt_threshold, Buffers& big,
+                             std::ostream& log) {
+    const auto sizes = powers(16 * KiB, 4 * MiB, set.quick ? 4 : 2);
+    auto alone = forced(nt_threshold, kNever, set.default_block);
+    auto arena = forced(nt_threshold, 1, set.default_block);
+    const auto in = measure({alone.get(), arena.get()}, sizes, big, set.rounds);
+    log << "\ninline     size  one thread     arena  ratio\n";
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        char line[128];
+        std::snprintf(line, sizeof line, "%16s %11.1f %9.1f %6.2f\n", size_text(sizes[i]).c_str(), in[0][i], in[1][i],
+                      in[1][i] / std::max(in[0][i], 1e-9));
+        log << line;
+    }
+    const std::size_t threshold = crossover(sizes, in[0], in[1], sizes.back() * 2);
+    log << "-> inline_threshold " << size_text(threshold) << "\n";
+    return threshold;
+}
+
+// 3. Block sizes on a parallel copy of a size a trainer copies often: the block size.
+std::size_t block_bytes(const Forcer& forced, const Settings& set, std::size_t nt_threshold, Buffers& big,
+                        std::ostream& log) {
+    const std::size_t copy = std::min(set.largest, set.quick ? 4 * MiB : 16 * MiB);
+    std::vector<std::unique_ptr<CopyEngine>> by_block;
+    std::vector<CopyEngine*> variants;
+    const auto blocks = powers(64 * KiB, MiB, set.quick ? 4 : 2);
+    for (std::size_t b : blocks) {
+        by_block.push_back(forced(nt_threshold, 1, b));
+        variants.push_back(by_block.back().get());
+    }
+    const auto bl = measure(variants, {copy}, big, set.rounds);
+    log << "\nblocks at " << size_text(copy) << ":";
+    std::size_t best = 0;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        char cell[64];
+        std::snprintf(cell, sizeof cell, "  %s %.1f", size_text(blocks[i]).c_str(), bl[i][0]);
+        log << cell;
+        // Prefer the default unless another block size is clearly (3%) faster.
+        if (bl[i][0] > bl[best][0] * 1.03 || (blocks[i] == set.default_block && bl[i][0] * 1.03 >= bl[best][0]))
+            best = i;
+    }
+    log << "\n-> block_bytes " << size_text(blocks[best]) << "\n";
+    return blocks[best];
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -155,84 +241,36 @@ int main(int argc, char** argv) {
         if (path.empty()) path = profile_path();
         if (path.empty() && !dry_run) throw tilecopy::Error("no --profile given and neither $TILECOPY_PROFILE nor $HOME is set");
 
-        // Engines that ignore any existing profile and environment for what they force; the
-        // rest (threads, linger) is as every engine here will have it.
-        Options base;
-        base.linger_us = Options::kDefaultLinger;
-        auto forced = [&](std::size_t nt, std::size_t inline_below, std::size_t block) {
-            Options o = base;
-            o.nontemporal_threshold = nt;
-            o.inline_threshold = inline_below;
-            o.block_bytes = block;
-            return std::make_unique<CopyEngine>(o);
-        };
+        // The profile this run replaces may be corrupt or from another machine: no engine here
+        // reads one (a path under /dev/null cannot exist), so every measurement starts from the
+        // engine's own defaults and a broken profile cannot stop its repair.
+        if (::setenv("TILECOPY_PROFILE", "/dev/null/tilecopy-tune", 1) != 0)
+            throw tilecopy::Error("cannot set TILECOPY_PROFILE for the tuner's engines");
+        const Forcer forced;
         auto probe = forced(kNever, 1, 0);
         const Strategy& st = tilecopy::detail::internals(*probe).strategy();
-        const std::size_t default_block = st.block_bytes.value;
+        Settings set;
+        set.quick = quick;
+        set.rounds = rounds;
+        set.largest = largest;
+        set.default_block = st.block_bytes.value;
         std::ostringstream log;
         log << "tilecopy-tune on '" << cpu_model() << "', " << machine_summary(st.facts) << "; "
-            << tilecopy::detail::internals(*probe).scheduler().total_concurrency() << " threads, " << rounds
+            << tilecopy::detail::internals(*probe).scheduler().total_concurrency() << " threads, helpers linger "
+            << st.linger_us.value << " us, " << rounds
             << " rounds, medians of GB/s (destination bytes), variants interleaved in every round\n";
 
         Buffers big(largest);
-
-        // 1. Regular against non-temporal stores, every core.
-        const auto nt_sizes = powers(MiB, largest, quick ? 4 : 2);
-        auto regular = forced(kNever, 1, default_block);
-        auto nontemporal = forced(1, 1, default_block);
-        const auto nt = measure({regular.get(), nontemporal.get()}, nt_sizes, big, rounds, quick ? 3 : 5);
-        log << "\nstores     size   regular  non-temporal  ratio\n";
-        for (std::size_t i = 0; i < nt_sizes.size(); ++i) {
-            char line[128];
-            std::snprintf(line, sizeof line, "%16s %9.1f %13.1f %6.2f\n", size_text(nt_sizes[i]).c_str(), nt[0][i],
-                          nt[1][i], nt[1][i] / std::max(nt[0][i], 1e-9));
-            log << line;
-        }
-        const std::size_t nt_threshold = crossover(nt_sizes, nt[0], nt[1], kNever);
-        log << "-> nt_threshold " << (nt_threshold == kNever ? std::string("never") : size_text(nt_threshold)) << "\n";
-
-        // 2. The caller alone against the arena.
-        const auto small = powers(16 * KiB, 4 * MiB, quick ? 4 : 2);
-        auto alone = forced(nt_threshold, kNever, default_block);
-        auto arena = forced(nt_threshold, 1, default_block);
-        const auto in = measure({alone.get(), arena.get()}, small, big, rounds, quick ? 5 : 20);
-        log << "\ninline     size  one thread     arena  ratio\n";
-        for (std::size_t i = 0; i < small.size(); ++i) {
-            char line[128];
-            std::snprintf(line, sizeof line, "%16s %11.1f %9.1f %6.2f\n", size_text(small[i]).c_str(), in[0][i], in[1][i],
-                          in[1][i] / std::max(in[0][i], 1e-9));
-            log << line;
-        }
-        std::size_t inline_threshold = crossover(small, in[0], in[1], small.back() * 2);
-        log << "-> inline_threshold " << size_text(inline_threshold) << "\n";
-
-        // 3. Block sizes on a parallel copy of a size a trainer copies often.
-        const std::size_t block_copy = std::min(largest, quick ? 4 * MiB : 16 * MiB);
-        std::vector<std::unique_ptr<CopyEngine>> by_block;
-        std::vector<CopyEngine*> variants;
-        const auto blocks = powers(64 * KiB, MiB, quick ? 4 : 2);
-        for (std::size_t b : blocks) {
-            by_block.push_back(forced(nt_threshold, 1, b));
-            variants.push_back(by_block.back().get());
-        }
-        const auto bl = measure(variants, {block_copy}, big, rounds, quick ? 3 : 10);
-        log << "\nblocks at " << size_text(block_copy) << ":";
-        std::size_t best = 0;
-        for (std::size_t i = 0; i < blocks.size(); ++i) {
-            char cell[64];
-            std::snprintf(cell, sizeof cell, "  %s %.1f", size_text(blocks[i]).c_str(), bl[i][0]);
-            log << cell;
-            // Prefer the default unless another block size is clearly (3%) faster.
-            if (bl[i][0] > bl[best][0] * 1.03 || (blocks[i] == default_block && bl[i][0] * 1.03 >= bl[best][0])) best = i;
-        }
-        log << "\n-> block_bytes " << size_text(blocks[best]) << "\n";
+        const std::size_t nt = nontemporal_threshold(forced, set, big, log);
+        const std::size_t inline_below = inline_threshold(forced, set, nt, big, log);
+        const std::size_t block = block_bytes(forced, set, nt, big, log);
 
         Profile p;
         p.cpu = cpu_model();
         p.machine = machine_summary(st.facts);
-        p.nt_threshold = nt_threshold;
-        p.inline_threshold = inline_threshold;
-        p.block_bytes = blocks[best];
+        p.nt_threshold = nt;
+        p.inline_threshold = inline_below;
+        p.block_bytes = block;
         std::cout << log.str();
         if (dry_run) {
             std::cout << "\n(dry run: nothing written)\n";

@@ -4,47 +4,45 @@
 // medians: the small copies' completion time (submit to wait() returning) and the large
 // copy's bandwidth with and without them.
 //
-//   tilecopy-async-lanes [--large MiB] [--small bytes] [--rounds N] [--gap-us us]
+//   tilecopy-async-lanes [--large 512M] [--small 4K] [--rounds 9] [--gap-us 500]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include <tilecopy/tilecopy.hpp>
+#include <tilecopy/units.hpp>
+
+#include "measure.hpp"
 
 namespace {
 
+using bench::median;
 using clock_type = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 double seconds(clock_type::duration d) { return std::chrono::duration<double>(d).count(); }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    std::size_t large = std::size_t(512) << 20, small = 4096;
+    CLI::App app{"tilecopy-async-lanes: small asynchronous copies while a large one runs"};
+    std::string large_text = "512M", small_text = "4K";
     int rounds = 9;
     long gap_us = 500;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string flag = argv[i];
-        const long value = std::strtol(argv[i + 1], nullptr, 10);
-        if (flag == "--large") large = std::size_t(value) << 20;
-        else if (flag == "--small") small = std::size_t(value);
-        else if (flag == "--rounds") rounds = int(value);
-        else if (flag == "--gap-us") gap_us = value;
-        else {
-            std::fprintf(stderr, "unknown option %s\n", argv[i]);
-            return 2;
-        }
+    app.add_option("--large", large_text, "The large copy (a size: 512M, 1G)");
+    app.add_option("--small", small_text, "Each small copy (a size: 4K, 64K)");
+    app.add_option("--rounds", rounds, "Rounds (default 9)")->check(CLI::PositiveNumber);
+    app.add_option("--gap-us", gap_us, "Microseconds between small copies (default 500)")->check(CLI::NonNegativeNumber);
+    CLI11_PARSE(app, argc, argv);
+    std::size_t large = 0, small = 0;
+    if (!tilecopy::parse_size(large_text, large) || large == 0 || !tilecopy::parse_size(small_text, small) || small == 0) {
+        std::fprintf(stderr, "tilecopy-async-lanes: --large and --small take sizes (4K, 512M, 1G), not zero\n");
+        return 2;
     }
     tilecopy::CopyEngine engine;
     std::vector<unsigned char> src(large, 1), dst(large, 2), small_src(small, 3), small_dst(small, 4);
@@ -96,7 +94,8 @@ int main(int argc, char** argv) {
     std::printf("large, caller polling:  %.1f GB/s (median)\n", median(polled_gbs));
     std::printf("large with small ones:  %.1f GB/s (median), %.3fx alone, %.3fx polling\n", median(mixed_gbs),
                 median(mixed_gbs) / median(alone_gbs), median(mixed_gbs) / median(polled_gbs));
-    std::printf("small during large:     median %.1f us, max %.1f us over %zu copies\n", median(small_us),
+    std::printf("small during large:     median %.1f us, max %.1f us over %zu copies\n",
+                small_us.empty() ? 0.0 : median(small_us),
                 small_us.empty() ? 0.0 : *std::max_element(small_us.begin(), small_us.end()), small_us.size());
     std::printf("small on an idle engine: median %.1f us\n", median(small_idle_us));
     return 0;

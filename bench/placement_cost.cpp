@@ -1,6 +1,6 @@
 // tilecopy-placement-cost: what deciding NumaPolicy::Auto placement costs against the copy it
 // places. Run it on several nodes, with page locations from the kernel, e.g.
-//   HWLOC_THISSYSTEM=1 HWLOC_SYNTHETIC="pack:2 [numa] core:1 pu:1" build/tools/tilecopy-placement-cost
+//   HWLOC_THISSYSTEM=1 HWLOC_SYNTHETIC="pack:2 [numa] core:1 pu:1" build/bench/tilecopy-placement-cost
 // Prints, per size, the median over interleaved rounds of: placing the copy's blocks as the
 // engine does, the engine's whole copy with Auto (placement included) and with Off (one
 // arena over every core: the speed the copy has without placement), and placement's share of
@@ -8,14 +8,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <tilecopy/tilecopy.hpp>
+#include <CLI/CLI.hpp>
 
+#include <tilecopy/tilecopy.hpp>
+#include <tilecopy/units.hpp>
+
+#include "measure.hpp"
 #include "placement.hpp"
 #include "plan.hpp"
 #include "topology.hpp"
@@ -24,10 +27,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
+using bench::median;
 
 double seconds_since(clock_type::time_point t0) {
     return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -36,23 +36,20 @@ double seconds_since(clock_type::time_point t0) {
 } // namespace
 
 int main(int argc, char** argv) {
-    std::vector<std::size_t> sizes_mib = {64, 1024};
+    CLI::App app{"tilecopy-placement-cost: what deciding NumaPolicy::Auto placement costs against the copy"};
+    std::vector<std::string> size_texts = {"64M", "1G"};
     int rounds = 11;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg.rfind("--rounds=", 0) == 0) {
-            rounds = std::max(1, std::atoi(arg.c_str() + 9));
-        } else if (arg.rfind("--sizes=", 0) == 0) {
-            sizes_mib.clear();
-            for (const char* p = arg.c_str() + 8; *p;) {
-                sizes_mib.push_back(std::strtoull(p, const_cast<char**>(&p), 10));
-                if (*p == ',') ++p;
-                else if (*p) break;
-            }
-        } else {
-            std::fprintf(stderr, "usage: %s [--sizes=64,1024 (MiB)] [--rounds=11]\n", argv[0]);
+    app.add_option("--sizes", size_texts, "Copy sizes, whole MiB (default 64M,1G)")->delimiter(',');
+    app.add_option("--rounds", rounds, "Rounds per size (default 11)")->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);
+    std::vector<std::size_t> sizes_mib;
+    for (const std::string& text : size_texts) {
+        std::size_t bytes = 0;
+        if (!tilecopy::parse_size(text, bytes) || bytes == 0 || bytes % (std::size_t(1) << 20) != 0) {
+            std::fprintf(stderr, "tilecopy-placement-cost: --sizes %s: expected whole MiB (64M, 1G)\n", text.c_str());
             return 2;
         }
+        sizes_mib.push_back(bytes >> 20);
     }
     try {
         tilecopy::Options options;
