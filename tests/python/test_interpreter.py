@@ -9,8 +9,9 @@ import sys
 import textwrap
 import time
 
-# A wrapper subclass whose copy_ runs Python on the engine's submitter thread, blocked until
-# the script says so (or for SLEEP seconds): a copy that takes as long as the test needs.
+# A wrapper subclass whose copy_ runs Python on the engine's submitter thread, blocked there
+# until the script says so (or for Held.sleep seconds): a copy that takes as long as the test
+# needs. On the script's own thread (should the adapter ask copy_ at submission) it never blocks.
 PRELUDE = textwrap.dedent("""
     import sys
     import threading
@@ -26,7 +27,9 @@ PRELUDE = textwrap.dedent("""
 
         @classmethod
         def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
-            if Held.sleep:
+            if threading.current_thread() is threading.main_thread():
+                pass
+            elif Held.sleep:
                 time.sleep(Held.sleep)
             else:
                 Held.release.wait(120)
