@@ -66,21 +66,20 @@ run_one() {
   fi
 }
 # Each stage's wall and CPU seconds (user + system of every process it waited for).
-cpu_seconds() {
-  local t
-  t=$(mktemp)
-  times >"$t" # a builtin in this shell: its children's times, which a subshell would not see
-  awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } }
-       END { printf "%d", s }' "$t"
-  rm -f "$t"
+cpu_file=$(mktemp)
+trap 'rm -f "$cpu_file"' EXIT
+cpu_now() { # sets $cpu; `times` must run in this shell: a subshell's children are not this one's
+  times >"$cpu_file"
+  cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } }
+             END { printf "%d", s }' "$cpu_file")
 }
 timings=()
 stage_start=$SECONDS
-stage_cpu=$(cpu_seconds)
+cpu_now
+stage_cpu=$cpu
 total_cpu=0
 stage_done() {
-  local cpu
-  cpu=$(cpu_seconds)
+  cpu_now
   timings+=("$(printf '%-52s %4d s wall %5d s CPU' "$1" $((SECONDS - stage_start)) $((cpu - stage_cpu)))")
   echo "tilecopy stage ${timings[-1]}"
   total_cpu=$((total_cpu + cpu - stage_cpu))
