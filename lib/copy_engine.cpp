@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adapter.hpp"
+#include "checksum_copy.hpp"
 #include "engine.hpp"
 #include "placement.hpp"
 #include "profile.hpp"
@@ -83,6 +84,7 @@ Options resolve(Options o, const Strategy& s, const Topology& topology, std::str
         throw Error("tilecopy: Options::numa_node " + std::to_string(o.numa_node) + " is not a node of this topology (" +
                     std::to_string(topology.nodes().size()) + " nodes)");
     o.kernel = choose_kernel(kernel_request(o, reason)).name;
+    o.checksum_impl = backend_name(choose_backend(o.checksum_impl));
     return o;
 }
 
@@ -133,39 +135,49 @@ void Engine::copy_bytes(void* dst, const void* src, std::size_t bytes) {
 }
 
 void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
-                 std::atomic<std::uint64_t>* progress) {
+                 std::atomic<std::uint64_t>* progress, PlanChecksums* sums) {
     const std::size_t des = dst_element_size(conversion);
     std::size_t dst_bytes = 0;
     for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
     const Decision d = decide(strategy_, dst_bytes, scheduler_.total_concurrency(), forked());
     const bool nt = d.nontemporal;
     const kernels::CopyFn fn = pick(*kernel_, conversion, nt);
+    const bool counted = !sums || sums->copies(); // a checksum alone is no copy
 
     if (!d.parallel) {
-        for (std::size_t r = 0; r < count; ++r)
-            if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+        if (sums)
+            sums->run_inline(regions, count, conversion, fn);
+        else
+            for (std::size_t r = 0; r < count; ++r)
+                if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
-        counters.add(kInlineCopies, 1);
+        if (counted) counters.add(kInlineCopies, 1);
     } else {
         Plan plan;
         try {
             plan = make_plan(regions, count, conversion,
                              PlanOptions{options_.tile_bytes, d.block_bytes, d.tail_bytes, d.threads});
             place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
+            if (sums) sums->prepare(plan);
         } catch (const std::bad_alloc&) {
             throw Error("tilecopy: out of memory planning a copy of " + std::to_string(dst_bytes) + " bytes in blocks of " +
                         std::to_string(d.block_bytes) + " bytes (Options::block_bytes)");
         }
-        scheduler_.run(plan, [&plan, fn, progress, des](const Block& block) noexcept {
+        scheduler_.run(plan, [&plan, fn, progress, des, sums](const Block& block) noexcept {
             std::size_t done = 0;
-            for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {
-                fn(d, s, n);
-                done += n;
-            });
+            if (sums)
+                done = sums->run_block(plan, block, fn);
+            else
+                for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {
+                    fn(d, s, n);
+                    done += n;
+                });
             if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
         });
-        counters.add(kParallelCopies, 1);
+        if (sums) sums->finish(plan);
+        if (counted) counters.add(kParallelCopies, 1);
     }
+    if (!counted) return;
     counters.add(kCopies, 1);
     counters.add(kBytes, dst_bytes);
     if (nt) counters.add(kNontemporalCopies, 1);
@@ -260,6 +272,7 @@ std::vector<std::string> CopyEngine::describe() const {
     add(cpu.os_ymm, "os:ymm");
     add(cpu.os_zmm, "os:zmm");
     lines.push_back("cpu: " + (feats.empty() ? std::string("baseline x86-64") : feats));
+    lines.push_back("checksums: " + o.checksum_impl);
     lines.push_back("threads: " + std::to_string(e.scheduler().total_concurrency()) + " (the caller's thread included; " +
                     detail::origin_text(e.strategy().threads) + ")");
     using detail::size_text;

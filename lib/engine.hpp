@@ -21,6 +21,8 @@
 
 namespace tilecopy::detail {
 
+class PlanChecksums; // checksum_copy.hpp
+
 class Engine {
 public:
     Engine(const Options& options, std::shared_ptr<Topology> topology);
@@ -35,8 +37,9 @@ public:
     // Both throw tilecopy::Error when the plan cannot be allocated, before anything is written.
     void copy_bytes(void* dst, const void* src, std::size_t bytes);
     // Validated regions as one schedule; adds destination bytes to *progress as blocks finish.
+    // With `sums`, each block goes through sums->run_block (copy and checksum, or checksum only).
     void run(const Region* regions, std::size_t count, Conversion conversion,
-             std::atomic<std::uint64_t>* progress = nullptr);
+             std::atomic<std::uint64_t>* progress = nullptr, PlanChecksums* sums = nullptr);
     // Queues work for the engine's submitter thread and returns its handle at once.
     CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
 

@@ -2,6 +2,7 @@
 // <tilecopy/torch.hpp>.
 #pragma once
 
+#include <tilecopy/checksum.hpp>
 #include <tilecopy/copy_engine.hpp>
 #include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>
