@@ -42,6 +42,15 @@ void adapter::run_checksummed(CopyEngine& engine, const Region* regions, std::si
     detail::run_checksummed(engine.internals(), regions, count, conversion, kind, out);
 }
 
+void adapter::checksum_regions(CopyEngine& engine, const Region* regions, std::size_t count, Checksum kind,
+                               std::uint32_t* out) {
+    check_kind(kind);
+    for (std::size_t r = 0; r < count; ++r) out[r] = 0;
+    if (kind == Checksum::none || count == 0) return;
+    PlanChecksums sums(kind, backend_of(engine.internals()), /*copies=*/false, out);
+    engine.internals().run(regions, count, Conversion::None, nullptr, &sums);
+}
+
 } // namespace detail
 
 std::uint32_t CopyEngine::copy(void* dst, const void* src, std::size_t bytes, Checksum kind) {

@@ -14,6 +14,7 @@
 #include <tilecopy/tilecopy.hpp>
 
 #include "checksum.hpp"
+#include "crc_reference.hpp"
 #include "kernel_support.hpp"
 
 using namespace tilecopy;
@@ -26,25 +27,7 @@ namespace {
 
 constexpr Checksum kKinds[] = {Checksum::crc32c, Checksum::crc32};
 
-// The definition, one bit at a time: reflected polynomial, init and final xor ~0.
-struct BitwiseCrc {
-    std::uint32_t poly;
-    std::uint32_t reg = 0xFFFFFFFFu;
-    explicit BitwiseCrc(Checksum kind) : poly(kind == Checksum::crc32c ? 0x82F63B78u : 0xEDB88320u) {}
-    void add(const unsigned char* p, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i) {
-            reg ^= p[i];
-            for (int b = 0; b < 8; ++b) reg = (reg >> 1) ^ (poly & (0u - (reg & 1u)));
-        }
-    }
-    std::uint32_t value() const { return ~reg; }
-};
-
-std::uint32_t bitwise(Checksum kind, const void* p, std::size_t n) {
-    BitwiseCrc c(kind);
-    c.add(static_cast<const unsigned char*>(p), n);
-    return c.value();
-}
+std::uint32_t bitwise(Checksum kind, const void* p, std::size_t n) { return test::bitwise_crc(kind, p, n); }
 
 std::vector<CrcBackend> backends() {
     std::vector<CrcBackend> out{CrcBackend::Portable};
@@ -64,7 +47,7 @@ std::vector<std::string> runnable_kernels() {
 // CRC references of every prefix length of one buffer, in one bitwise pass.
 std::vector<std::uint32_t> prefix_crcs(Checksum kind, const unsigned char* p, const std::vector<std::size_t>& lengths) {
     std::vector<std::uint32_t> out;
-    BitwiseCrc c(kind);
+    test::BitwiseCrc c(kind);
     std::size_t at = 0;
     for (std::size_t len : lengths) { // ascending
         c.add(p + at, len - at);

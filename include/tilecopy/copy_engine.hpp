@@ -104,6 +104,14 @@ public:
     CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src);
     void copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
     CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
+    // The tensor copy above, returning the checksum of the destination's bytes in logical
+    // (row-major) element order after any dtype conversion: of dst.contiguous()'s bytes; for a
+    // contiguous destination, of its memory. Taken in the same pass when the destination is
+    // contiguous and the copy runs on the kernels, else right after the copy.
+    std::uint32_t copy(const at::Tensor& dst, const at::Tensor& src, Checksum kind);
+    // The checksum of a dense CPU tensor's bytes in logical element order (of t.contiguous()'s),
+    // in parallel; conjugate and negative views are resolved first.
+    std::uint32_t checksum(const at::Tensor& tensor, Checksum kind);
 
     // Human-readable lines: kernel chosen, thresholds, topology, arenas, threads, pinning.
     std::vector<std::string> describe() const;
