@@ -4,22 +4,47 @@
 
 namespace tilecopy::detail {
 
-std::uint32_t copy_with_crc(kernels::CopyFn fn, Conversion conversion, void* dst, const void* src, std::size_t count,
-                            Checksum kind, CrcBackend backend) noexcept {
+namespace {
+
+// The regular-store kernel of a conversion whose non-temporal one is `fn`; null when fn is not
+// a non-temporal conversion kernel.
+kernels::CopyFn regular_twin(const kernels::KernelSet& k, kernels::CopyFn fn) noexcept {
+    if (fn == k.f32_to_bf16_nt) return k.f32_to_bf16;
+    if (fn == k.bf16_to_f32_nt) return k.bf16_to_f32;
+    if (fn == k.f32_to_f16_nt) return k.f32_to_f16;
+    if (fn == k.f16_to_f32_nt) return k.f16_to_f32;
+    return nullptr;
+}
+
+} // namespace
+
+std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
+                            const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept {
     const std::size_t des = dst_element_size(conversion);
     const std::size_t ses = src_element_size(conversion);
-    // A multiple of 64 destination bytes, so every chunk after the first starts where the
-    // first did relative to a cache line (the non-temporal kernels align once, per call).
-    const std::size_t chunk = std::max<std::size_t>(64, kCrcChunkBytes / std::max(des, ses));
+    // Every chunk's destination fits kCrcChunkBytes and is a multiple of 64 bytes, so each
+    // chunk after the first starts where the first did relative to a cache line.
+    const std::size_t chunk = kCrcChunkBytes / std::max(des, ses);
     auto* d = static_cast<char*>(dst);
     const auto* s = static_cast<const char*>(src);
-    const bool from_source = !fn || conversion == Conversion::None;
+    const kernels::CopyFn staged = conversion == Conversion::None ? nullptr : regular_twin(kernels, fn);
+    alignas(64) static thread_local unsigned char scratch[kCrcChunkBytes];
     std::uint32_t crc = 0;
     for (std::size_t done = 0; done < count;) {
         const std::size_t n = std::min(chunk, count - done);
-        if (fn) fn(d + done * des, s + done * ses, n);
-        crc = from_source ? crc_update(backend, kind, crc, s + done * ses, n * ses)
-                          : crc_update(backend, kind, crc, d + done * des, n * des);
+        char* dn = d + done * des;
+        const char* sn = s + done * ses;
+        if (!fn || conversion == Conversion::None) {
+            if (fn) fn(dn, sn, n);
+            crc = crc_update(backend, kind, crc, sn, n * ses);
+        } else if (staged) {
+            staged(scratch, sn, n);
+            crc = crc_update(backend, kind, crc, scratch, n * des);
+            kernels.copy_nt(dn, scratch, n * des);
+        } else {
+            fn(dn, sn, n);
+            crc = crc_update(backend, kind, crc, dn, n * des);
+        }
         done += n;
     }
     return crc;
@@ -45,7 +70,7 @@ std::size_t PlanChecksums::run_block(const Plan& plan, const Block& block, kerne
         const std::size_t b = r == block.first ? block.begin : 0;
         const std::size_t e = r == block.last ? block.end : region.count;
         if (e <= b) continue;
-        *slot = copy_with_crc(copies_ ? fn : nullptr, plan.conversion, static_cast<char*>(region.dst) + b * des,
+        *slot = copy_with_crc(*kernels_, copies_ ? fn : nullptr, plan.conversion, static_cast<char*>(region.dst) + b * des,
                               static_cast<const char*>(region.src) + b * ses, e - b, kind_, backend_);
         done += e - b;
     }
@@ -76,7 +101,7 @@ void PlanChecksums::finish(const Plan& plan) noexcept {
 void PlanChecksums::run_inline(const Region* regions, std::size_t count, Conversion conversion,
                                kernels::CopyFn fn) noexcept {
     for (std::size_t r = 0; r < count; ++r)
-        out_[r] = copy_with_crc(copies_ ? fn : nullptr, conversion, regions[r].dst, regions[r].src, regions[r].count,
+        out_[r] = copy_with_crc(*kernels_, copies_ ? fn : nullptr, conversion, regions[r].dst, regions[r].src, regions[r].count,
                                 kind_, backend_);
 }
 

@@ -18,24 +18,29 @@
 
 namespace tilecopy::detail {
 
-// Bytes copied before their CRC is taken: small enough that the chunk is still in L2 (every
-// core measured has at least 512 KiB of it), large enough that the kernel's and ISA-L's
-// start-up costs vanish. Measure again with bench/checksum_rows.cpp when cores change.
-constexpr std::size_t kCrcChunkBytes = std::size_t(64) << 10;
+// Destination bytes copied before their CRC is taken: small enough to stay in any x86-64
+// core's L1 data cache (32 KiB or more), large enough that a kernel call's and ISA-L's start-up
+// costs vanish (ISA-L runs at the same ~58 GB/s on 16, 64 and 256 KiB here). Measure again with
+// tilecopy-bench --only crc when cores change.
+constexpr std::size_t kCrcChunkBytes = std::size_t(16) << 10;
 
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
 // destination's bytes, chunk by chunk: from the source for a byte copy (the same bytes, and
-// cached even when the stores were non-temporal), from the destination after a conversion.
+// cached even when the stores were non-temporal), from the destination after a conversion
+// with regular stores. A conversion with non-temporal stores (fn is kernels' _nt variant)
+// converts each chunk into a per-thread scratch chunk, takes its CRC there and streams it to
+// the destination with copy_nt: the destination is never read back from memory.
 // With fn null the CRC is of the source's bytes.
-std::uint32_t copy_with_crc(kernels::CopyFn fn, Conversion conversion, void* dst, const void* src, std::size_t count,
-                            Checksum kind, CrcBackend backend) noexcept;
+std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
+                            const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept;
 
 class PlanChecksums {
 public:
     // `out` receives one CRC per region of the request (by finish() or run_inline()).
     // copies == false: a checksum of the sources alone; nothing is written to the destinations.
-    PlanChecksums(Checksum kind, CrcBackend backend, bool copies, std::uint32_t* out) noexcept
-        : kind_(kind), backend_(backend), copies_(copies), out_(out) {}
+    PlanChecksums(Checksum kind, CrcBackend backend, const kernels::KernelSet& kernels, bool copies,
+                  std::uint32_t* out) noexcept
+        : kind_(kind), backend_(backend), kernels_(&kernels), copies_(copies), out_(out) {}
 
     bool copies() const noexcept { return copies_; }
 
@@ -51,6 +56,7 @@ public:
 private:
     Checksum kind_;
     CrcBackend backend_;
+    const kernels::KernelSet* kernels_; // the engine's: the staged conversions need two of them
     bool copies_;
     std::uint32_t* out_;
     std::vector<std::size_t> first_slot_; // per block

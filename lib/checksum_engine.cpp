@@ -30,7 +30,7 @@ void run_checksummed(Engine& engine, const Region* regions, std::size_t count, C
         for (std::size_t r = 0; r < count; ++r) out[r] = 0;
         return;
     }
-    PlanChecksums sums(kind, backend_of(engine), /*copies=*/true, out);
+    PlanChecksums sums(kind, backend_of(engine), engine.kernel(), /*copies=*/true, out);
     engine.run(regions, count, conversion, progress, &sums);
 }
 
@@ -47,7 +47,7 @@ void adapter::checksum_regions(CopyEngine& engine, const Region* regions, std::s
     check_kind(kind);
     for (std::size_t r = 0; r < count; ++r) out[r] = 0;
     if (kind == Checksum::none || count == 0) return;
-    PlanChecksums sums(kind, backend_of(engine.internals()), /*copies=*/false, out);
+    PlanChecksums sums(kind, backend_of(engine.internals()), engine.internals().kernel(), /*copies=*/false, out);
     engine.internals().run(regions, count, Conversion::None, nullptr, &sums);
 }
 
@@ -107,7 +107,7 @@ std::uint32_t CopyEngine::checksum(const void* data, std::size_t bytes, Checksum
     // is only read (PlanChecksums copies nothing).
     const Region region{const_cast<void*>(data), data, bytes};
     std::uint32_t crc = 0;
-    detail::PlanChecksums sums(kind, detail::backend_of(*impl_), /*copies=*/false, &crc);
+    detail::PlanChecksums sums(kind, detail::backend_of(*impl_), impl_->kernel(), /*copies=*/false, &crc);
     impl_->run(&region, 1, Conversion::None, nullptr, &sums);
     return crc;
 }

@@ -315,26 +315,42 @@ TEST_CASE("a batch gives one checksum per region, empty regions included, with c
     CHECK(engine.copy_batch(regions, Checksum::none) == std::vector<std::uint32_t>(std::size(sizes), 0));
 }
 
-TEST_CASE("a converting batch checksums the destination's bytes after conversion") {
-    Options o;
-    o.block_bytes = 4096;
-    o.inline_threshold = 64;
-    CopyEngine engine(o);
-    for (std::size_t count : {std::size_t(0), std::size_t(3), std::size_t(1000), std::size_t(100003)}) {
-        std::vector<float> src(count);
-        for (std::size_t i = 0; i < count; ++i) src[i] = static_cast<float>(i) * 0.37f - 100.0f;
-        GuardedBuffer dst(count * 2, 2);
-        const std::vector<Region> regions{Region{dst.data(), src.data(), count}};
-        for (Checksum kind : kKinds) {
-            const std::vector<std::uint32_t> crcs = engine.copy_batch(regions, kind, Conversion::F32ToBF16);
-            CAPTURE(count);
-            REQUIRE(crcs.size() == 1);
-            CHECK(crcs[0] == bitwise(kind, dst.data(), count * 2));
-            CHECK(dst.canaries_intact());
-            // The same bytes as the plain conversion writes.
-            GuardedBuffer plain(count * 2, 2);
-            engine.copy_batch(std::vector<Region>{Region{plain.data(), src.data(), count}}, Conversion::F32ToBF16);
-            CHECK(std::memcmp(plain.data(), dst.data(), count * 2) == 0);
+TEST_CASE("a converting batch checksums the destination's bytes after conversion, every kernel and store kind") {
+    // Non-temporal conversions go through a scratch chunk (checksum_copy.hpp): the bytes that
+    // reach the destination and the bytes checksummed must still be the plain conversion's.
+    const Conversion conversions[] = {Conversion::F32ToBF16, Conversion::BF16ToF32, Conversion::F32ToF16,
+                                      Conversion::F16ToF32};
+    for (const std::string& kernel : runnable_kernels()) {
+        for (bool nontemporal : {false, true}) {
+            Options o;
+            o.kernel = kernel;
+            o.block_bytes = 4096;
+            o.inline_threshold = 64;
+            o.nontemporal_threshold = nontemporal ? 1 : std::numeric_limits<std::size_t>::max();
+            CopyEngine engine(o);
+            for (Conversion c : conversions) {
+                const std::size_t des = dst_element_size(c), ses = src_element_size(c);
+                for (std::size_t count : {std::size_t(0), std::size_t(3), std::size_t(1000), std::size_t(100003)}) {
+                    GuardedBuffer src(count * ses, 4);
+                    fill_pattern(src.data(), count * ses, static_cast<std::uint32_t>(count));
+                    GuardedBuffer dst(count * des, 2), plain(count * des, 2);
+                    engine.copy_batch(std::vector<Region>{Region{plain.data(), src.data(), count}}, c);
+                    for (Checksum kind : kKinds) {
+                        std::memset(dst.data(), 0, dst.size());
+                        const std::vector<std::uint32_t> crcs =
+                            engine.copy_batch(std::vector<Region>{Region{dst.data(), src.data(), count}}, kind, c);
+                        CAPTURE(kernel);
+                        CAPTURE(nontemporal);
+                        CAPTURE(static_cast<int>(c));
+                        CAPTURE(count);
+                        REQUIRE(crcs.size() == 1);
+                        CHECK(std::memcmp(plain.data(), dst.data(), count * des) == 0);
+                        CHECK(crcs[0] == bitwise(kind, plain.data(), count * des));
+                        CHECK(dst.canaries_intact());
+                    }
+                }
+            }
+            CHECK((engine.stats().nontemporal_copies > 0) == nontemporal);
         }
     }
 }
