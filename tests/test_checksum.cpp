@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -447,4 +448,12 @@ TEST_CASE("the checksum implementation can be forced, and an unknown one is an e
         CHECK_THROWS_AS(CopyEngine{o}, Error);
     CopyEngine by_default;
     CHECK(by_default.options().checksum_impl == (detail::isal_available() ? "isal" : "portable"));
+    // $TILECOPY_CHECKSUM_IMPL when Options leaves it empty; Options wins over it.
+    ::setenv("TILECOPY_CHECKSUM_IMPL", "portable", 1);
+    CHECK(CopyEngine().options().checksum_impl == "portable");
+    o.checksum_impl = detail::isal_available() ? "isal" : "portable";
+    CHECK(CopyEngine(o).options().checksum_impl == o.checksum_impl);
+    ::setenv("TILECOPY_CHECKSUM_IMPL", "crc-hw", 1);
+    CHECK_THROWS_WITH_AS(CopyEngine(), doctest::Contains("$TILECOPY_CHECKSUM_IMPL"), Error);
+    ::unsetenv("TILECOPY_CHECKSUM_IMPL");
 }
