@@ -1,5 +1,6 @@
 // tilecopy-bench: tilecopy against memcpy, torch's copy_ and a DeepSpeed-style OpenMP copy,
 // interleaved round by round on the same buffers. See README ("Benchmark").
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include "baselines.hpp"
 #include "machine.hpp"
 #include "report.hpp"
+#include "checksum_sections.hpp"
 #include "sections.hpp"
 
 namespace {
@@ -125,6 +127,7 @@ struct Arguments {
     std::string svg_path;
     bool quick = false;
     bool no_extra = false;
+    std::string only; // comma-separated words: run only the sections whose name holds one
     std::size_t threads = 0;
     std::string block_bytes, inline_threshold, nt_threshold, kernel;
     std::string tensor_dtype = "float32";
@@ -147,6 +150,8 @@ void add_options(CLI::App& app, Arguments& a) {
     app.add_option("--svg", a.svg_path, "Plot GB/s against size with gnuplot");
     app.add_flag("--quick", a.quick, "A short run (meson's benchmark()): sizes 4K,64K,1M,16M,64M, 5 rounds");
     app.add_flag("--no-extra", a.no_extra, "Skip the conversion, misaligned, 4K-aliased, cold, batch and async rows");
+    app.add_option("--only", a.only, "Run only the sections whose name contains one of these comma-separated words "
+                                     "(e.g. crc,checksum)");
     app.add_option("--threads", a.threads, "Threads for tilecopy's engine, torch and OpenMP (default: every core)");
     app.add_option("--block-bytes", a.block_bytes, "tilecopy::Options::block_bytes (e.g. 256K)");
     app.add_option("--inline-threshold", a.inline_threshold, "tilecopy::Options::inline_threshold (e.g. 64K)");
@@ -226,6 +231,16 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
                                    std::pair<std::size_t, std::size_t>{a.quick ? 10 : 100, 8 * MiB}})
             plan.push_back({std::to_string(pairs) + " x " + tilecopy::size_text(each) + " batch",
                             [pairs = pairs, each = each, c] { return bench::batch_section(pairs, each, *c); }});
+    // Issue 21: copy and checksum in one pass, and a buffer's checksum, against the copy.
+    if (m.tilecopy) {
+        for (std::size_t bytes : a.quick ? std::vector<std::size_t>{MiB, 64 * MiB}
+                                         : std::vector<std::size_t>{MiB, 16 * MiB, 64 * MiB, 256 * MiB, GiB})
+            plan.push_back({bench::format_size(bytes) + " copy+crc",
+                            [bytes, c] { return bench::checksum_copy_section(bytes, *c); }});
+        const std::size_t crc_bytes = a.quick ? 64 * MiB : GiB;
+        plan.push_back({bench::format_size(crc_bytes) + " checksum",
+                        [crc_bytes, c] { return bench::checksum_section(crc_bytes, *c); }});
+    }
     if (m.tilecopy_async) {
         const std::size_t async_bytes = a.quick ? 64 * MiB : GiB;
         plan.push_back({tilecopy::size_text(async_bytes) + " async",
@@ -366,7 +381,16 @@ int main(int argc, char** argv) {
     print_preamble(info);
     bench::print_table_header(stdout, info.rounds_small, info.rounds_large);
     std::vector<SectionResult> results;
-    bool complete = run_plan(plan_sections(args, sizes, ctx), info, args, results);
+    std::vector<PlannedSection> plan = plan_sections(args, sizes, ctx);
+    if (!args.only.empty()) {
+        const std::vector<std::string> words = split_commas(args.only);
+        plan.erase(std::remove_if(plan.begin(), plan.end(), [&words](const PlannedSection& p) {
+                       return std::none_of(words.begin(), words.end(), [&p](const std::string& w) {
+                           return p.name.find(w) != std::string::npos;
+                       });
+                   }), plan.end());
+    }
+    bool complete = run_plan(plan, info, args, results);
     info.load_average_end = bench::load_average();
     info.engine_description_after = engine->describe();
     tilecopy::Stats stats = engine->stats();

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace tilecopy::detail {
 
@@ -29,6 +30,9 @@ struct AsyncState {
     std::uint64_t total = 0;
     std::shared_ptr<void> keep_alive; // what the copy reads and writes (tensors), held until done
     unsigned generation = 0;          // fork generation of the process that runs the work
+    // A checksummed copy's work fills one per region before it finishes (checksum_engine.cpp).
+    bool checksummed = false;
+    std::vector<std::uint32_t> checksums;
 
     std::atomic<bool> finished{false};
     std::mutex mutex;

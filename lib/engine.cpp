@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "checksum_copy.hpp"
 #include "placement.hpp"
 #include "plan.hpp"
 #include "profile.hpp"
@@ -51,6 +52,7 @@ Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel)
     o.async_small_bytes = s.async_small_bytes.value;
     o.min_run_bytes = s.min_run_bytes.value;
     o.kernel = kernel.name;
+    o.checksum_impl = backend_name(choose_backend(o.checksum_impl));
     return o;
 }
 
@@ -81,13 +83,15 @@ Engine::~Engine() {
 bool Engine::forked() const noexcept { return fork_generation() != generation_ || scheduler_.serial(); }
 
 void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
-                 std::atomic<std::uint64_t>* progress) {
+                 std::atomic<std::uint64_t>* progress, PlanChecksums* sums) {
     const std::size_t des = dst_element_size(conversion);
     std::size_t dst_bytes = 0;
     for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
     const bool nt = nontemporal_for(strategy_, dst_bytes);
     const kernels::CopyFn fn = pick(*kernel_, conversion, nt);
-    auto count_copy = [this, dst_bytes, nt](Counter path) noexcept {
+    const bool counted = !sums || sums->copies(); // a checksum alone is no copy
+    auto count_copy = [this, dst_bytes, nt, counted](Counter path) noexcept {
+        if (!counted) return;
         counters.add(kCopies, 1);
         counters.add(kBytes, dst_bytes);
         counters.add(path, 1);
@@ -96,8 +100,11 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
 
     // Most copies are small: they run here with no plan and no task.
     if (below_inline(strategy_, dst_bytes) || forked()) {
-        for (std::size_t r = 0; r < count; ++r)
-            if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+        if (sums)
+            sums->run_inline(regions, count, conversion, fn);
+        else
+            for (std::size_t r = 0; r < count; ++r)
+                if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
         count_copy(kInlineCopies);
         return;
@@ -108,18 +115,23 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
     try {
         plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, d.block_bytes, d.tail_bytes, d.threads});
         place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
+        if (sums) sums->prepare(plan);
     } catch (const std::bad_alloc&) {
         throw Error("tilecopy: out of memory planning a copy of " + std::to_string(dst_bytes) + " bytes in blocks of " +
                     std::to_string(d.block_bytes) + " bytes (Options::block_bytes)");
     }
-    scheduler_.run(plan, [&plan, fn, progress, des](const Block& block) noexcept {
+    scheduler_.run(plan, [&plan, fn, progress, des, sums](const Block& block) noexcept {
         std::size_t done = 0;
-        for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {
-            fn(d, s, n);
-            done += n;
-        });
+        if (sums)
+            done = sums->run_block(plan, block, fn);
+        else
+            for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {
+                fn(d, s, n);
+                done += n;
+            });
         if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
     });
+    if (sums) sums->finish(plan);
     count_copy(kParallelCopies);
 }
 

@@ -19,6 +19,8 @@
 
 namespace tilecopy::detail {
 
+class PlanChecksums; // checksum_copy.hpp
+
 class Engine {
 public:
     // Throws tilecopy::Error for invalid options, naming the option or variable.
@@ -32,10 +34,11 @@ public:
 
     // Validated regions (none overlapping) as one copy: on the caller's thread below the inline
     // threshold, else as one schedule over the arenas. Adds destination bytes to *progress as
-    // blocks finish. Throws tilecopy::Error when the plan cannot be allocated, before anything
+    // blocks finish. With `sums`, each block goes through sums->run_block (copy and
+    // checksum, or checksum only). Throws tilecopy::Error when the plan cannot be allocated, before anything
     // is written.
     void run(const Region* regions, std::size_t count, Conversion conversion,
-             std::atomic<std::uint64_t>* progress = nullptr);
+             std::atomic<std::uint64_t>* progress = nullptr, PlanChecksums* sums = nullptr);
     // Queues work for the engine's submitter thread and returns its handle at once (small
     // copies, and every copy in a forked child, run now on the caller's thread).
     CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);

@@ -57,6 +57,7 @@ std::vector<std::string> describe_lines(const EngineInfo& i, const Strategy& s) 
     const std::string why = s.kernel.origin == Origin::Fallback ? s.kernel.source : "forced by " + s.kernel.source;
     lines.push_back("kernel: " + i.kernel + " (" + why + "; compiled: " + joined(i.compiled_kernels, ", ") + ")");
     lines.push_back("cpu: " + (i.cpu_features.empty() ? std::string("baseline x86-64") : joined(i.cpu_features, " ")));
+    lines.push_back("checksums: " + i.checksum_impl);
     lines.push_back("threads: " + std::to_string(i.threads) + " (the caller's thread included; " +
                     origin_text(s.threads) + ")");
     lines.push_back("caches: L2 " + cache_text(i.l2_bytes) + " per core, last level " + cache_text(i.llc_bytes));
@@ -98,6 +99,7 @@ EngineInfo Engine::info() const {
                                                                    : "forced by " + strategy_.kernel.source;
     for (const auto* k : compiled_kernels()) i.compiled_kernels.emplace_back(k->name);
     i.cpu_features = feature_list(cpu_features());
+    i.checksum_impl = options_.checksum_impl;
     i.numa = options_.numa;
     i.numa_node = options_.numa_node;
     i.pin_threads = options_.pin_threads;

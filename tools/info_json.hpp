@@ -48,6 +48,7 @@ inline nlohmann::json info_json(const EngineInfo& info) {
     out["kernel_reason"] = info.kernel_reason;
     out["compiled_kernels"] = info.compiled_kernels;
     out["cpu_features"] = info.cpu_features;
+    out["checksum_impl"] = info.checksum_impl;
     out["numa_policy"] = numa_policy_name(info.numa);
     if (info.numa == NumaPolicy::Node) out["numa_node"] = info.numa_node;
     out["pin_threads"] = info.pin_threads;

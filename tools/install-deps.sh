@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential meson ninja-build pkg-config cmake
-  libtbb-dev libhwloc-dev doctest-dev libtorch-dev
+  libtbb-dev libhwloc-dev doctest-dev libtorch-dev libisal-dev
   nlohmann-json3-dev libcli11-dev gnuplot-nox
   clang-14 libfuzzer-14-dev
   python3-dev pybind11-dev python3-pybind11 python3-torch python3-numpy python3-pytest

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <tilecopy/checksum.hpp>
 #include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>
 #include <tilecopy/export.hpp>
@@ -85,6 +86,19 @@ public:
     CopyHandle copy_async(void* dst, const void* src, std::size_t bytes);
     CopyHandle copy_batch_async(std::vector<Region> regions, Conversion conversion = Conversion::None);
 
+    // Copy and checksum in one pass: the copies above, returning the checksum of the bytes
+    // written (one per region for a batch; Checksum::none gives 0), taken block by block while
+    // the bytes are in cache and combined in order. The asynchronous forms give it through
+    // CopyHandle::checksum(). A kind outside the enum throws tilecopy::Error, as does any
+    // refused copy, before anything is computed or written.
+    std::uint32_t copy(void* dst, const void* src, std::size_t bytes, Checksum kind);
+    std::vector<std::uint32_t> copy_batch(const std::vector<Region>& regions, Checksum kind,
+                                          Conversion conversion = Conversion::None);
+    CopyHandle copy_async(void* dst, const void* src, std::size_t bytes, Checksum kind);
+    CopyHandle copy_batch_async(std::vector<Region> regions, Checksum kind, Conversion conversion = Conversion::None);
+    // The checksum of `bytes` bytes at `data`, computed in parallel over the engine's threads.
+    std::uint32_t checksum(const void* data, std::size_t bytes, Checksum kind);
+
     // Tensor copies with torch's copy_ semantics; defined in libtilecopy-torch
     // (<tilecopy/torch.hpp>, tilecopy-torch.pc). The asynchronous forms keep the tensors alive
     // until the copy is done.
@@ -92,6 +106,14 @@ public:
     CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src);
     void copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
     CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
+    // The tensor copy above, returning the checksum of the destination's bytes in logical
+    // (row-major) element order after any dtype conversion: of dst.contiguous()'s bytes; for a
+    // contiguous destination, of its memory. Taken in the same pass when the destination is
+    // contiguous and the copy runs on the kernels, else right after the copy.
+    std::uint32_t copy(const at::Tensor& dst, const at::Tensor& src, Checksum kind);
+    // The checksum of a dense CPU tensor's bytes in logical element order (of t.contiguous()'s),
+    // in parallel; conjugate and negative views are resolved first.
+    std::uint32_t checksum(const at::Tensor& tensor, Checksum kind);
 
     // What this engine sees and does: nodes, arenas and their pinning, caches, every tunable
     // with its value and origin, the kernel and CPU features, the torch adapter (info.hpp).

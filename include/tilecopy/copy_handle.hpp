@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <tilecopy/export.hpp>
 
@@ -44,6 +45,12 @@ public:
     // far (rises block by block) and in all.
     std::uint64_t bytes_copied() const noexcept;
     std::uint64_t bytes_total() const noexcept;
+    // A checksummed copy's result (copy_async / copy_batch_async with a Checksum): waits as
+    // wait() does (rethrowing its error), then gives the checksum of the bytes copied, one per
+    // region for checksums(). checksum() of a batch of several regions, or of a copy started
+    // without a checksum, throws tilecopy::Error.
+    std::uint32_t checksum();
+    std::vector<std::uint32_t> checksums();
 
 private:
     std::shared_ptr<detail::AsyncState> state_;

@@ -49,6 +49,7 @@ struct EngineInfo {
     std::string kernel_reason;
     std::vector<std::string> compiled_kernels; // best first
     std::vector<std::string> cpu_features;     // "avx2", "avx512f", "os:zmm", ...
+    std::string checksum_impl;                 // "isal" or "portable"
     NumaPolicy numa = NumaPolicy::Auto;
     int numa_node = -1;
     bool pin_threads = true;

@@ -53,6 +53,9 @@ struct Options {
     // Force a kernel: "scalar", "avx2" or "avx512". Empty: $TILECOPY_KERNEL, else the best
     // one this CPU and OS support.
     std::string kernel;
+    // Force the checksum implementation: "isal" (Intel ISA-L, when the build has it) or
+    // "portable" (slicing-by-8). Empty: $TILECOPY_CHECKSUM_IMPL, else ISA-L when built with it.
+    std::string checksum_impl;
     NumaPolicy numa = NumaPolicy::Auto;
     int numa_node = -1; // with NumaPolicy::Node: an index into the topology's nodes
     bool pin_threads = true;

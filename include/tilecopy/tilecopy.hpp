@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tilecopy/async_runner.hpp>
+#include <tilecopy/checksum.hpp>
 #include <tilecopy/copy_engine.hpp>
 #include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>

@@ -25,6 +25,15 @@ namespace tilecopy::detail::adapter {
 TILECOPY_API void run(CopyEngine& engine, const Region* regions, std::size_t count, Conversion conversion,
                       std::atomic<std::uint64_t>* progress = nullptr);
 
+// run() that also checksums each region's destination bytes as its blocks are written (one
+// CRC per region into out[0..count)); throws tilecopy::Error for a kind outside the enum.
+TILECOPY_API void run_checksummed(CopyEngine& engine, const Region* regions, std::size_t count, Conversion conversion,
+                                  Checksum kind, std::uint32_t* out);
+// The checksum of each region's source bytes (count bytes each; destinations ignored), in
+// parallel, nothing written; out gets one CRC per region. The regions are not validated.
+TILECOPY_API void checksum_regions(CopyEngine& engine, const Region* regions, std::size_t count, Checksum kind,
+                                   std::uint32_t* out);
+
 // Queues `work` for the engine's submitter thread (or runs it now in a forked child) and returns
 // its handle; `keep_alive` is held until the work is done. The work adds to `copied` as it goes.
 using Work = std::function<void(std::atomic<std::uint64_t>& copied)>;

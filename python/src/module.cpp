@@ -24,6 +24,7 @@
 #include <tilecopy/torch.hpp>
 #include <tilecopy/version.hpp>
 
+#include "checksum_module.hpp"
 #include "engine_options.hpp"
 #include "python_threads.hpp"
 
@@ -405,6 +406,7 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("copy_batch_async",
           [](py::handle d, py::handle s) { return copy_batch_async_on(tilecopy::default_engine(), d, s); },
           py::arg("dsts"), py::arg("srcs"), kCopyBatchAsyncDoc);
+    register_checksums(m);
     m.def("deepspeed_py_memcpy",
           [](py::handle dst, py::handle src) {
               at::Tensor d = tensor_arg(dst, "tilecopy.deepspeed_py_memcpy", "dst");

@@ -29,10 +29,12 @@ from ._tilecopy import (  # noqa: E402
     Engine,
     Error,
     Handle,
+    checksum,
     copy_,
     copy_async,
     copy_batch,
     copy_batch_async,
+    copy_with_checksum,
     deepspeed_py_memcpy,
     default_engine,
 )
@@ -47,8 +49,8 @@ __version__ = _build_info.TILECOPY_VERSION
 torch_version = _build_info.TORCH_VERSION
 
 __all__ = [
-    "Engine", "Error", "Handle", "copy_", "copy_async", "copy_batch", "copy_batch_async",
-    "deepspeed_py_memcpy", "default_engine", "describe", "info", "stats",
+    "Engine", "Error", "Handle", "checksum", "copy_", "copy_async", "copy_batch", "copy_batch_async",
+    "copy_with_checksum", "deepspeed_py_memcpy", "default_engine", "describe", "info", "stats",
 ]
 
 

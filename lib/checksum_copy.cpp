@@ -1,0 +1,108 @@
+#include "checksum_copy.hpp"
+
+#include <algorithm>
+
+namespace tilecopy::detail {
+
+namespace {
+
+// The regular-store kernel of a conversion whose non-temporal one is `fn`; null when fn is not
+// a non-temporal conversion kernel.
+kernels::CopyFn regular_twin(const kernels::KernelSet& k, kernels::CopyFn fn) noexcept {
+    if (fn == k.f32_to_bf16_nt) return k.f32_to_bf16;
+    if (fn == k.bf16_to_f32_nt) return k.bf16_to_f32;
+    if (fn == k.f32_to_f16_nt) return k.f32_to_f16;
+    if (fn == k.f16_to_f32_nt) return k.f16_to_f32;
+    return nullptr;
+}
+
+} // namespace
+
+std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
+                            const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept {
+    const std::size_t des = dst_element_size(conversion);
+    const std::size_t ses = src_element_size(conversion);
+    // Every chunk's destination fits kCrcChunkBytes and is a multiple of 64 bytes, so each
+    // chunk after the first starts where the first did relative to a cache line.
+    const std::size_t chunk = kCrcChunkBytes / std::max(des, ses);
+    auto* d = static_cast<char*>(dst);
+    const auto* s = static_cast<const char*>(src);
+    const kernels::CopyFn staged = conversion == Conversion::None ? nullptr : regular_twin(kernels, fn);
+    alignas(64) static thread_local unsigned char scratch[kCrcChunkBytes];
+    std::uint32_t crc = 0;
+    for (std::size_t done = 0; done < count;) {
+        const std::size_t n = std::min(chunk, count - done);
+        char* dn = d + done * des;
+        const char* sn = s + done * ses;
+        if (!fn || conversion == Conversion::None) {
+            if (fn) fn(dn, sn, n);
+            crc = crc_update(backend, kind, crc, sn, n * ses);
+        } else if (staged) {
+            staged(scratch, sn, n);
+            crc = crc_update(backend, kind, crc, scratch, n * des);
+            kernels.copy_nt(dn, scratch, n * des);
+        } else {
+            fn(dn, sn, n);
+            crc = crc_update(backend, kind, crc, dn, n * des);
+        }
+        done += n;
+    }
+    return crc;
+}
+
+void PlanChecksums::prepare(const Plan& plan) {
+    first_slot_.resize(plan.blocks.size());
+    std::size_t slots = 0;
+    for (std::size_t b = 0; b < plan.blocks.size(); ++b) {
+        first_slot_[b] = slots;
+        slots += plan.blocks[b].last - plan.blocks[b].first + 1;
+    }
+    slots_.assign(slots, 0);
+}
+
+std::size_t PlanChecksums::run_block(const Plan& plan, const Block& block, kernels::CopyFn fn) noexcept {
+    const std::size_t des = dst_element_size(plan.conversion);
+    const std::size_t ses = src_element_size(plan.conversion);
+    std::uint32_t* slot = slots_.data() + first_slot_[static_cast<std::size_t>(&block - plan.blocks.data())];
+    std::size_t done = 0;
+    for (std::size_t r = block.first; r <= block.last; ++r, ++slot) {
+        const Region& region = plan.regions[r];
+        const std::size_t b = r == block.first ? block.begin : 0;
+        const std::size_t e = r == block.last ? block.end : region.count;
+        if (e <= b) continue;
+        *slot = copy_with_crc(*kernels_, copies_ ? fn : nullptr, plan.conversion, static_cast<char*>(region.dst) + b * des,
+                              static_cast<const char*>(region.src) + b * ses, e - b, kind_, backend_);
+        done += e - b;
+    }
+    return done;
+}
+
+void PlanChecksums::finish(const Plan& plan) noexcept {
+    // The bytes a CRC covers: the destination's, or the source's when nothing is copied.
+    const std::size_t width = copies_ ? dst_element_size(plan.conversion) : src_element_size(plan.conversion);
+    for (std::size_t r = 0; r < plan.region_count; ++r) out_[r] = 0;
+    // Most pieces share the block size: their shift is computed once.
+    std::uint64_t shift_bytes = 0;
+    std::uint32_t shift = crc_shift(kind_, 0);
+    for (std::size_t k = 0; k < plan.blocks.size(); ++k) {
+        const Block& block = plan.blocks[k];
+        const std::uint32_t* slot = slots_.data() + first_slot_[k];
+        for (std::size_t r = block.first; r <= block.last; ++r, ++slot) {
+            const std::size_t b = r == block.first ? block.begin : 0;
+            const std::size_t e = r == block.last ? block.end : plan.regions[r].count;
+            if (e <= b) continue;
+            const std::uint64_t bytes = std::uint64_t(e - b) * width;
+            if (bytes != shift_bytes) shift = crc_shift(kind_, shift_bytes = bytes);
+            out_[r] = crc_combine_shifted(kind_, out_[r], *slot, shift);
+        }
+    }
+}
+
+void PlanChecksums::run_inline(const Region* regions, std::size_t count, Conversion conversion,
+                               kernels::CopyFn fn) noexcept {
+    for (std::size_t r = 0; r < count; ++r)
+        out_[r] = copy_with_crc(*kernels_, copies_ ? fn : nullptr, conversion, regions[r].dst, regions[r].src, regions[r].count,
+                                kind_, backend_);
+}
+
+} // namespace tilecopy::detail
