@@ -298,11 +298,48 @@ struct Member {
 
 std::vector<unsigned char> readable(const at::Tensor& t) {
     if (t.is_quantized()) return storage_bytes(t.int_repr());
+    if (t.is_sparse()) return storage_bytes(t._values());
     if (t.key_set().has(c10::DispatchKey::Functionalize)) {
         at::functionalization::impl::sync(t);
         return storage_bytes(at::functionalization::impl::from_functional_tensor(t).contiguous());
     }
     return storage_bytes(t);
+}
+
+// A batch of members, and what copy_ says of each one it refuses alone (as the batch names it).
+struct Built {
+    std::vector<at::Tensor> dsts, srcs;
+    std::vector<std::string> messages;
+};
+
+Built build(const std::vector<const Member*>& members) {
+    Built b;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        const Pair p = members[i]->make();
+        b.dsts.push_back(p.dst);
+        b.srcs.push_back(p.src);
+        const Pair alone = members[i]->make();
+        try {
+            alone.dst.copy_(alone.src);
+        } catch (const c10::Error& e) {
+            b.messages.push_back(std::string(e.what_without_backtrace()) + " (pair " + std::to_string(i) + " of the batch)");
+        }
+    }
+    return b;
+}
+
+// The message of the batch's refusal, or "" when it is carried out.
+std::string batch_refusal(tilecopy::CopyEngine& engine, const std::vector<at::Tensor>& dsts,
+                          const std::vector<at::Tensor>& srcs, bool async) {
+    try {
+        if (async)
+            engine.copy_batch_async(dsts, srcs).wait();
+        else
+            engine.copy_batch(dsts, srcs);
+    } catch (const tilecopy::Error& e) {
+        return e.what();
+    }
+    return "";
 }
 
 } // namespace
@@ -342,20 +379,8 @@ TEST_CASE("a batch with refusable pairs in any order writes nothing when one is 
                 members.push_back(&refused[(r + 1) % refused.size()]);
             }
             std::string names;
-            std::vector<at::Tensor> dsts, srcs;
-            std::vector<std::string> messages;
-            for (std::size_t i = 0; i < members.size(); ++i) {
-                names += std::string(i ? ", " : "") + members[i]->what;
-                const Pair p = members[i]->make();
-                dsts.push_back(p.dst);
-                srcs.push_back(p.src);
-                const Pair alone = members[i]->make();
-                try {
-                    alone.dst.copy_(alone.src);
-                } catch (const c10::Error& e) {
-                    messages.push_back(std::string(e.what_without_backtrace()) + " (pair " + std::to_string(i) + " of the batch)");
-                }
-            }
+            for (std::size_t i = 0; i < members.size(); ++i) names += std::string(i ? ", " : "") + members[i]->what;
+            const auto [dsts, srcs, messages] = build(members);
             CAPTURE(names);
             REQUIRE(!messages.empty());
             std::vector<std::vector<unsigned char>> before;
@@ -366,20 +391,65 @@ TEST_CASE("a batch with refusable pairs in any order writes nothing when one is 
             }
             for (bool async : {false, true}) {
                 CAPTURE(async);
-                std::string message;
-                try {
-                    if (async)
-                        engine.copy_batch_async(dsts, srcs).wait();
-                    else
-                        engine.copy_batch(dsts, srcs);
-                } catch (const tilecopy::Error& e) {
-                    message = e.what();
-                }
+                const std::string message = batch_refusal(engine, dsts, srcs, async);
                 CHECK_MESSAGE(std::find(messages.begin(), messages.end(), message) != messages.end(), "message: " << message);
                 for (std::size_t i = 0; i < dsts.size(); ++i) {
                     CAPTURE(i);
                     CHECK(readable(dsts[i]) == before[i]);
                     if (versions[i] >= 0) CHECK(dsts[i]._version() == versions[i]);
+                }
+            }
+        }
+}
+
+TEST_CASE("a batch is decided against each real destination: inference, expanded and conjugate ones") {
+    tilecopy::CopyEngine engine;
+    const auto complex = [](std::uint32_t seed) {
+        return make_tensor(Layout::Contiguous, at::kComplexFloat, {4}, Fill::Values, seed);
+    };
+    const auto f = [](Shape s, std::uint32_t seed) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, seed); };
+    const std::vector<Member> accepted = {
+        {"conjugate view source", [&] { return Pair{complex(1), complex(2).conj()}; }},
+        {"sparse destination", [&] { return Pair{f({4}, 3).to_sparse(), f({4}, 4).to_sparse()}; }},
+        {"plain pair", [&] { return Pair{f({64}, 5), f({64}, 6)}; }},
+    };
+    const std::vector<Member> refused = {
+        {"conjugate inference destination", [&] {
+             at::Tensor inference;
+             {
+                 c10::InferenceMode guard;
+                 inference = complex(7).conj();
+             }
+             return Pair{inference, complex(8)};
+         }},
+        {"expanded destination, conjugate source", [&] {
+             return Pair{make_tensor(Layout::Contiguous, at::kComplexFloat, {1, 4}, Fill::Values, 9).expand({3, 4}),
+                         make_tensor(Layout::Contiguous, at::kComplexFloat, {3, 4}, Fill::Values, 10).conj()};
+         }},
+        {"expanded destination, sparse source", [&] {
+             return Pair{f({1, 4}, 11).expand({3, 4}), f({3, 4}, 12).to_sparse()};
+         }},
+        {"conjugate destination, source of another shape", [&] { return Pair{complex(13).conj(), complex(14).reshape({2, 2})}; }},
+    };
+    for (const Member& bad : refused)
+        for (std::size_t at_index = 0; at_index <= accepted.size(); ++at_index) {
+            std::vector<const Member*> members;
+            for (const Member& a : accepted) members.push_back(&a);
+            members.insert(members.begin() + static_cast<std::ptrdiff_t>(at_index), &bad);
+            const auto [dsts, srcs, messages] = build(members);
+            const std::string name = bad.what;
+            CAPTURE(name);
+            CAPTURE(at_index);
+            REQUIRE(messages.size() == 1);
+            std::vector<std::vector<unsigned char>> before;
+            for (const at::Tensor& d : dsts) before.push_back(readable(d));
+            for (bool async : {false, true}) {
+                CAPTURE(async);
+                const std::string message = batch_refusal(engine, dsts, srcs, async);
+                CHECK(message == messages.front());
+                for (std::size_t i = 0; i < dsts.size(); ++i) {
+                    CAPTURE(i);
+                    CHECK(readable(dsts[i]) == before[i]);
                 }
             }
         }

@@ -9,11 +9,11 @@
 // only on their element sets: extents decide almost every batch, and where extents meet, the
 // tensors' runs of elements are compared exactly.
 //
-// Every pair's acceptance is decided before anything is written: plan_pair makes every check
-// copy_ would make on plain tensors; a pair with tensors outside its reach (sparse, quantized,
-// functional...) is asked of copy_ on a scratch twin of its destination first when the batch
-// holds more than one such pair, and the pairs for copy_ run before the kernels' pairs, the
-// undecided one first.
+// Every pair's acceptance is decided before anything is written, against the real destination
+// (its memory, autograd, version counter): plan_pair makes every check copy_ would make on plain
+// tensors and on conjugate or negative views; a pair with tensors outside that reach (sparse,
+// quantized, Python subclasses...) is first asked of copy_ on a twin of its destination that
+// holds one element (dry_run). The pairs for copy_ run before the kernels' pairs.
 #include <array>
 #include <atomic>
 #include <memory>
@@ -41,7 +41,7 @@ constexpr std::size_t kConversions = static_cast<std::size_t>(Conversion::F16ToF
 struct BatchPlan {
     std::vector<PairPlan> pairs;
     std::array<std::vector<Region>, kConversions> regions; // every Kernels pair's runs
-    std::vector<std::size_t> torch_order;                  // Torch pairs, those copy_ may refuse first
+    std::vector<std::size_t> torch_pairs;                  // Torch pairs, in order
     std::uint64_t total_bytes = 0;
     std::uint64_t nothing_bytes = 0; // pairs with nothing to write: done from the start
 };
@@ -126,7 +126,7 @@ BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::
     plan.pairs.reserve(dsts.size());
     std::array<std::size_t, kConversions> runs{};
     for (std::size_t i = 0; i < dsts.size(); ++i) {
-        plan.pairs.push_back(plan_pair(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt));
+        plan.pairs.push_back(plan_pair(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt, true));
         const PairPlan& p = plan.pairs.back();
         plan.total_bytes += p.dst_bytes;
         if (p.action == PairAction::Nothing) plan.nothing_bytes += p.dst_bytes;
@@ -139,18 +139,8 @@ BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::
         const PairPlan& p = plan.pairs[i];
         if (p.action == PairAction::Kernels) emit(p, plan.regions[static_cast<std::size_t>(p.conversion)]);
     }
-    for (bool may_refuse : {true, false})
-        for (std::size_t i = 0; i < plan.pairs.size(); ++i)
-            if (plan.pairs[i].action == PairAction::Torch && plan.pairs[i].torch_may_refuse == may_refuse)
-                plan.torch_order.push_back(i);
-    // The first undecided pair runs first: a refusal then leaves everything unwritten. Any later
-    // one is asked of copy_ now, on a scratch twin.
-    bool first = true;
-    for (std::size_t i : plan.torch_order) {
-        if (!plan.pairs[i].torch_may_refuse) break;
-        if (!first) dry_run(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt);
-        first = false;
-    }
+    for (std::size_t i = 0; i < plan.pairs.size(); ++i)
+        if (plan.pairs[i].action == PairAction::Torch) plan.torch_pairs.push_back(i);
     return plan;
 }
 
@@ -159,7 +149,7 @@ BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::
 void carry_out(CopyEngine& api, const BatchPlan& plan, const std::vector<at::Tensor>& dsts,
                const std::vector<at::Tensor>& srcs, bool indexed, std::atomic<std::uint64_t>* progress) {
     if (progress) progress->fetch_add(plan.nothing_bytes, std::memory_order_relaxed);
-    for (std::size_t i : plan.torch_order) {
+    for (std::size_t i : plan.torch_pairs) {
         torch_copy(dsts[i], srcs[i], indexed ? std::optional<std::size_t>(i) : std::nullopt);
         api.record(TensorPath::Fallback);
         if (progress) progress->fetch_add(plan.pairs[i].dst_bytes, std::memory_order_relaxed);
@@ -208,7 +198,7 @@ CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vect
 } // namespace detail
 
 void CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src) {
-    const detail::PairPlan p = detail::plan_pair(dst, src, std::nullopt);
+    const detail::PairPlan p = detail::plan_pair(dst, src, std::nullopt, false);
     switch (p.action) {
     case detail::PairAction::Nothing:
         dst.unsafeGetTensorImpl()->bump_version();

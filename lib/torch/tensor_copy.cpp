@@ -124,11 +124,10 @@ bool bf16_nan_matches_torch() {
     return matches;
 }
 
-PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair, bool may_refuse) {
+PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair) {
     PairPlan plan;
     plan.action = PairAction::Torch;
     plan.path = TensorPath::Fallback;
-    plan.torch_may_refuse = may_refuse;
     // Nested tensors have no single element count to report progress by.
     if (dst.defined() && !dst.is_nested())
         plan.dst_bytes = static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
@@ -139,17 +138,31 @@ PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pa
     return plan;
 }
 
-// A pair outside the fast paths' reach: what tilecopy can tell of copy_'s answer is checked now,
-// the rest (may_refuse) is copy_'s to say.
-PairPlan exotic_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair,
-                     std::optional<std::size_t> index) {
+// A pair outside the fast paths' reach, after the checks on undefined tensors and autograd.
+// copy_ refuses kinds of tensors (sparse, quantized...) first, then checks the destination's
+// memory and the shapes before writing, then the version counter after writing. tilecopy makes
+// the last two itself; when `decide` (a batch, or a copy carried out later), copy_ is asked
+// first, on a twin (dry_run), so that nothing of the batch is written when any pair is refused.
+// Conjugate and negative views of strided memory need no twin: copy_ refuses them for nothing
+// else than plain tensors.
+PairPlan exotic_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair, std::optional<std::size_t> index,
+                     bool decide) {
     // ZeroTensors are immutable: copy_ refuses one as destination before writing anything.
     if (dst._is_zerotensor()) torch_copy(dst, src, index);
-    // TensorIterator checks memory overlap on CPU tensors with memory (conj, neg, named...).
-    if (has_cpu_memory(dst) && has_cpu_memory(src)) check_memory_and_shape(dst, src, false, index);
-    return torch_plan(dst, src, pair, true);
+    const bool views = strided_cpu_view(dst) && strided_cpu_view(src);
+    if (decide && !views) dry_run(dst, src, index);
+    // Undecided and alone, copy_ makes these checks itself before it writes.
+    if (decide || views) {
+        if (has_cpu_memory(dst) && has_cpu_memory(src))
+            check_memory_and_shape(dst, src, true, index);
+        else if (has_cpu_memory(dst))
+            check_memory_and_shape(dst, dst, false, index); // internal overlap alone
+        // A source without memory of its own (a Python wrapper) still has the shape copy_ checks.
+        if (!has_cpu_memory(src) && src.layout() == at::kStrided && !src.is_nested()) check_shapes(dst, src, index);
+    }
+    check_version_bump(dst, index);
+    return torch_plan(dst, src, pair);
 }
-
 } // namespace
 
 Span extent_of(const at::Tensor& t, std::size_t pair, bool written) {
@@ -179,14 +192,14 @@ void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std:
 
 namespace {
 
-PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index, bool decide) {
     const std::size_t pair = index.value_or(0);
-    // Built for another libtorch: its rules may differ from the ones below, so copy_ decides all.
-    if (!loaded_torch_matches()) return torch_plan(dst, src, pair, true);
-
     check_defined(dst, src, index);
     check_autograd(dst, src, index);
-    if (!plain_cpu_keys(dst) || !plain_cpu_keys(src)) return exotic_plan(dst, src, pair, index);
+    // Built for another libtorch: its rules may differ from the fast paths', so copy_ writes all;
+    // the checks above and exotic_plan's are torch's own functions.
+    if (!loaded_torch_matches() || !plain_cpu_keys(dst) || !plain_cpu_keys(src))
+        return exotic_plan(dst, src, pair, index, decide);
 
     PairPlan nothing; // copy_ writes every element onto itself, or there are none
     if (!dst.is_same(src)) {
@@ -202,7 +215,7 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
 
     // Pairs copy_ records history for (grad mode on, a tensor requiring grad) or whose forward
     // gradients it updates are copy_'s; every check it makes on them has been made above.
-    if (records_history(dst, src) || has_forward_grad(dst, src)) return torch_plan(dst, src, pair, false);
+    if (records_history(dst, src) || has_forward_grad(dst, src)) return torch_plan(dst, src, pair);
 
     const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
@@ -212,7 +225,7 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
     const Span dst_extent = extent_of(dst, pair, true);
     const Span src_extent = extent_of(src, pair, false);
     const bool shared_bytes = dst_extent.begin < src_extent.end && src_extent.begin < dst_extent.end;
-    if ((!same_dtype && conversion == Conversion::None) || shared_bytes) return torch_plan(dst, src, pair, false);
+    if ((!same_dtype && conversion == Conversion::None) || shared_bytes) return torch_plan(dst, src, pair);
 
     PairPlan plan;
     plan.action = PairAction::Kernels;
@@ -239,22 +252,22 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
     for (std::size_t i = 0; i < dims.size(); ++i)
         dims[i] = PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)), src_strides[i]};
     if (!make_run_layout(std::move(dims), plan.dst_element, plan.src_element, plan.layout))
-        return torch_plan(dst, src, pair, false);
+        return torch_plan(dst, src, pair);
     // A single-element copy goes through torch's scalar loop (0x7FC0 for NaN) whenever the source
     // is broadcast (0-dim, or [1] into [1, 1]: TensorIterator coalesces the dims to stride 0),
     // whatever its vectorized kernels write; found by fuzz_tensor (tests/fuzz/corpus-tensor/
     // crash-bf16-nan-*). One element costs nothing to hand over, so all of them go to copy_.
     if (conversion == Conversion::F32ToBF16 && (!bf16_nan_matches_torch() || dst.numel() == 1))
-        return torch_plan(dst, src, pair, false);
+        return torch_plan(dst, src, pair);
     plan.path = same_dtype ? TensorPath::Strided : TensorPath::Converted;
     return plan;
 }
 
 } // namespace
 
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index, bool decide) {
     try {
-        return plan_checked(dst, src, index);
+        return plan_checked(dst, src, index, decide);
     } catch (const c10::Error& e) {
         throw_torch_error(e, index); // a question torch refused to answer about a tensor (never ours)
     }

@@ -26,9 +26,6 @@ enum class PairAction : std::uint8_t {
 struct PairPlan {
     PairAction action = PairAction::Nothing;
     TensorPath path = TensorPath::Fallback; // counted for Kernels and Torch
-    // Torch: a tensor outside the fast paths' reach (sparse, quantized, functional...), for
-    // which copy_ may still refuse the pair after tilecopy's checks (all others are decided).
-    bool torch_may_refuse = false;
     Conversion conversion = Conversion::None;
     RunLayout layout; // Kernels
     char* dst_data = nullptr;
@@ -46,7 +43,9 @@ struct PairPlan {
 
 // Throws tilecopy::Error with nothing written for a pair copy_ would refuse (with copy_'s
 // message), or that tilecopy refuses (see tensor_copy.cpp); `index` names the pair within a batch.
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
+// `decide`: also ask copy_ (on a twin, dry_run) of pairs outside the fast paths' reach, for a
+// batch or a copy carried out later; else copy_ decides such a pair when it writes it.
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index, bool decide);
 
 // torch's copy_, its refusals rethrown as tilecopy::Error with copy_'s message.
 void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
