@@ -1,4 +1,4 @@
-// One tensor pair checked against torch's copy_ rules (tensor_copy.cpp) and reduced to what
+// One tensor pair checked against torch's copy_ rules (tensor_rules.cpp) and reduced to what
 // carries it out: nothing, regions on the kernels, or torch's copy_. CopyEngine::copy,
 // copy_async and the batches (tensor_batch.cpp) all go through plan_pair, so the rules live in
 // one place.
@@ -13,7 +13,8 @@
 
 #include <tilecopy/copy_engine.hpp>
 
-#include "tensor_plan.hpp"
+#include "../overlap.hpp"
+#include "run_layout.hpp"
 
 namespace tilecopy::detail {
 
@@ -42,7 +43,7 @@ struct PairPlan {
 };
 
 // Throws tilecopy::Error with nothing written for a pair copy_ would refuse (with copy_'s
-// message), or that tilecopy refuses (see tensor_copy.cpp); `index` names the pair within a batch.
+// message), or that tilecopy refuses (see tensor_rules.cpp); `index` names the pair within a batch.
 // `decide`: also ask copy_ (on a twin, dry_run) of pairs outside the fast paths' reach, for a
 // batch or a copy carried out later; else copy_ decides such a pair when it writes it.
 PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index, bool decide);

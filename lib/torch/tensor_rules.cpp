@@ -11,8 +11,9 @@
 //             then throws; tilecopy throws first). Refusals of copy_ on the Fallback path pass
 //             through with copy_'s message. tilecopy's own refusal: a plain tensor whose data
 //             pointer is null with elements to copy (copy_ would write through it).
-//   no-op     the same tensor, or one that fully overlaps with identical layout and dtype (copy_
-//             writes every element onto itself); zero-element copies. No path is counted.
+//   no-op     the same tensor, or one with the same data pointer, sizes, strides and dtype (copy_
+//             writes every element onto itself, so in a batch the pair cannot depend on the
+//             order of the others); zero-element copies. No path is counted.
 //   Contiguous  same dtype, both contiguous, same shape: one byte copy.
 //   Strided     same dtype, and after dropping size-1 dimensions, ordering by destination stride
 //             and merging dimensions contiguous in both tensors, the innermost dimension is
@@ -42,7 +43,8 @@
 //             then, so it goes to copy_ too.
 // Fast paths bump the destination's version counter as copy_ does (once, after the write).
 //
-// This file holds the rules (plan_pair); tensor_batch.cpp carries plans out, one pair or many.
+// This file holds the rules (plan_pair); tensor_batch.cpp carries plans out, one pair or many,
+// and tensor_api.cpp holds the entries.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -219,7 +221,11 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
 
     const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
-    if (overlap == at::MemOverlapStatus::Full && same_dtype) return nothing;
+    // The same elements in the same order (torch calls strided views of one layout "too hard"):
+    // every element is written onto itself, whatever else a batch writes before or after.
+    const bool same_view = dst.data_ptr() == src.data_ptr() && dst.sizes().equals(src.sizes()) &&
+                           dst.strides().equals(src.strides());
+    if ((overlap == at::MemOverlapStatus::Full || same_view) && same_dtype) return nothing;
 
     const Conversion conversion = conversion_between(dst.scalar_type(), src.scalar_type());
     const Span dst_extent = extent_of(dst, pair, true);
@@ -274,10 +280,4 @@ PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<s
 }
 
 } // namespace detail
-
-int deepspeed_py_memcpy(at::Tensor dest, const at::Tensor& src) {
-    default_engine().copy(dest, src);
-    return 0;
-}
-
 } // namespace tilecopy
