@@ -1,4 +1,4 @@
-// CopyEngine::copy(dst, src) for at::Tensor: torch's CPU Tensor::copy_ is the specification.
+// The rules of a tensor copy (plan_pair): torch's CPU Tensor::copy_ is the specification.
 //
 // Which path a copy takes (counted in Stats::tensor_*); README's "Which path a tensor copy
 // takes" is the user's version of this list.
@@ -9,7 +9,9 @@
 //             partially overlapping; a source whose shape does not broadcast to the
 //             destination's; an inference tensor written outside InferenceMode (copy_ writes it,
 //             then throws; tilecopy throws first). Refusals of copy_ on the Fallback path pass
-//             through with copy_'s message. tilecopy's own refusal: a plain tensor whose data
+//             through with copy_'s message; in a batch or an asynchronous copy they are asked of
+//             copy_ at planning, on a one-element twin of the destination (dry_run), so that a
+//             refused batch writes nothing and copy_async refuses at submission. tilecopy's own refusal: a plain tensor whose data
 //             pointer is null with elements to copy (copy_ would write through it).
 //   no-op     the same tensor, or one with the same data pointer, sizes, strides and dtype (copy_
 //             writes every element onto itself, so in a batch the pair cannot depend on the
@@ -59,7 +61,6 @@
 #include <ATen/core/Tensor.h>
 
 #include <tilecopy/copy_engine.hpp>
-#include <tilecopy/torch.hpp>
 
 #include "tensor_pair.hpp"
 #include "torch_checks.hpp"
