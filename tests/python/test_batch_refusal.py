@@ -1,6 +1,7 @@
 """A tensor batch that copy_ would refuse writes nothing: every pair is decided against the real
 destination (inference-ness, internal overlap, Python subclasses) before any pair is written.
-Each case is first run through copy_ pair by pair to show that copy_ refuses it."""
+Each case is first run through copy_ pair by pair to show that copy_ refuses it. Asynchronous
+copies refuse at submission; a batch whose result cannot depend on its order is accepted."""
 
 import pytest
 import torch
@@ -72,3 +73,21 @@ def test_a_refused_batch_writes_no_destination(name, call):
             tilecopy.copy_batch_async(dsts, srcs).wait()
     assert str(by_torch.value).splitlines()[0] in str(ours.value)
     assert raw(dsts) == before
+
+
+def test_copy_async_refuses_at_submission_what_copy_refuses():
+    dst = torch.zeros(3)
+    with pytest.raises(RuntimeError, match="between dense and sparse"):
+        tilecopy.copy_async(dst, torch.ones(3).to_sparse())  # no wait(): refused when submitted
+    with pytest.raises(RuntimeError, match=r"between dense and sparse.*\(pair 1 of the batch\)"):
+        tilecopy.copy_batch_async([torch.zeros(3), dst], [torch.ones(3), torch.ones(3).to_sparse()])
+    assert bytes(dst._storage()) == bytes(torch.zeros(3)._storage())
+
+
+def test_a_self_copy_leaves_a_batch_free_of_order():
+    base = torch.rand(20)
+    ref = base.clone()
+    tilecopy.copy_batch([base[::2], base[0:10]], [base[::2], torch.ones(10)])
+    ref[::2].copy_(ref[::2])
+    ref[0:10].copy_(torch.ones(10))
+    assert bytes(base._storage()) == bytes(ref._storage())
