@@ -127,6 +127,13 @@ bool bf16_nan_matches_torch() {
     return matches;
 }
 
+// The same elements in the same order and dtype (torch calls strided views of one layout "too
+// hard"): copy_ writes every element onto itself, whatever else a batch writes before or after.
+bool same_view(const at::Tensor& dst, const at::Tensor& src) {
+    return dst.data_ptr() == src.data_ptr() && dst.scalar_type() == src.scalar_type() &&
+           dst.sizes().equals(src.sizes()) && dst.strides().equals(src.strides());
+}
+
 PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair) {
     PairPlan plan;
     plan.action = PairAction::Torch;
@@ -136,6 +143,10 @@ PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pa
         plan.dst_bytes = static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
     if (has_cpu_memory(dst)) plan.dst_memory = dst;
     if (has_cpu_memory(src)) plan.src_memory = src;
+    // A pair that writes every element onto itself touches nothing another pair could see.
+    if (plan.dst_memory.defined() && plan.src_memory.defined() && same_view(dst, src) && dst.is_conj() == src.is_conj() &&
+        dst.is_neg() == src.is_neg())
+        return plan;
     plan.dst_extent = extent_of(plan.dst_memory, pair, true);
     plan.src_extent = extent_of(plan.src_memory, pair, false);
     return plan;
@@ -222,11 +233,7 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
 
     const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
-    // The same elements in the same order (torch calls strided views of one layout "too hard"):
-    // every element is written onto itself, whatever else a batch writes before or after.
-    const bool same_view = dst.data_ptr() == src.data_ptr() && dst.sizes().equals(src.sizes()) &&
-                           dst.strides().equals(src.strides());
-    if ((overlap == at::MemOverlapStatus::Full || same_view) && same_dtype) return nothing;
+    if ((overlap == at::MemOverlapStatus::Full || same_view(dst, src)) && same_dtype) return nothing;
 
     const Conversion conversion = conversion_between(dst.scalar_type(), src.scalar_type());
     const Span dst_extent = extent_of(dst, pair, true);
