@@ -235,10 +235,10 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
     if (m.tilecopy) {
         for (std::size_t bytes : a.quick ? std::vector<std::size_t>{MiB, 64 * MiB}
                                          : std::vector<std::size_t>{MiB, 16 * MiB, 64 * MiB, 256 * MiB, GiB})
-            plan.push_back({bench::format_size(bytes) + " copy+crc",
+            plan.push_back({tilecopy::size_text(bytes) + " copy+crc",
                             [bytes, c] { return bench::checksum_copy_section(bytes, *c); }});
         const std::size_t crc_bytes = a.quick ? 64 * MiB : GiB;
-        plan.push_back({bench::format_size(crc_bytes) + " checksum",
+        plan.push_back({tilecopy::size_text(crc_bytes) + " checksum",
                         [crc_bytes, c] { return bench::checksum_section(crc_bytes, *c); }});
     }
     if (m.tilecopy_async) {

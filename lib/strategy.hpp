@@ -82,7 +82,7 @@ constexpr std::size_t kMinBlockBytes = std::size_t(16) << 10;
 // while a large copy runs those wake-ups preempt its threads (4 KiB copies every 0.5 ms cost a
 // 512 MiB copy 9-14% of its bandwidth on two vCPUs); copying 16 KiB takes well under 1 us.
 constexpr std::size_t kDefaultAsyncInlineBytes = std::size_t(16) << 10;
-// Tensor runs shorter than this go to torch's copy_ (lib/torch/tensor_plan.hpp has the
+// Tensor runs shorter than this go to torch's copy_ (lib/torch/run_layout.hpp has the
 // measurement).
 constexpr std::size_t kDefaultMinRunBytes = 4096;
 

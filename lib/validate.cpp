@@ -14,6 +14,8 @@
 
 #include <tilecopy/error.hpp>
 
+#include "overlap.hpp"
+
 namespace tilecopy::detail {
 
 namespace {
@@ -67,32 +69,22 @@ void validate_region(const Region& region, Conversion conversion, std::size_t in
 
 namespace {
 
-// One region's source or destination bytes, for the overlap check across a batch.
-struct Span {
-    std::uintptr_t begin;
-    std::uintptr_t end;
-    std::size_t region;
-    bool dst;
-};
-
 [[noreturn]] void reject_pair(const Span& a, const Span& b) {
-    const Span& first = a.region < b.region ? a : b;
-    const Span& second = a.region < b.region ? b : a;
+    const Span& first = a.owner < b.owner ? a : b;
+    const Span& second = a.owner < b.owner ? b : a;
     auto name = [](const Span& s) {
-        return std::string(s.dst ? "destination" : "source") + " of region " + std::to_string(s.region) + " [" +
+        return std::string(s.written ? "destination" : "source") + " of region " + std::to_string(s.owner) + " [" +
                hex(reinterpret_cast<const void*>(s.begin)) + ", +" + std::to_string(s.end - s.begin) + ")";
     };
-    throw Error("tilecopy: regions " + std::to_string(first.region) + " and " + std::to_string(second.region) +
+    throw Error("tilecopy: regions " + std::to_string(first.owner) + " and " + std::to_string(second.owner) +
                 " overlap: the " + name(first) + " and the " + name(second) +
                 " share bytes (regions of one batch run in parallel: no destination may overlap another region's "
                 "destination or source)");
 }
 
 // Regions of one batch run in parallel, so no region's destination may overlap another
-// region's destination or source (sources may overlap each other). Sorting the spans by start
-// and sweeping keeps this O(n log n): each span is compared with the furthest-reaching
-// destination seen so far and the two furthest-reaching sources of different regions (the
-// furthest may be the span's own region's, which validate_region already checked).
+// region's destination or source (sources may overlap each other; a region's own source and
+// destination are validate_region's).
 void check_cross_overlap(const Region* regions, std::size_t count, Conversion conversion) {
     const std::size_t des = dst_element_size(conversion);
     const std::size_t ses = src_element_size(conversion);
@@ -105,30 +97,8 @@ void check_cross_overlap(const Region* regions, std::size_t count, Conversion co
         spans.push_back(Span{d, d + regions[i].count * des, i, true});
         spans.push_back(Span{s, s + regions[i].count * ses, i, false});
     }
-    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
-    const Span* dst_far = nullptr;  // the destination reaching furthest so far
-    const Span* dst_next = nullptr; // the furthest of another region than dst_far's
-    const Span* src_far = nullptr;
-    const Span* src_next = nullptr;
-    auto keep = [](const Span& s, const Span*& far, const Span*& next) {
-        if (!far || s.end > far->end) {
-            if (far && far->region != s.region) next = far;
-            far = &s;
-        } else if (s.region != far->region && (!next || s.end > next->end)) {
-            next = &s;
-        }
-    };
-    // The span among `far` and `next` of another region than `s` that reaches past its start.
-    auto clash = [](const Span& s, const Span* far, const Span* next) -> const Span* {
-        const Span* other = far && far->region != s.region ? far : next;
-        return other && other->end > s.begin ? other : nullptr;
-    };
-    for (const Span& s : spans) {
-        if (const Span* c = clash(s, dst_far, dst_next)) reject_pair(*c, s);
-        if (s.dst)
-            if (const Span* c = clash(s, src_far, src_next)) reject_pair(*c, s);
-        s.dst ? keep(s, dst_far, dst_next) : keep(s, src_far, src_next);
-    }
+    SpanConflict conflict;
+    if (find_conflict(spans, conflict)) reject_pair(conflict.first, conflict.second);
 }
 
 } // namespace

@@ -147,13 +147,29 @@ TEST_CASE("a small tensor copy during a large asynchronous one finishes first") 
     CHECK(std::memcmp(big_dst.data_ptr(), big_src.data_ptr(), big_src.nbytes()) == 0);
 }
 
-TEST_CASE("an error while an asynchronous batch runs reaches wait() as tilecopy::Error") {
+TEST_CASE("an asynchronous copy or batch that copy_ refuses is refused at submission, nothing written") {
     tilecopy::CopyEngine engine;
-    const auto f = [](Shape s) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, 3); };
-    // copy_ refuses a sparse source into a dense destination; tilecopy leaves it to copy_.
-    tilecopy::CopyHandle h = engine.copy_async(f({3}), f({3}).to_sparse());
-    CHECK_THROWS_WITH_AS(h.wait(), "copy_() between dense and sparse Tensors is not implemented! Found self type = "
-                                   "CPUFloatType and src type = SparseCPUFloatType", tilecopy::Error);
+    const auto f = [](Shape s, std::uint32_t seed) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, seed); };
+    // copy_ refuses a sparse source into a dense destination, and an mkldnn one; tilecopy asks copy_.
+    const std::string sparse = "copy_() between dense and sparse Tensors is not implemented! Found self type = "
+                               "CPUFloatType and src type = SparseCPUFloatType";
+    const at::Tensor dst = f({3}, 1);
+    const auto before = storage_bytes(dst);
+    CHECK_THROWS_WITH_AS(engine.copy_async(dst, f({3}, 2).to_sparse()), sparse.c_str(), tilecopy::Error);
+    CHECK_THROWS_WITH_AS(engine.copy_async(dst, f({3}, 3).nan_to_num().to_mkldnn()),
+                         doctest::Contains("between mkldnn layout and dense Tensors"), tilecopy::Error);
+    const at::Tensor large = f({1 << 16}, 4);
+    const auto large_before = storage_bytes(large);
+    CHECK_THROWS_WITH_AS(engine.copy_batch_async({large, dst}, {f({1 << 16}, 5), f({3}, 6).to_sparse()}),
+                         (sparse + " (pair 1 of the batch)").c_str(), tilecopy::Error);
+    CHECK(storage_bytes(dst) == before);
+    CHECK(storage_bytes(large) == large_before);
+    // What copy_ accepts is still carried out on the submitter thread.
+    const at::Tensor sparse_dst = f({3}, 7).to_sparse();
+    tilecopy::CopyHandle h = engine.copy_async(sparse_dst, f({3}, 8).to_sparse());
+    h.wait();
     CHECK(h.done());
-    CHECK_THROWS_AS(h.wait(), tilecopy::Error); // every wait rethrows
+    const at::Tensor expected = f({3}, 7).to_sparse();
+    expected.copy_(f({3}, 8).to_sparse());
+    CHECK(storage_bytes(sparse_dst.to_dense()) == storage_bytes(expected.to_dense()));
 }

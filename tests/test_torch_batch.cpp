@@ -279,12 +279,103 @@ TEST_CASE("whether a batch shares memory depends only on the element sets, not o
 TEST_CASE("interleaved tensors with more runs than the batch check compares are refused, nothing written") {
     tilecopy::CopyEngine engine;
     const at::Tensor matrix = make_tensor(Layout::Contiguous, at::kFloat, {2048, 2048}, Fill::Noise, 1);
-    const std::vector<at::Tensor> dsts = {matrix.slice(1, 0, 2048, 2), matrix.slice(1, 1, 2048, 2)};
+    // Strides 2 and 3 elements: no common period sets them apart, so their runs would be compared.
+    const std::vector<at::Tensor> dsts = {matrix.slice(1, 0, 2048, 2), matrix.as_strided({2048, 682}, {2048, 3}, 1)};
     const std::vector<at::Tensor> srcs = {make_tensor(Layout::Contiguous, at::kFloat, {2048, 1024}, Fill::Values, 2),
-                                          make_tensor(Layout::Contiguous, at::kFloat, {2048, 1024}, Fill::Values, 3)};
+                                          make_tensor(Layout::Contiguous, at::kFloat, {2048, 682}, Fill::Values, 3)};
     const auto before = storage_bytes(matrix);
     CHECK_THROWS_WITH_AS(engine.copy_batch(dsts, srcs), doctest::Contains("copy them in separate batches"), tilecopy::Error);
     CHECK(storage_bytes(matrix) == before);
+}
+
+TEST_CASE("interleaved views set apart by their strides are accepted whatever their runs, and match copy_") {
+    tilecopy::CopyEngine engine;
+    // Every column of a matrix, every other column of a larger one (2^21 elements each, as many
+    // runs as the batch check compares), channels of an interleaved image.
+    struct Case {
+        const char* what;
+        std::function<Batch()> make;
+    };
+    const auto sources = [](Batch& b) {
+        for (std::size_t i = 0; i < b.dsts.size(); ++i)
+            b.srcs.push_back(make_tensor(Layout::Contiguous, at::kFloat, b.dsts[i].sizes().vec(), Fill::Values,
+                                         20 + static_cast<std::uint32_t>(i)));
+    };
+    const std::vector<Case> cases = {
+        {"100 columns", [&] {
+             const at::Tensor m = make_tensor(Layout::Contiguous, at::kFloat, {1000, 128}, Fill::Noise, 1);
+             Batch b;
+             for (std::int64_t j = 0; j < 100; ++j) b.dsts.push_back(m.select(1, j));
+             sources(b);
+             return b;
+         }},
+        {"every other column", [&] {
+             const at::Tensor m = make_tensor(Layout::Contiguous, at::kFloat, {2048, 2048}, Fill::Noise, 1);
+             Batch b;
+             b.dsts = {m.slice(1, 0, 2048, 2), m.slice(1, 1, 2048, 2)};
+             sources(b);
+             return b;
+         }},
+        {"channel pairs of an RGBA image", [&] {
+             const at::Tensor m = make_tensor(Layout::Contiguous, at::kFloat, {64, 64, 4}, Fill::Noise, 1);
+             Batch b;
+             b.dsts = {m.narrow(2, 0, 2), m.narrow(2, 2, 1), m.narrow(2, 3, 1)};
+             sources(b);
+             return b;
+         }},
+    };
+    for (const Case& c : cases) {
+        const std::string what = c.what;
+        CAPTURE(what);
+        const Batch ref = c.make(), ours = c.make();
+        for (std::size_t i = 0; i < ref.dsts.size(); ++i) ref.dsts[i].copy_(ref.srcs[i]);
+        CHECK_NOTHROW(engine.copy_batch(ours.dsts, ours.srcs));
+        CHECK(all_bytes(ref) == all_bytes(ours));
+    }
+}
+
+TEST_CASE("interleaved views whose offsets modulo their stride meet are compared element by element") {
+    tilecopy::CopyEngine engine;
+    const at::Tensor m = make_tensor(Layout::Contiguous, at::kFloat, {1000, 128}, Fill::Noise, 1);
+    const auto src = [](Shape s, std::uint32_t seed) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, seed); };
+    const auto before = storage_bytes(m);
+    // Columns 0-1 and column 1 share every row's element; columns 0-1 and 2 share none.
+    CHECK_THROWS_WITH_AS(engine.copy_batch({m.narrow(1, 0, 2), m.select(1, 1)}, {src({1000, 2}, 2), src({1000}, 3)}),
+                         doctest::Contains("share memory"), tilecopy::Error);
+    CHECK(storage_bytes(m) == before);
+    // Rows 0, 2, 4... and a view with stride 3 rows that meets them at rows 0, 6, 12...
+    CHECK_THROWS_WITH_AS(engine.copy_batch({m.slice(0, 0, 1000, 2), m.slice(0, 0, 1000, 3)},
+                                           {src({500, 128}, 4), src({334, 128}, 5)}),
+                         doctest::Contains("share memory"), tilecopy::Error);
+    CHECK(storage_bytes(m) == before);
+    const at::Tensor ref = m.clone(), ours = m.clone();
+    ref.narrow(1, 0, 2).copy_(src({1000, 2}, 2));
+    ref.select(1, 2).copy_(src({1000}, 3));
+    engine.copy_batch({ours.narrow(1, 0, 2), ours.select(1, 2)}, {src({1000, 2}, 2), src({1000}, 3)});
+    CHECK(storage_bytes(ref) == storage_bytes(ours));
+}
+
+TEST_CASE("a self-copy pair leaves a batch free of order: accepted, the result is copy_'s in order") {
+    tilecopy::CopyEngine engine;
+    for (bool self_first : {true, false}) {
+        CAPTURE(self_first);
+        const auto run = [&](bool by_torch) {
+            const at::Tensor base = make_tensor(Layout::Contiguous, at::kFloat, {20}, Fill::Noise, 1);
+            const at::Tensor ones = make_tensor(Layout::Contiguous, at::kFloat, {10}, Fill::Values, 2);
+            std::vector<at::Tensor> dsts = {base.slice(0, 0, 20, 2), base.narrow(0, 0, 10)};
+            std::vector<at::Tensor> srcs = {base.slice(0, 0, 20, 2), ones};
+            if (!self_first) {
+                std::swap(dsts[0], dsts[1]);
+                std::swap(srcs[0], srcs[1]);
+            }
+            if (by_torch)
+                for (std::size_t i = 0; i < dsts.size(); ++i) dsts[i].copy_(srcs[i]);
+            else
+                engine.copy_batch(dsts, srcs);
+            return std::make_pair(storage_bytes(base), dsts[0]._version() + dsts[1]._version());
+        };
+        CHECK(run(false) == run(true));
+    }
 }
 
 namespace {
@@ -298,11 +389,48 @@ struct Member {
 
 std::vector<unsigned char> readable(const at::Tensor& t) {
     if (t.is_quantized()) return storage_bytes(t.int_repr());
+    if (t.is_sparse()) return storage_bytes(t._values());
     if (t.key_set().has(c10::DispatchKey::Functionalize)) {
         at::functionalization::impl::sync(t);
         return storage_bytes(at::functionalization::impl::from_functional_tensor(t).contiguous());
     }
     return storage_bytes(t);
+}
+
+// A batch of members, and what copy_ says of each one it refuses alone (as the batch names it).
+struct Built {
+    std::vector<at::Tensor> dsts, srcs;
+    std::vector<std::string> messages;
+};
+
+Built build(const std::vector<const Member*>& members) {
+    Built b;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        const Pair p = members[i]->make();
+        b.dsts.push_back(p.dst);
+        b.srcs.push_back(p.src);
+        const Pair alone = members[i]->make();
+        try {
+            alone.dst.copy_(alone.src);
+        } catch (const c10::Error& e) {
+            b.messages.push_back(std::string(e.what_without_backtrace()) + " (pair " + std::to_string(i) + " of the batch)");
+        }
+    }
+    return b;
+}
+
+// The message of the batch's refusal, or "" when it is carried out.
+std::string batch_refusal(tilecopy::CopyEngine& engine, const std::vector<at::Tensor>& dsts,
+                          const std::vector<at::Tensor>& srcs, bool async) {
+    try {
+        if (async)
+            engine.copy_batch_async(dsts, srcs).wait();
+        else
+            engine.copy_batch(dsts, srcs);
+    } catch (const tilecopy::Error& e) {
+        return e.what();
+    }
+    return "";
 }
 
 } // namespace
@@ -342,20 +470,8 @@ TEST_CASE("a batch with refusable pairs in any order writes nothing when one is 
                 members.push_back(&refused[(r + 1) % refused.size()]);
             }
             std::string names;
-            std::vector<at::Tensor> dsts, srcs;
-            std::vector<std::string> messages;
-            for (std::size_t i = 0; i < members.size(); ++i) {
-                names += std::string(i ? ", " : "") + members[i]->what;
-                const Pair p = members[i]->make();
-                dsts.push_back(p.dst);
-                srcs.push_back(p.src);
-                const Pair alone = members[i]->make();
-                try {
-                    alone.dst.copy_(alone.src);
-                } catch (const c10::Error& e) {
-                    messages.push_back(std::string(e.what_without_backtrace()) + " (pair " + std::to_string(i) + " of the batch)");
-                }
-            }
+            for (std::size_t i = 0; i < members.size(); ++i) names += std::string(i ? ", " : "") + members[i]->what;
+            const auto [dsts, srcs, messages] = build(members);
             CAPTURE(names);
             REQUIRE(!messages.empty());
             std::vector<std::vector<unsigned char>> before;
@@ -366,20 +482,65 @@ TEST_CASE("a batch with refusable pairs in any order writes nothing when one is 
             }
             for (bool async : {false, true}) {
                 CAPTURE(async);
-                std::string message;
-                try {
-                    if (async)
-                        engine.copy_batch_async(dsts, srcs).wait();
-                    else
-                        engine.copy_batch(dsts, srcs);
-                } catch (const tilecopy::Error& e) {
-                    message = e.what();
-                }
+                const std::string message = batch_refusal(engine, dsts, srcs, async);
                 CHECK_MESSAGE(std::find(messages.begin(), messages.end(), message) != messages.end(), "message: " << message);
                 for (std::size_t i = 0; i < dsts.size(); ++i) {
                     CAPTURE(i);
                     CHECK(readable(dsts[i]) == before[i]);
                     if (versions[i] >= 0) CHECK(dsts[i]._version() == versions[i]);
+                }
+            }
+        }
+}
+
+TEST_CASE("a batch is decided against each real destination: inference, expanded and conjugate ones") {
+    tilecopy::CopyEngine engine;
+    const auto complex = [](std::uint32_t seed) {
+        return make_tensor(Layout::Contiguous, at::kComplexFloat, {4}, Fill::Values, seed);
+    };
+    const auto f = [](Shape s, std::uint32_t seed) { return make_tensor(Layout::Contiguous, at::kFloat, s, Fill::Values, seed); };
+    const std::vector<Member> accepted = {
+        {"conjugate view source", [&] { return Pair{complex(1), complex(2).conj()}; }},
+        {"sparse destination", [&] { return Pair{f({4}, 3).to_sparse(), f({4}, 4).to_sparse()}; }},
+        {"plain pair", [&] { return Pair{f({64}, 5), f({64}, 6)}; }},
+    };
+    const std::vector<Member> refused = {
+        {"conjugate inference destination", [&] {
+             at::Tensor inference;
+             {
+                 c10::InferenceMode guard;
+                 inference = complex(7).conj();
+             }
+             return Pair{inference, complex(8)};
+         }},
+        {"expanded destination, conjugate source", [&] {
+             return Pair{make_tensor(Layout::Contiguous, at::kComplexFloat, {1, 4}, Fill::Values, 9).expand({3, 4}),
+                         make_tensor(Layout::Contiguous, at::kComplexFloat, {3, 4}, Fill::Values, 10).conj()};
+         }},
+        {"expanded destination, sparse source", [&] {
+             return Pair{f({1, 4}, 11).expand({3, 4}), f({3, 4}, 12).to_sparse()};
+         }},
+        {"conjugate destination, source of another shape", [&] { return Pair{complex(13).conj(), complex(14).reshape({2, 2})}; }},
+    };
+    for (const Member& bad : refused)
+        for (std::size_t at_index = 0; at_index <= accepted.size(); ++at_index) {
+            std::vector<const Member*> members;
+            for (const Member& a : accepted) members.push_back(&a);
+            members.insert(members.begin() + static_cast<std::ptrdiff_t>(at_index), &bad);
+            const auto [dsts, srcs, messages] = build(members);
+            const std::string name = bad.what;
+            CAPTURE(name);
+            CAPTURE(at_index);
+            REQUIRE(messages.size() == 1);
+            std::vector<std::vector<unsigned char>> before;
+            for (const at::Tensor& d : dsts) before.push_back(readable(d));
+            for (bool async : {false, true}) {
+                CAPTURE(async);
+                const std::string message = batch_refusal(engine, dsts, srcs, async);
+                CHECK(message == messages.front());
+                for (std::size_t i = 0; i < dsts.size(); ++i) {
+                    CAPTURE(i);
+                    CHECK(readable(dsts[i]) == before[i]);
                 }
             }
         }

@@ -176,7 +176,7 @@ inline std::optional<tilecopy::Conversion> fused(at::ScalarType dst, at::ScalarT
     return std::nullopt;
 }
 
-// The path the adapter's documented rules give for this pair (see tensor_copy.cpp).
+// The path the adapter's documented rules give for this pair (see lib/torch/tensor_rules.cpp).
 inline std::optional<tilecopy::TensorPath> expected_path(const at::Tensor& dst, const at::Tensor& src, std::int64_t run) {
     if (dst.numel() == 0) return std::nullopt;
     const bool same = dst.scalar_type() == src.scalar_type();

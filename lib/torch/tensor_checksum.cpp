@@ -111,7 +111,7 @@ std::uint32_t CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src, Che
         copy(dst, src);
         return 0;
     }
-    const detail::PairPlan p = detail::plan_pair(dst, src, std::nullopt);
+    const detail::PairPlan p = detail::plan_pair(dst, src, std::nullopt, false, detail::adapter::min_run_bytes(*this));
     if (p.action == detail::PairAction::Kernels) {
         std::vector<Region> regions(p.layout.run_count);
         detail::emit_regions(p.layout, p.dst_data, p.src_data, p.dst_element, p.src_element, p.conversion, 0,

@@ -1,4 +1,4 @@
-// One tensor pair checked against torch's copy_ rules (tensor_copy.cpp) and reduced to what
+// One tensor pair checked against torch's copy_ rules (tensor_rules.cpp) and reduced to what
 // carries it out: nothing, regions on the kernels, or torch's copy_. CopyEngine::copy,
 // copy_async and the batches (tensor_batch.cpp) all go through plan_pair, so the rules live in
 // one place.
@@ -13,7 +13,8 @@
 
 #include <tilecopy/copy_engine.hpp>
 
-#include "tensor_plan.hpp"
+#include "../overlap.hpp"
+#include "run_layout.hpp"
 
 namespace tilecopy::detail {
 
@@ -26,9 +27,6 @@ enum class PairAction : std::uint8_t {
 struct PairPlan {
     PairAction action = PairAction::Nothing;
     TensorPath path = TensorPath::Fallback; // counted for Kernels and Torch
-    // Torch: a tensor outside the fast paths' reach (sparse, quantized, functional...), for
-    // which copy_ may still refuse the pair after tilecopy's checks (all others are decided).
-    bool torch_may_refuse = false;
     Conversion conversion = Conversion::None;
     RunLayout layout; // Kernels
     char* dst_data = nullptr;
@@ -45,9 +43,11 @@ struct PairPlan {
 };
 
 // Throws tilecopy::Error with nothing written for a pair copy_ would refuse (with copy_'s
-// message), or that tilecopy refuses (see tensor_copy.cpp); `index` names the pair within a batch.
+// message), or that tilecopy refuses (see tensor_rules.cpp); `index` names the pair within a batch.
+// `decide`: also ask copy_ (on a twin, dry_run) of pairs outside the fast paths' reach, for a
+// batch or a copy carried out later; else copy_ decides such a pair when it writes it.
 // min_run_bytes: the engine's (adapter::min_run_bytes).
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index, bool decide,
                    std::size_t min_run_bytes);
 
 // torch's copy_, its refusals rethrown as tilecopy::Error with copy_'s message.

@@ -39,13 +39,24 @@ void check_autograd(const at::Tensor& dst, const at::Tensor& src, std::optional<
 // the shapes (the source must broadcast to the destination's shape);
 void check_memory_and_shape(const at::Tensor& dst, const at::Tensor& src, bool shapes,
                             std::optional<std::size_t> index);
+// the shapes alone (the source must broadcast to the destination's shape);
+void check_shapes(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 // the version counter bump after the write (an inference tensor outside InferenceMode), which
 // copy_ throws only after writing and tilecopy before.
 void check_version_bump(const at::Tensor& dst, std::optional<std::size_t> index);
 
-// Asks copy_ whether it accepts a pair of tensors outside the fast paths' reach without writing
-// the destination: copies into a scratch twin of it (empty_like). Throws copy_'s refusal.
-// Overlap and autograd checks are the caller's (the twin shares no memory and needs no grad).
+// Whether a tensor is a plain dense CPU tensor (plain_cpu_keys) that may also be a conjugate or
+// negative view: strided CPU memory whose every refusal by copy_ tilecopy's checks make.
+bool strided_cpu_view(const at::Tensor& t);
+
+// Asks copy_ whether it accepts a pair of tensors outside the fast paths' reach, writing neither
+// the destination nor more than one element of scratch memory: copies into a twin with the
+// destination's dtype, shape and conjugate and negative bits whose elements all share one
+// address. copy_ makes its refusals of tensor kinds (sparse, quantized, mkldnn, Python
+// dispatch...) before TensorIterator's internal-overlap check, which refuses the twin: reaching
+// that check is an acceptance. Destinations no such twin can stand for (sparse, quantized,
+// named...) get an empty_like twin (a sparse one holds no elements). Throws copy_'s refusal;
+// the checks against the real destination's memory, autograd and version are the caller's.
 void dry_run(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 
 } // namespace tilecopy::detail

@@ -136,8 +136,9 @@ Overlaps find_overlaps(const std::vector<Region>& regions, std::size_t des, std:
 }
 
 // Regions with sources in the arena's first half and disjoint destinations in its second,
-// optionally one bad region among them, or one whose destination was moved onto another
-// region's destination or source: then nothing at all may be written.
+// optionally one or two bad regions among them, or one whose destination was moved onto another
+// region's destination or source: then nothing at all may be written (the whole arena is
+// compared), and an accepted batch must equal the regions copied in order.
 void batch_copy(CopyEngine& engine, FuzzedDataProvider& in, int form) {
     const auto conversion = static_cast<Conversion>(in.ConsumeIntegralInRange(0, 4));
     const std::size_t des = dst_element_size(conversion), ses = src_element_size(conversion);
@@ -214,7 +215,16 @@ void batch_copy(CopyEngine& engine, FuzzedDataProvider& in, int form) {
             r.count = std::max<std::size_t>(r.count, 64);
             needle = "past the end of the address space";
         }
-        if (regions.size() > 1) needle = "region " + std::to_string(bad) + ": ";
+        std::size_t first_bad = bad;
+        // Now and then a second refused region among the accepted ones: the first is named.
+        const std::size_t second = in.ConsumeIntegralInRange<std::size_t>(0, regions.size() - 1);
+        if (second != bad && in.ConsumeBool()) {
+            Region& s = regions[second];
+            if (s.count == 0) s.count = 1;
+            s.src = nullptr;
+            first_bad = std::min(bad, second);
+        }
+        if (regions.size() > 1) needle = "region " + std::to_string(first_bad) + ": ";
     }
     const std::string what = "batch (form " + std::to_string(form) + ", conversion " +
                              std::to_string(static_cast<int>(conversion)) + ") of " + std::to_string(regions.size()) +

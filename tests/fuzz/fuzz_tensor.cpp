@@ -5,6 +5,12 @@
 // the other. Both must accept (then the storages must be byte-identical, version counters
 // equal) or both reject (c10::Error and tilecopy::Error, with copy_'s message word for word;
 // then nothing may have changed).
+//
+// The same input then builds a batch of up to four pairs, each plain, conjugate, into an
+// inference tensor, into an expanded destination, from a sparse source or into a
+// functionalization wrapper, some destinations on one shared storage: copy_ runs the pairs in order on one
+// twin, CopyEngine::copy_batch the whole batch on the other. A refused batch must leave every
+// byte of every destination storage as it was; an accepted one must equal copy_ in order.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +20,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/FunctionalTensorWrapper.h>
 #include <ATen/Parallel.h>
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -150,6 +157,138 @@ bool same_bytes(const at::Tensor& a, const std::vector<std::uint8_t>& b) {
     return std::memcmp(a.data_ptr(), b.data(), b.size()) == 0;
 }
 
+// How a batch pair is made of its two views.
+enum class Kind { Plain, Conjugate, InferenceDst, ExpandedDst, SparseSrc, WrapperDst, Count };
+
+struct BatchPair {
+    ViewSpec dst, src;
+    Kind kind = Kind::Plain;
+    bool shares_first_storage = false; // the destination's storage is pair 0's
+};
+
+const char* kind_name(Kind k) {
+    static const char* names[] = {"plain", "conjugate", "inference destination", "expanded destination",
+                                  "sparse source", "wrapper destination"};
+    return names[static_cast<int>(k)];
+}
+
+// One twin of a batch: storages (destinations first) and the pairs' tensors.
+struct BatchTwin {
+    std::vector<at::Tensor> storages, dsts, srcs;
+};
+
+BatchTwin make_batch_twin(const std::vector<BatchPair>& pairs, const std::vector<std::uint8_t>& init) {
+    BatchTwin t;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+        const BatchPair& p = pairs[i];
+        at::Tensor dst_storage;
+        if (p.shares_first_storage) {
+            dst_storage = t.storages[0];
+        } else if (p.kind == Kind::InferenceDst) {
+            c10::InferenceMode guard;
+            dst_storage = make_storage(init);
+        } else {
+            dst_storage = make_storage(init);
+        }
+        t.storages.push_back(dst_storage);
+        at::Tensor dst, src;
+        {
+            c10::InferenceMode guard(p.kind == Kind::InferenceDst);
+            dst = view_of(dst_storage, p.dst);
+        }
+        src = view_of(p.src.shares_dst_storage ? dst_storage : make_storage(init), p.src);
+        switch (p.kind) {
+        case Kind::Conjugate: // a conjugate destination or source, as the sizes fall
+            if (dst.numel() % 2)
+                dst = dst.conj();
+            else
+                src = src.conj();
+            break;
+        case Kind::ExpandedDst:
+            for (std::int64_t d = 0; d < dst.dim(); ++d)
+                if (dst.size(d) > 1) {
+                    std::vector<std::int64_t> strides = dst.strides().vec();
+                    strides[static_cast<std::size_t>(d)] = 0;
+                    dst = dst.as_strided(dst.sizes(), strides);
+                    break;
+                }
+            break;
+        case Kind::SparseSrc: src = src.to_sparse(); break;
+        case Kind::WrapperDst: dst = at::functionalization::impl::to_functional_tensor(dst); break;
+        default: break;
+        }
+        t.dsts.push_back(dst);
+        t.srcs.push_back(src);
+    }
+    return t;
+}
+
+bool same_storages(const BatchTwin& a, const BatchTwin& b) {
+    for (std::size_t i = 0; i < a.storages.size(); ++i)
+        if (!same_bytes(a.storages[i], b.storages[i])) return false;
+    return true;
+}
+
+void batch_copy(CopyEngine& engine, FuzzedDataProvider& in) {
+    std::vector<BatchPair> pairs(in.ConsumeIntegralInRange<std::size_t>(1, 4));
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+        BatchPair& p = pairs[i];
+        p.kind = static_cast<Kind>(in.ConsumeIntegralInRange<int>(0, static_cast<int>(Kind::Count) - 1));
+        p.dst = consume_dst(in);
+        if (p.kind == Kind::Conjugate) p.dst.dtype = at::kComplexFloat;
+        p.src = consume_src(in, p.dst);
+        if (p.kind == Kind::Conjugate) p.src.dtype = at::kComplexFloat;
+        if (p.src.dtype == at::kBool) p.src.dtype = at::kByte; // every byte of a storage is then valid
+        if (p.dst.dtype == at::kBool) p.dst.dtype = at::kByte;
+        p.shares_first_storage = i > 0 && p.kind != Kind::InferenceDst && pairs[0].kind != Kind::InferenceDst &&
+                                 in.ConsumeIntegralInRange(0, 2) == 0;
+    }
+    std::int64_t bytes = 0;
+    for (const BatchPair& p : pairs) bytes = std::max({bytes, storage_bytes(p.dst, 0), storage_bytes(p.src, 0)});
+    std::vector<std::uint8_t> init = in.ConsumeBytes<std::uint8_t>(static_cast<std::size_t>(bytes));
+    init.resize(static_cast<std::size_t>(bytes), 0x5A);
+
+    BatchTwin by_torch, by_engine;
+    try {
+        by_torch = make_batch_twin(pairs, init);
+        by_engine = make_batch_twin(pairs, init);
+    } catch (const c10::Error&) {
+        return; // torch cannot make such a tensor (a sparse view of no dimensions...): nothing to compare
+    }
+    std::string what = "batch of";
+    for (const BatchPair& p : pairs)
+        what += std::string(" [") + kind_name(p.kind) + ": " + p.dst.text() + " <- " + p.src.text() +
+                (p.shares_first_storage ? ", on pair 0's storage" : "") + "]";
+
+    std::string torch_error, engine_error;
+    for (std::size_t i = 0; i < pairs.size() && torch_error.empty(); ++i) {
+        try {
+            by_torch.dsts[i].copy_(by_torch.srcs[i]);
+        } catch (const c10::Error& e) {
+            torch_error = std::string(e.what_without_backtrace()) + " (pair " + std::to_string(i) + " of the batch)";
+        }
+    }
+    try {
+        engine.copy_batch(by_engine.dsts, by_engine.srcs);
+    } catch (const tilecopy::Error& e) {
+        engine_error = e.what();
+    }
+    const BatchTwin untouched = make_batch_twin(pairs, init);
+    if (!engine_error.empty()) {
+        if (!same_storages(by_engine, untouched))
+            fail(what + ": a refused batch wrote to a destination storage (" + engine_error + ")");
+        if (!torch_error.empty() && engine_error != torch_error)
+            fail(what + ": copy_ in order refused with \"" + torch_error + "\" but tilecopy with \"" + engine_error + "\"");
+        const bool order = engine_error.find("share memory") != std::string::npos ||
+                           engine_error.find("separate batches") != std::string::npos;
+        if (torch_error.empty() && !order)
+            fail(what + ": copy_ in order accepted but tilecopy refused (" + engine_error + ")");
+        return;
+    }
+    if (!torch_error.empty()) fail(what + ": copy_ in order refused (" + torch_error + ") but tilecopy accepted");
+    if (!same_storages(by_torch, by_engine)) fail(what + ": the storages differ from copy_ in order");
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -159,6 +298,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }();
     (void)single_threaded;
 
+    // Inputs that start with 'B' are batches (the seeds of single pairs never do).
+    if (size > 0 && data[0] == 'B') {
+        FuzzedDataProvider in(data + 1, size - 1);
+        fuzz::EngineKey key;
+        key.kernel = in.ConsumeIntegralInRange<std::size_t>(0, fuzz::supported_kernels().size() - 1);
+        key.tile = 2;
+        batch_copy(fuzz::engine_for(key), in);
+        return 0;
+    }
     FuzzedDataProvider in(data, size);
     fuzz::EngineKey key;
     key.kernel = in.ConsumeIntegralInRange<std::size_t>(0, fuzz::supported_kernels().size() - 1);

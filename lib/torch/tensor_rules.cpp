@@ -1,4 +1,4 @@
-// CopyEngine::copy(dst, src) for at::Tensor: torch's CPU Tensor::copy_ is the specification.
+// The rules of a tensor copy (plan_pair): torch's CPU Tensor::copy_ is the specification.
 //
 // Which path a copy takes (counted in Stats::tensor_*); README's "Which path a tensor copy
 // takes" is the user's version of this list.
@@ -9,10 +9,13 @@
 //             partially overlapping; a source whose shape does not broadcast to the
 //             destination's; an inference tensor written outside InferenceMode (copy_ writes it,
 //             then throws; tilecopy throws first). Refusals of copy_ on the Fallback path pass
-//             through with copy_'s message. tilecopy's own refusal: a plain tensor whose data
+//             through with copy_'s message; in a batch or an asynchronous copy they are asked of
+//             copy_ at planning, on a one-element twin of the destination (dry_run), so that a
+//             refused batch writes nothing and copy_async refuses at submission. tilecopy's own refusal: a plain tensor whose data
 //             pointer is null with elements to copy (copy_ would write through it).
-//   no-op     the same tensor, or one that fully overlaps with identical layout and dtype (copy_
-//             writes every element onto itself); zero-element copies. No path is counted.
+//   no-op     the same tensor, or one with the same data pointer, sizes, strides and dtype (copy_
+//             writes every element onto itself, so in a batch the pair cannot depend on the
+//             order of the others); zero-element copies. No path is counted.
 //   Contiguous  same dtype, both contiguous, same shape: one byte copy.
 //   Strided     same dtype, and after dropping size-1 dimensions, ordering by destination stride
 //             and merging dimensions contiguous in both tensors, the innermost dimension is
@@ -42,7 +45,8 @@
 //             then, so it goes to copy_ too.
 // Fast paths bump the destination's version counter as copy_ does (once, after the write).
 //
-// This file holds the rules (plan_pair); tensor_batch.cpp carries plans out, one pair or many.
+// This file holds the rules (plan_pair); tensor_batch.cpp carries plans out, one pair or many,
+// and tensor_api.cpp holds the entries.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -57,7 +61,6 @@
 #include <ATen/core/Tensor.h>
 
 #include <tilecopy/copy_engine.hpp>
-#include <tilecopy/torch.hpp>
 
 #include "tensor_pair.hpp"
 #include "torch_checks.hpp"
@@ -124,32 +127,56 @@ bool bf16_nan_matches_torch() {
     return matches;
 }
 
-PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair, bool may_refuse) {
+// The same elements in the same order and dtype (torch calls strided views of one layout "too
+// hard"): copy_ writes every element onto itself, whatever else a batch writes before or after.
+bool same_view(const at::Tensor& dst, const at::Tensor& src) {
+    return dst.data_ptr() == src.data_ptr() && dst.scalar_type() == src.scalar_type() &&
+           dst.sizes().equals(src.sizes()) && dst.strides().equals(src.strides());
+}
+
+PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair) {
     PairPlan plan;
     plan.action = PairAction::Torch;
     plan.path = TensorPath::Fallback;
-    plan.torch_may_refuse = may_refuse;
     // Nested tensors have no single element count to report progress by.
     if (dst.defined() && !dst.is_nested())
         plan.dst_bytes = static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
     if (has_cpu_memory(dst)) plan.dst_memory = dst;
     if (has_cpu_memory(src)) plan.src_memory = src;
+    // A pair that writes every element onto itself touches nothing another pair could see.
+    if (plan.dst_memory.defined() && plan.src_memory.defined() && same_view(dst, src) && dst.is_conj() == src.is_conj() &&
+        dst.is_neg() == src.is_neg())
+        return plan;
     plan.dst_extent = extent_of(plan.dst_memory, pair, true);
     plan.src_extent = extent_of(plan.src_memory, pair, false);
     return plan;
 }
 
-// A pair outside the fast paths' reach: what tilecopy can tell of copy_'s answer is checked now,
-// the rest (may_refuse) is copy_'s to say.
-PairPlan exotic_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair,
-                     std::optional<std::size_t> index) {
+// A pair outside the fast paths' reach, after the checks on undefined tensors and autograd.
+// copy_ refuses kinds of tensors (sparse, quantized...) first, then checks the destination's
+// memory and the shapes before writing, then the version counter after writing. tilecopy makes
+// the last two itself; when `decide` (a batch, or a copy carried out later), copy_ is asked
+// first, on a twin (dry_run), so that nothing of the batch is written when any pair is refused.
+// Conjugate and negative views of strided memory need no twin: copy_ refuses them for nothing
+// else than plain tensors.
+PairPlan exotic_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pair, std::optional<std::size_t> index,
+                     bool decide) {
     // ZeroTensors are immutable: copy_ refuses one as destination before writing anything.
     if (dst._is_zerotensor()) torch_copy(dst, src, index);
-    // TensorIterator checks memory overlap on CPU tensors with memory (conj, neg, named...).
-    if (has_cpu_memory(dst) && has_cpu_memory(src)) check_memory_and_shape(dst, src, false, index);
-    return torch_plan(dst, src, pair, true);
+    const bool views = strided_cpu_view(dst) && strided_cpu_view(src);
+    if (decide && !views) dry_run(dst, src, index);
+    // Undecided and alone, copy_ makes these checks itself before it writes.
+    if (decide || views) {
+        if (has_cpu_memory(dst) && has_cpu_memory(src))
+            check_memory_and_shape(dst, src, true, index);
+        else if (has_cpu_memory(dst))
+            check_memory_and_shape(dst, dst, false, index); // internal overlap alone
+        // A source without memory of its own (a Python wrapper) still has the shape copy_ checks.
+        if (!has_cpu_memory(src) && src.layout() == at::kStrided && !src.is_nested()) check_shapes(dst, src, index);
+    }
+    check_version_bump(dst, index);
+    return torch_plan(dst, src, pair);
 }
-
 } // namespace
 
 Span extent_of(const at::Tensor& t, std::size_t pair, bool written) {
@@ -179,15 +206,15 @@ void torch_copy(const at::Tensor& dst, const at::Tensor& src, std::optional<std:
 
 namespace {
 
-PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
+PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index, bool decide,
                       std::size_t min_run_bytes) {
     const std::size_t pair = index.value_or(0);
-    // Built for another libtorch: its rules may differ from the ones below, so copy_ decides all.
-    if (!loaded_torch_matches()) return torch_plan(dst, src, pair, true);
-
     check_defined(dst, src, index);
     check_autograd(dst, src, index);
-    if (!plain_cpu_keys(dst) || !plain_cpu_keys(src)) return exotic_plan(dst, src, pair, index);
+    // Built for another libtorch: its rules may differ from the fast paths', so copy_ writes all;
+    // the checks above and exotic_plan's are torch's own functions.
+    if (!loaded_torch_matches() || !plain_cpu_keys(dst) || !plain_cpu_keys(src))
+        return exotic_plan(dst, src, pair, index, decide);
 
     PairPlan nothing; // copy_ writes every element onto itself, or there are none
     if (!dst.is_same(src)) {
@@ -203,17 +230,17 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
 
     // Pairs copy_ records history for (grad mode on, a tensor requiring grad) or whose forward
     // gradients it updates are copy_'s; every check it makes on them has been made above.
-    if (records_history(dst, src) || has_forward_grad(dst, src)) return torch_plan(dst, src, pair, false);
+    if (records_history(dst, src) || has_forward_grad(dst, src)) return torch_plan(dst, src, pair);
 
     const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
-    if (overlap == at::MemOverlapStatus::Full && same_dtype) return nothing;
+    if ((overlap == at::MemOverlapStatus::Full || same_view(dst, src)) && same_dtype) return nothing;
 
     const Conversion conversion = conversion_between(dst.scalar_type(), src.scalar_type());
     const Span dst_extent = extent_of(dst, pair, true);
     const Span src_extent = extent_of(src, pair, false);
     const bool shared_bytes = dst_extent.begin < src_extent.end && src_extent.begin < dst_extent.end;
-    if ((!same_dtype && conversion == Conversion::None) || shared_bytes) return torch_plan(dst, src, pair, false);
+    if ((!same_dtype && conversion == Conversion::None) || shared_bytes) return torch_plan(dst, src, pair);
 
     PairPlan plan;
     plan.action = PairAction::Kernels;
@@ -240,33 +267,27 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
     for (std::size_t i = 0; i < dims.size(); ++i)
         dims[i] = PairDim{dst.size(static_cast<std::int64_t>(i)), dst.stride(static_cast<std::int64_t>(i)), src_strides[i]};
     if (!make_run_layout(std::move(dims), plan.dst_element, plan.src_element, plan.layout, min_run_bytes))
-        return torch_plan(dst, src, pair, false);
+        return torch_plan(dst, src, pair);
     // A single-element copy goes through torch's scalar loop (0x7FC0 for NaN) whenever the source
     // is broadcast (0-dim, or [1] into [1, 1]: TensorIterator coalesces the dims to stride 0),
     // whatever its vectorized kernels write; found by fuzz_tensor (tests/fuzz/corpus-tensor/
     // crash-bf16-nan-*). One element costs nothing to hand over, so all of them go to copy_.
     if (conversion == Conversion::F32ToBF16 && (!bf16_nan_matches_torch() || dst.numel() == 1))
-        return torch_plan(dst, src, pair, false);
+        return torch_plan(dst, src, pair);
     plan.path = same_dtype ? TensorPath::Strided : TensorPath::Converted;
     return plan;
 }
 
 } // namespace
 
-PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index,
+PairPlan plan_pair(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index, bool decide,
                    std::size_t min_run_bytes) {
     try {
-        return plan_checked(dst, src, index, min_run_bytes);
+        return plan_checked(dst, src, index, decide, min_run_bytes);
     } catch (const c10::Error& e) {
         throw_torch_error(e, index); // a question torch refused to answer about a tensor (never ours)
     }
 }
 
 } // namespace detail
-
-int deepspeed_py_memcpy(at::Tensor dest, const at::Tensor& src) {
-    default_engine().copy(dest, src);
-    return 0;
-}
-
 } // namespace tilecopy
