@@ -143,8 +143,9 @@ TEST_CASE("combining the CRCs of two parts gives the CRC of the whole, for every
     }
 }
 
-TEST_CASE("copy with checksum is exact and matches the reference at every length 0 to 4096, every kernel and backend") {
-    constexpr std::size_t kMax = 4096;
+TEST_CASE("copy with checksum is exact and matches the reference at every length 0 to 4096 and over several blocks, every kernel and backend") {
+    // Past four of the smallest blocks, so that the parallel path combines several.
+    constexpr std::size_t kMax = 4 * Options::kMinBlockBytes + 100;
     std::vector<unsigned char> pattern(kMax);
     fill_pattern(pattern.data(), kMax, 77);
     std::vector<std::size_t> lengths(kMax + 1);
@@ -158,7 +159,7 @@ TEST_CASE("copy with checksum is exact and matches the reference at every length
                 o.kernel = kernel;
                 o.checksum_impl = detail::backend_name(b);
                 o.threads = 2;
-                o.block_bytes = 256; // many blocks, so the parallel path combines
+                o.block_bytes = Options::kMinBlockBytes; // many blocks, so the parallel path combines
                 o.inline_threshold = parallel ? 64 : 1 << 20;
                 CopyEngine engine(o);
                 for (std::size_t src_off : {0, 7}) {
@@ -249,13 +250,13 @@ TEST_CASE("copy with checksum of random lengths up to 64 MiB at several alignmen
 }
 
 TEST_CASE("block CRCs combine exactly at every block size the strategy can choose, across tiles") {
-    // The strategy's blocks: Options::block_bytes (at least 64), shrunk toward 16 KiB for small
+    // The strategy's blocks: Options::block_bytes (at least Options::kMinBlockBytes), shrunk toward 16 KiB for small
     // copies, with guided tails of 16 KiB or less; forced here one by one, with small tiles.
     const std::size_t bytes = (std::size_t(3) << 20) + 4321;
     GuardedBuffer src(bytes, 5);
     fill_pattern(src.data(), bytes, 11);
     const std::uint32_t ref[2] = {bitwise(Checksum::crc32c, src.data(), bytes), bitwise(Checksum::crc32, src.data(), bytes)};
-    for (std::size_t block : {std::size_t(64), std::size_t(4096), std::size_t(16) << 10, std::size_t(64) << 10,
+    for (std::size_t block : {Options::kMinBlockBytes, std::size_t(16) << 10, std::size_t(64) << 10,
                               std::size_t(256) << 10, std::size_t(1) << 20, std::size_t(0)}) {
         for (std::size_t threads : {1, 2, 3}) {
             Options o;

@@ -131,6 +131,11 @@ bool strided_cpu_view(const at::Tensor& t) {
 
 namespace {
 
+bool dispatches_to_python(const at::Tensor& t) {
+    const c10::DispatchKeySet keys = t.unsafeGetTensorImpl()->key_set();
+    return keys.has(c10::DispatchKey::Python) || keys.has(c10::DispatchKey::PythonTLSSnapshot);
+}
+
 // A twin of `dst` for dry_run: every element at one address when `dst` is strided CPU memory.
 at::Tensor twin_of(const at::Tensor& dst) {
     if (!strided_cpu_view(dst)) return at::empty_like(dst);
@@ -157,6 +162,10 @@ const std::string& twin_refusal() {
 } // namespace
 
 void dry_run(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+    // copy_ of a __torch_dispatch__ tensor runs the user's Python: its answer for a twin says
+    // nothing of the real pair (a wrapper that forwards to the real op meets the twin's shared
+    // address and refuses), and it may block or have effects of its own.
+    if (dispatches_to_python(dst) || dispatches_to_python(src)) return;
     at::Tensor twin;
     try {
         twin = twin_of(dst);

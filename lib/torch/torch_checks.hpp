@@ -55,7 +55,9 @@ bool strided_cpu_view(const at::Tensor& t);
 // address. copy_ makes its refusals of tensor kinds (sparse, quantized, mkldnn, Python
 // dispatch...) before TensorIterator's internal-overlap check, which refuses the twin: reaching
 // that check is an acceptance. Destinations no such twin can stand for (sparse, quantized,
-// named...) get an empty_like twin (a sparse one holds no elements). Throws copy_'s refusal;
+// named...) get an empty_like twin (a sparse one holds no elements). A pair with a
+// __torch_dispatch__ tensor is not asked: its Python decides when the pair is written (first of
+// the batch's pairs, ahead of every pair the kernels write). Throws copy_'s refusal;
 // the checks against the real destination's memory, autograd and version are the caller's.
 void dry_run(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 

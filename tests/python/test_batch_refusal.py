@@ -91,3 +91,21 @@ def test_a_self_copy_leaves_a_batch_free_of_order():
     ref[::2].copy_(ref[::2])
     ref[0:10].copy_(torch.ones(10))
     assert bytes(base._storage()) == bytes(ref._storage())
+
+
+@pytest.mark.parametrize("n", [4, 100_000])
+@pytest.mark.parametrize("call", ["copy_async", "copy_batch", "copy_batch_async"])
+def test_a_forwarding_wrapper_source_is_copied_as_copy_copies_it(n, call):
+    # Deciding a batch ahead must not run the wrapper's Python on a stand-in destination: a
+    # wrapper that forwards to the real op would refuse a stand-in whose elements share memory.
+    expected = torch.zeros(n)
+    expected.copy_(Wrapper(torch.arange(n, dtype=torch.float32)))
+    dst = torch.zeros(n)
+    src = Wrapper(torch.arange(n, dtype=torch.float32))
+    if call == "copy_async":
+        assert tilecopy.copy_async(dst, src).wait() is True
+    elif call == "copy_batch":
+        tilecopy.copy_batch([dst], [src])
+    else:
+        assert tilecopy.copy_batch_async([dst], [src]).wait() is True
+    assert torch.equal(dst, expected)
