@@ -403,8 +403,6 @@ int main(int argc, char** argv) {
                          {"tensor_strided", stats.tensor_strided},
                          {"tensor_converted", stats.tensor_converted},
                          {"tensor_fallback", stats.tensor_fallback}};
-    for (const tilecopy::KernelCounters& k : stats.kernels)
-        info.engine_stats.emplace_back("kernel_" + k.kernel + "_copies", k.copies);
 
     int status = complete ? 0 : 1;
     if (!complete)

@@ -72,7 +72,6 @@ Stats CopyEngine::stats() const {
     s.tensor_strided = c[kTensorStrided];
     s.tensor_converted = c[kTensorConverted];
     s.tensor_fallback = c[kTensorFallback];
-    s.kernels.push_back(KernelCounters{impl_->kernel().name, s.copies, s.bytes});
     return s;
 }
 

@@ -28,11 +28,6 @@ class Topology;
 struct EngineAccess;
 } // namespace detail
 
-struct KernelCounters {
-    std::string kernel; // "scalar", "avx2", "avx512"
-    std::uint64_t copies = 0;
-    std::uint64_t bytes = 0;
-};
 
 // Which way a tensor copy went (kept by the torch adapter, read back through stats()).
 enum class TensorPath : std::uint8_t {
@@ -53,7 +48,6 @@ struct Stats {
     std::uint64_t tensor_strided = 0;
     std::uint64_t tensor_converted = 0;
     std::uint64_t tensor_fallback = 0;
-    std::vector<KernelCounters> kernels;  // one entry per kernel this engine may run
 };
 
 class TILECOPY_API CopyEngine {

@@ -252,15 +252,6 @@ py::dict stats_dict(const CopyEngine& engine) {
     d["tensor_strided"] = s.tensor_strided;
     d["tensor_converted"] = s.tensor_converted;
     d["tensor_fallback"] = s.tensor_fallback;
-    py::list kernels;
-    for (const auto& k : s.kernels) {
-        py::dict kd;
-        kd["kernel"] = k.kernel;
-        kd["copies"] = k.copies;
-        kd["bytes"] = k.bytes;
-        kernels.append(kd);
-    }
-    d["kernels"] = kernels;
     return d;
 }
 

@@ -27,7 +27,7 @@ def test_options_become_the_engine_s_options():
     assert torch.equal(dst, src)
     stats = e.stats()
     assert stats["copies"] == 1 and stats["bytes"] == 400_000 and stats["tensor_contiguous"] == 1
-    assert stats["kernels"] == [{"kernel": "scalar", "copies": 1, "bytes": 400_000}]
+    assert "kernels" not in stats  # one kernel per engine (e.kernel): the totals are its
 
 
 def test_none_means_the_default_and_the_resolved_options_make_an_equal_engine():
