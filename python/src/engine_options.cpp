@@ -48,22 +48,10 @@ std::string string_value(const std::string& key, py::handle value) {
 
 NumaPolicy policy_value(py::handle value) {
     const std::string text = string_value("numa", value);
-    if (text == "auto") return NumaPolicy::Auto;
-    if (text == "interleave") return NumaPolicy::Interleave;
-    if (text == "node") return NumaPolicy::Node;
-    if (text == "off") return NumaPolicy::Off;
+    for (NumaPolicy p : {NumaPolicy::Auto, NumaPolicy::Interleave, NumaPolicy::Node, NumaPolicy::Off})
+        if (text == numa_policy_name(p)) return p; // the node itself is numa_node=
     throw py::value_error("tilecopy.Engine: numa must be 'auto', 'interleave', 'node' or 'off', got " +
                           std::string(py::repr(value)));
-}
-
-const char* policy_text(NumaPolicy policy) {
-    switch (policy) {
-    case NumaPolicy::Auto: return "auto";
-    case NumaPolicy::Interleave: return "interleave";
-    case NumaPolicy::Node: return "node";
-    case NumaPolicy::Off: return "off";
-    }
-    return "auto";
 }
 
 } // namespace
@@ -119,14 +107,14 @@ Options options_from_kwargs(const py::kwargs& kwargs) {
         throw py::value_error("tilecopy.Engine: numa='node' needs numa_node (an index into the NUMA nodes)");
     if (node_given && o.numa != NumaPolicy::Node)
         throw py::value_error(std::string("tilecopy.Engine: numa_node is only meaningful with numa='node', not numa='") +
-                              policy_text(o.numa) + "'");
+                              numa_policy_name(o.numa) + "'");
     return o;
 }
 
 py::dict options_to_dict(const Options& o) {
     py::dict d;
     d["threads"] = o.threads;
-    d["numa"] = policy_text(o.numa);
+    d["numa"] = numa_policy_name(o.numa);
     d["numa_node"] = o.numa == NumaPolicy::Node ? py::object(py::int_(o.numa_node)) : py::object(py::none());
     d["kernel"] = o.kernel.empty() ? py::object(py::none()) : py::object(py::str(o.kernel));
     d["tile_bytes"] = o.tile_bytes;
