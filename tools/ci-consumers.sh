@@ -9,10 +9,10 @@
 # Each check is a function run as an `if` condition, where `set -e` does not apply: every
 # step returns on failure explicitly. Prints one "consumer NAME: ok|FAILED" line per check and
 # ends with "ci-consumers: N passed, M failed"; exits 1 when a check failed.
-# A command's output is captured before grep reads it: under pipefail, `cmd | grep -q` fails
-# whenever grep exits at its first match before cmd has written everything (cmd gets SIGPIPE;
-# `ldd | grep -q` on a 292-line ldd output failed 157 times in 300), and GNU grep may stop
-# reading early when its output is /dev/null too.
+# A command's output is captured before grep reads it: under pipefail, a pipeline of a command
+# into a quiet grep fails whenever grep exits at its first match before the command has written
+# everything (the command gets SIGPIPE; ldd's 292 lines piped so failed 157 times in 300), and
+# GNU grep may stop reading early when its output is /dev/null too.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }

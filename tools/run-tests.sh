@@ -112,7 +112,7 @@ setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=dis
 tsan_tests=(async engine fork crew affinity)
 tsan_targets=(tests/test_async tests/test_engine tests/test_fork tests/test_crew tests/test_affinity
   tests/test_crew_planted_race)
-tsan_listed=$(meson test -C build-tsan --no-rebuild --list 2>/dev/null || true) # captured: no `| grep -q` under pipefail
+tsan_listed=$(meson test -C build-tsan --no-rebuild --list 2>/dev/null || true) # captured first (tools/ci-consumers.sh says why)
 if grep -qx 'torch batch' <<<"$tsan_listed"; then
   tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
 fi
