@@ -192,7 +192,7 @@ private:
         Options options;
         options.threads = pick(1, 3);
         options.tile_bytes = std::size_t(64) << pick(0, 14);
-        options.block_bytes = pick(0, 1) ? 0 : std::size_t(64) << pick(0, 10);
+        options.block_bytes = pick(0, 1) ? 0 : Options::kMinBlockBytes << pick(0, 6);
         options.inline_threshold = pick(0, 1) ? 0 : pick(1, 65536);
         options.nontemporal_threshold = pick(0, 1) ? 0 : pick(64, 1 << 20);
         options.numa = static_cast<NumaPolicy>(pick(0, 3));
@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
         CopyEngine shared_default;
         Options fine;
         fine.tile_bytes = 1 << 16;
-        fine.block_bytes = 1024;
+        fine.block_bytes = Options::kMinBlockBytes;
         fine.inline_threshold = 1;
         CopyEngine shared_fine(fine);
         std::vector<std::thread> pool;

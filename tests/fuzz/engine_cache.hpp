@@ -38,7 +38,8 @@ inline const std::vector<std::string>& supported_kernels() {
 // Option axes, each small: the product stays a few dozen engines even when the fuzzer has
 // visited every combination.
 constexpr std::size_t kTileChoices[] = {64, 4096, std::size_t(1) << 30};
-constexpr std::size_t kBlockChoices[] = {0, 64, 1000};
+// The smallest block, and one that is no multiple of a cache line.
+constexpr std::size_t kBlockChoices[] = {0, tilecopy::Options::kMinBlockBytes, tilecopy::Options::kMinBlockBytes + 1000};
 // 1: every copy runs as blocks on the arenas; 0: the default (copies under 256 KiB inline).
 constexpr std::size_t kInlineChoices[] = {1, 0};
 constexpr std::size_t kNontemporalChoices[] = {0, 64, std::numeric_limits<std::size_t>::max()};
