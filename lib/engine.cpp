@@ -56,16 +56,6 @@ Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel)
     return o;
 }
 
-kernels::CopyFn pick(const kernels::KernelSet& k, Conversion c, bool nt) noexcept {
-    switch (c) {
-    case Conversion::None: return nt ? k.copy_nt : k.copy;
-    case Conversion::F32ToBF16: return nt ? k.f32_to_bf16_nt : k.f32_to_bf16;
-    case Conversion::BF16ToF32: return nt ? k.bf16_to_f32_nt : k.bf16_to_f32;
-    case Conversion::F32ToF16: return nt ? k.f32_to_f16_nt : k.f32_to_f16;
-    case Conversion::F16ToF32: return nt ? k.f16_to_f32_nt : k.f16_to_f32;
-    }
-    return k.copy;
-}
 
 } // namespace
 
@@ -82,23 +72,16 @@ Engine::~Engine() {
 
 bool Engine::forked() const noexcept { return fork_generation() != generation_ || scheduler_.serial(); }
 
-void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
-                 std::atomic<std::uint64_t>* progress, PlanChecksums* sums) {
+void Engine::run_planned(const Region* regions, std::size_t count, Conversion conversion,
+                         std::atomic<std::uint64_t>* progress, PlanChecksums* sums) {
     const std::size_t des = dst_element_size(conversion);
     std::size_t dst_bytes = 0;
     for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
     const bool nt = nontemporal_for(strategy_, dst_bytes);
-    const kernels::CopyFn fn = pick(*kernel_, conversion, nt);
+    const kernels::CopyFn fn = pick_kernel(*kernel_, conversion, nt);
     const bool counted = !sums || sums->copies(); // a checksum alone is no copy
-    auto count_copy = [this, dst_bytes, nt, counted](Counter path) noexcept {
-        if (!counted) return;
-        counters.add(kCopies, 1);
-        counters.add(kBytes, dst_bytes);
-        counters.add(path, 1);
-        if (nt) counters.add(kNontemporalCopies, 1);
-    };
 
-    // Most copies are small: they run here with no plan and no task.
+    // A checksummed small copy, or any copy in a forked child: on the caller's thread.
     if (below_inline(strategy_, dst_bytes) || forked()) {
         if (sums)
             sums->run_inline(regions, count, conversion, fn);
@@ -106,7 +89,7 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
             for (std::size_t r = 0; r < count; ++r)
                 if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
-        count_copy(kInlineCopies);
+        if (counted) count_copy(kInlineCopies, dst_bytes, nt);
         return;
     }
 
@@ -132,7 +115,7 @@ void Engine::run(const Region* regions, std::size_t count, Conversion conversion
         if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
     });
     if (sums) sums->finish(plan);
-    count_copy(kParallelCopies);
+    if (counted) count_copy(kParallelCopies, dst_bytes, nt);
 }
 
 CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes,

@@ -37,6 +37,7 @@ public:
     // blocks finish. With `sums`, each block goes through sums->run_block (copy and
     // checksum, or checksum only). Throws tilecopy::Error when the plan cannot be allocated, before anything
     // is written.
+    // Defined below, inline: a small copy's whole path folds into its caller.
     void run(const Region* regions, std::size_t count, Conversion conversion,
              std::atomic<std::uint64_t>* progress = nullptr, PlanChecksums* sums = nullptr);
     // Queues work for the engine's submitter thread and returns its handle at once (small
@@ -55,6 +56,16 @@ public:
     Counters counters;
 
 private:
+    // run() past its inline test (and checksummed copies of any size): plan, place, schedule.
+    void run_planned(const Region* regions, std::size_t count, Conversion conversion,
+                     std::atomic<std::uint64_t>* progress, PlanChecksums* sums);
+    void count_copy(Counter path, std::size_t dst_bytes, bool nt) noexcept {
+        counters.add(kCopies, 1);
+        counters.add(kBytes, dst_bytes);
+        counters.add(path, 1);
+        if (nt) counters.add(kNontemporalCopies, 1);
+    }
+
     Strategy strategy_;
     const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel
     Options options_;                  // every default replaced by the value in use
@@ -72,5 +83,37 @@ struct EngineAccess {
 
 inline Engine& internals(CopyEngine& engine) noexcept { return EngineAccess::of(engine); }
 inline const Engine& internals(const CopyEngine& engine) noexcept { return EngineAccess::of(engine); }
+
+// The kernel function of a set for a conversion and a store kind.
+inline kernels::CopyFn pick_kernel(const kernels::KernelSet& k, Conversion c, bool nt) noexcept {
+    switch (c) {
+    case Conversion::None: return nt ? k.copy_nt : k.copy;
+    case Conversion::F32ToBF16: return nt ? k.f32_to_bf16_nt : k.f32_to_bf16;
+    case Conversion::BF16ToF32: return nt ? k.bf16_to_f32_nt : k.bf16_to_f32;
+    case Conversion::F32ToF16: return nt ? k.f32_to_f16_nt : k.f32_to_f16;
+    case Conversion::F16ToF32: return nt ? k.f16_to_f32_nt : k.f16_to_f32;
+    }
+    return k.copy;
+}
+
+inline void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
+                        std::atomic<std::uint64_t>* progress, PlanChecksums* sums) {
+    // Most copies are small: they run here, on the caller's thread, with no plan and no task.
+    if (!sums) {
+        const std::size_t des = dst_element_size(conversion);
+        std::size_t dst_bytes = 0;
+        for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
+        if (below_inline(strategy_, dst_bytes)) {
+            const bool nt = nontemporal_for(strategy_, dst_bytes);
+            const kernels::CopyFn fn = pick_kernel(*kernel_, conversion, nt);
+            for (std::size_t r = 0; r < count; ++r)
+                if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+            if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
+            count_copy(kInlineCopies, dst_bytes, nt);
+            return;
+        }
+    }
+    run_planned(regions, count, conversion, progress, sums);
+}
 
 } // namespace tilecopy::detail
