@@ -86,8 +86,7 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
         if (sums)
             sums->run_inline(regions, count, conversion, fn);
         else
-            for (std::size_t r = 0; r < count; ++r)
-                if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+            copy_here(regions, count, fn);
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
         if (counted) count_copy(kInlineCopies, dst_bytes, nt);
         return;

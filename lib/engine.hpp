@@ -59,6 +59,11 @@ private:
     // run() past its inline test (and checksummed copies of any size): plan, place, schedule.
     void run_planned(const Region* regions, std::size_t count, Conversion conversion,
                      std::atomic<std::uint64_t>* progress, PlanChecksums* sums);
+    // Every region on the caller's thread, no plan.
+    static void copy_here(const Region* regions, std::size_t count, kernels::CopyFn fn) noexcept {
+        for (std::size_t r = 0; r < count; ++r)
+            if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+    }
     void count_copy(Counter path, std::size_t dst_bytes, bool nt) noexcept {
         counters.add(kCopies, 1);
         counters.add(kBytes, dst_bytes);
@@ -106,8 +111,7 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
         if (below_inline(strategy_, dst_bytes)) {
             const bool nt = nontemporal_for(strategy_, dst_bytes);
             const kernels::CopyFn fn = pick_kernel(*kernel_, conversion, nt);
-            for (std::size_t r = 0; r < count; ++r)
-                if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
+            copy_here(regions, count, fn);
             if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
             count_copy(kInlineCopies, dst_bytes, nt);
             return;
