@@ -13,6 +13,7 @@
 #include <tilecopy/error.hpp>
 #include <tilecopy/export.hpp>
 #include <tilecopy/info.hpp>
+#include <tilecopy/memory.hpp>
 #include <tilecopy/options.hpp>
 #include <tilecopy/request.hpp>
 
@@ -109,6 +110,23 @@ public:
     // in parallel; conjugate and negative views are resolved first.
     std::uint32_t checksum(const at::Tensor& tensor, Checksum kind);
 
+    // Host memory (<tilecopy/memory.hpp>): an anonymous mapping of `bytes` bytes, with huge-page
+    // advice, NUMA placement and population as `options` say. The buffer frees itself and may
+    // outlive the engine. Zero bytes gives an empty buffer. Throws tilecopy::Error when the
+    // memory cannot be had.
+    HostBuffer allocate(std::size_t bytes, const AllocOptions& options = {});
+    // Makes the pages of [data, data + bytes) present (for writing, or only readable, as a
+    // mapped file's pages), in parallel, each part by the arena of the node that holds it.
+    // Contents are unchanged. An unmapped range, or a read-only one for writing, throws
+    // tilecopy::Error naming the range and errno.
+    void prefault(const void* data, std::size_t bytes, bool for_write = true);
+    // Tensors (libtilecopy-torch): an uninitialized tensor like `t` (sizes, strides, dtype) in
+    // memory from allocate(); a copy of `t` in such memory; copies of several as one schedule;
+    // prefault of a tensor's storage.
+    at::Tensor empty_like(const at::Tensor& t, const AllocOptions& options = {});
+    at::Tensor clone(const at::Tensor& t, const AllocOptions& options = {});
+    std::vector<at::Tensor> clone_batch(const std::vector<at::Tensor>& tensors, const AllocOptions& options = {});
+    void prefault(const at::Tensor& t, bool for_write = true);
     // What this engine sees and does: nodes, arenas and their pinning, caches, every tunable
     // with its value and origin, the kernel and CPU features, the torch adapter (info.hpp).
     EngineInfo info() const;

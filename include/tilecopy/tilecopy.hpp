@@ -8,6 +8,7 @@
 #include <tilecopy/copy_handle.hpp>
 #include <tilecopy/error.hpp>
 #include <tilecopy/info.hpp>
+#include <tilecopy/memory.hpp>
 #include <tilecopy/options.hpp>
 #include <tilecopy/request.hpp>
 #include <tilecopy/version.hpp>
