@@ -19,7 +19,7 @@ using tilecopy::test::GuardedBuffer;
 
 TEST_CASE("an asynchronous copy returns a handle whose progress rises to the total") {
     CopyEngine engine;
-    const std::size_t bytes = (std::size_t(256) << 20) + 77;
+    const std::size_t bytes = (std::size_t(256) << 20) / test::kSanitizedDivisor + 77;
     std::vector<unsigned char> src(bytes), dst(bytes);
     fill_pattern(src.data(), bytes, 3);
     CopyHandle h = engine.copy_async(dst.data(), src.data(), bytes);
@@ -40,7 +40,7 @@ TEST_CASE("an asynchronous copy returns a handle whose progress rises to the tot
 
 TEST_CASE("a small synchronous copy during a large asynchronous one finishes first") {
     CopyEngine engine;
-    const std::size_t big = std::size_t(1) << 30;
+    const std::size_t big = (std::size_t(1) << 30) / test::kSanitizedDivisor;
     std::unique_ptr<unsigned char[]> src(new unsigned char[big]), dst(new unsigned char[big]);
     std::memset(src.get(), 0x5A, big);
     std::memset(dst.get(), 0, big);

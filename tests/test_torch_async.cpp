@@ -44,7 +44,7 @@ bool same_storage_bytes(const Batch& a, const Batch& b) { return all_bytes(a) ==
 } // namespace
 
 TEST_CASE("an asynchronous copy keeps its tensors alive after the caller drops them") {
-    const std::size_t floats = std::size_t(64) << 20; // 256 MiB: still running when dropped
+    const std::size_t floats = (std::size_t(64) << 20) / kSanitizedDivisor; // 256 MiB (sanitized: 64): still running when dropped
     WatchedMemory dst_watch, src_watch;
     tilecopy::CopyHandle handle;
     dst_watch.handle = src_watch.handle = &handle;
@@ -131,7 +131,7 @@ TEST_CASE("eight threads submitting tensor copies and batches at once all get co
 
 TEST_CASE("a small tensor copy during a large asynchronous one finishes first") {
     tilecopy::CopyEngine engine;
-    const std::int64_t big = std::int64_t(1) << 28; // 1 GiB of float32
+    const std::int64_t big = (std::int64_t(1) << 28) / std::int64_t(kSanitizedDivisor); // 1 GiB of float32 (sanitized: 256 MiB)
     const at::Tensor big_src = at::full({big}, 1.5f);
     const at::Tensor big_dst = at::zeros({big});
     tilecopy::CopyHandle h = engine.copy_async(big_dst, big_src);

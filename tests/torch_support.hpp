@@ -7,6 +7,7 @@
 #include <array>
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -16,6 +17,8 @@
 #include <ATen/ATen.h>
 
 #include <tilecopy/torch.hpp>
+
+#include "support.hpp"
 
 namespace tilecopy::test {
 
@@ -66,8 +69,10 @@ inline void fill_values(const at::Tensor& t, std::uint32_t seed, bool nan) {
     case at::kComplexFloat: {
         auto* p = reinterpret_cast<std::uint32_t*>(bytes);
         const std::int64_t count = n * (t.scalar_type() == at::kFloat ? 1 : 2);
+        const std::uint32_t* specials = kFloatSpecials.data(); // read once, not per element
+        const std::size_t kinds = kFloatSpecials.size();
         for (std::int64_t i = 0; i < count; ++i) {
-            std::uint32_t v = special(i) ? kFloatSpecials[(i / 3) % kFloatSpecials.size()] : next(x);
+            std::uint32_t v = special(i) ? specials[(i / 3) % kinds] : next(x);
             if (!nan && (v & 0x7F800000u) == 0x7F800000u && (v & 0x7FFFFFu)) v &= ~0x40000000u;
             p[i] = v;
         }
@@ -75,31 +80,45 @@ inline void fill_values(const at::Tensor& t, std::uint32_t seed, bool nan) {
     }
     case at::kHalf:
     case at::kBFloat16: {
-        const auto& specials = t.scalar_type() == at::kHalf ? kHalfSpecials : kBFloat16Specials;
+        const auto& list = t.scalar_type() == at::kHalf ? kHalfSpecials : kBFloat16Specials;
+        const std::uint16_t* specials = list.data();
+        const std::size_t kinds = list.size();
         auto* p = reinterpret_cast<std::uint16_t*>(bytes);
         for (std::int64_t i = 0; i < n; ++i)
-            p[i] = special(i) ? specials[(i / 3) % specials.size()] : static_cast<std::uint16_t>(next(x) >> 16);
+            p[i] = special(i) ? specials[(i / 3) % kinds] : static_cast<std::uint16_t>(next(x) >> 16);
         break;
     }
     case at::kDouble: {
         auto* p = reinterpret_cast<std::uint64_t*>(bytes);
+        const std::uint64_t* specials = kDoubleSpecials.data();
+        const std::size_t kinds = kDoubleSpecials.size();
         for (std::int64_t i = 0; i < n; ++i)
-            p[i] = special(i) ? kDoubleSpecials[(i / 3) % kDoubleSpecials.size()]
-                              : (std::uint64_t(next(x)) << 32 | next(x));
+            p[i] = special(i) ? specials[(i / 3) % kinds] : (std::uint64_t(next(x)) << 32 | next(x));
         break;
     }
     case at::kBool:
         for (std::int64_t i = 0; i < n; ++i) bytes[i] = (next(x) >> 20) & 1;
         break;
-    default:
-        for (std::int64_t i = 0; i < n * t.element_size(); ++i) bytes[i] = static_cast<unsigned char>(next(x) >> 24);
+    default: {
+        const std::int64_t size = n * static_cast<std::int64_t>(t.element_size());
+        for (std::int64_t i = 0; i < size; ++i) bytes[i] = static_cast<unsigned char>(next(x) >> 24);
+    }
     }
 }
 
+// Eight bytes to a store: under a sanitizer each store is checked, and the tests fill hundreds
+// of MiB.
 inline void fill_noise(const at::Tensor& t, std::uint32_t seed) {
     auto* bytes = static_cast<unsigned char*>(t.data_ptr());
+    const std::size_t n = static_cast<std::size_t>(t.numel()) * t.element_size();
     std::uint32_t x = seed * 40503u + 11u;
-    for (std::int64_t i = 0; i < t.numel() * t.element_size(); ++i) bytes[i] = static_cast<unsigned char>(next(x) >> 24);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t word = 0; // byte k at the k-th address on a little-endian machine
+        for (int k = 0; k < 8; ++k) word |= std::uint64_t(next(x) >> 24) << (8 * k);
+        std::memcpy(bytes + i, &word, 8);
+    }
+    for (; i < n; ++i) bytes[i] = static_cast<unsigned char>(next(x) >> 24);
 }
 
 // --- Layouts: a view of a padded storage -------------------------------------------------

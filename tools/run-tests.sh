@@ -5,13 +5,17 @@
 #                and a race planted in the crew, which it must report;
 #   build-fuzz   each libFuzzer target for $FUZZ_SECONDS (60) on a copy of its seed corpus;
 #   the soak test (tilecopy-stress, $STRESS_SECONDS = 30), the consumers (tools/ci-consumers.sh)
-#   and the examples.
+#   and the example.
 # Each extra stage counts as one test (a fuzzer, the stress run, a consumer check, an example).
 #
 # Its time on a 2-core machine (each stage's wall and CPU seconds are printed at the end):
-# each build dir builds only the targets its stage runs; the suites run two tests at a time
-# (no test times anything, and the few with a generous bound on a wait are is_parallel: false);
-# the two fuzzers, the soak test and the consumers run side by side, each for its full time.
+# two lanes run side by side from the start, so that neither leaves a core idle while the
+# other has work: the foreground builds and runs build-test (with the soak test, the consumers
+# and the example beside its suite), then build-asan; the background lane builds and runs
+# build-tsan (mostly one long test program at a time), then builds the fuzzers and runs them
+# side by side. Each build dir builds only the targets its stage runs; the suites run two
+# tests at a time, the longest first (no test times anything, and the few with a generous
+# bound on a wait are is_parallel: false).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,6 +23,7 @@ bash tools/install-deps.sh
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 STRESS_SECONDS=${STRESS_SECONDS:-30}
 jobs=2 # tests run at a time within a suite
+build_jobs=2 # compilers at a time in each lane: four at most, as ninja's default on 2 cores
 
 setup() { # dir, options...
   local dir=$1; shift
@@ -46,13 +51,16 @@ print("\n".join(sorted(out)))' "$(cd "$1" && pwd)" "$targets"
   rm -f "$targets"
 }
 
-passed=0; failed=0
+# Counts and stage timings go to files: the background lane's tests and stages count too.
+state=$(mktemp -d)
+trap 'rm -rf "$state"' EXIT
+count() { echo "$1 $2" >>"$state/counts"; } # passed, failed
+
 run_suite() { # dir, meson test arguments...
   local log rc=0 dir=$1; shift
   log=$(mktemp)
   meson test -C "$dir" --print-errorlogs --num-processes "$jobs" "$@" 2>&1 | tee "$log" || rc=$?
-  passed=$((passed + $(awk '/^Ok:/ {print $2}' "$log")))
-  failed=$((failed + $(awk '/^(Fail|Unexpected Pass|Timeout):/ {s += $2} END {print s + 0}' "$log")))
+  count "$(awk '/^Ok:/ {print $2}' "$log")" "$(awk '/^(Fail|Unexpected Pass|Timeout):/ {s += $2} END {print s + 0}' "$log")"
   rm -f "$log"
   return $rc
 }
@@ -60,66 +68,98 @@ run_suite() { # dir, meson test arguments...
 run_one() {
   local name=$1; shift
   if "$@"; then
-    echo "tilecopy test $name: ok"; passed=$((passed + 1))
+    echo "tilecopy test $name: ok"; count 1 0
   else
-    echo "tilecopy test $name: FAILED"; failed=$((failed + 1)); return 1
+    echo "tilecopy test $name: FAILED"; count 0 1; return 1
   fi
 }
-# Each stage's wall and CPU seconds (user + system of every process it waited for).
-cpu_file=$(mktemp)
-trap 'rm -f "$cpu_file"' EXIT
-cpu_now() { # sets $cpu; `times` must run in this shell: a subshell's children are not this one's
-  times >"$cpu_file"
+# Each stage's wall and CPU seconds (user + system of every process its shell waited for; each
+# lane is its own shell, so a stage's CPU is its own even while the other lane runs).
+cpu_now() { # sets $cpu; `times` must run in the lane's own shell: a subshell's children are not its
+  times >"$state/times.$BASHPID"
   cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } }
-             END { printf "%d", s }' "$cpu_file")
+             END { printf "%d", s }' "$state/times.$BASHPID")
 }
-timings=()
-stage_start=$SECONDS
-cpu_now
-stage_cpu=$cpu
-total_cpu=0
+stage_begin() { stage_start=$SECONDS; cpu_now; stage_cpu=$cpu; }
 stage_done() {
+  local line
   cpu_now
-  timings+=("$(printf '%-52s %4d s wall %5d s CPU' "$1" $((SECONDS - stage_start)) $((cpu - stage_cpu)))")
-  echo "tilecopy stage ${timings[-1]}"
-  total_cpu=$((total_cpu + cpu - stage_cpu))
+  line=$(printf '%-52s %4d s wall %5d s CPU' "$1" $((SECONDS - stage_start)) $((cpu - stage_cpu)))
+  echo "$line" >>"$state/timings"
+  echo "tilecopy stage $line"
   stage_start=$SECONDS; stage_cpu=$cpu
 }
 
-status=0
-setup build-test -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=enabled
-ninja -C build-test
-stage_done "build-test: build"
-run_suite build-test || status=1
-stage_done "build-test: meson test"
+# Side by side: a command in the background, its output kept in a file and shown when it ends.
+declare -A bg_pid bg_log
+start_bg() { # name, command...
+  local name=$1; shift
+  bg_log[$name]=$(mktemp)
+  "$@" >"${bg_log[$name]}" 2>&1 &
+  bg_pid[$name]=$!
+}
+finish_bg() { # name: waits for it, shows its output; returns its exit status
+  local rc=0
+  wait "${bg_pid[$1]}" || rc=$?
+  cat "${bg_log[$1]}"
+  rm -f "${bg_log[$1]}"
+  return $rc
+}
+# A background command that counts as one test.
+finish_bg_test() { # name
+  if finish_bg "$1"; then
+    echo "tilecopy test $1: ok"; count 1 0
+  else
+    echo "tilecopy test $1: FAILED"; count 0 1; return 1
+  fi
+}
 
-# Sanitizers: the core and the torch adapter (libtorch itself is not instrumented). -O2 with
+# Sanitizers: the core and the torch adapter (libtorch itself is not instrumented). -O1 with
 # line tables (-g1) gives the reports' frames file and line without full debug info, which
-# costs the ATen files ~40% more compile time under the sanitizers.
-sanitizer_build=(-Doptimization=2 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1)
-setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-  -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}"
-mapfile -t asan_targets < <(test_targets build-asan)
-ninja -C build-asan "${asan_targets[@]}"
-stage_done "build-asan: build"
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  run_suite build-asan --no-rebuild || status=1
-stage_done "build-asan: meson test"
+# costs the ATen files ~40% more compile time under the sanitizers; -O1 compiles a third
+# faster than -O2 under ASan + UBSan, and is what the sanitizers' documentation advises.
+sanitizer_build=(-Doptimization=1 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1)
 
-# ThreadSanitizer: only the tests that run copies concurrently, only their targets built.
-setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-  -Db_sanitize=thread -Db_lundef=false "${sanitizer_build[@]}"
-tsan_tests=(async engine fork crew affinity)
-tsan_targets=(tests/test_async tests/test_engine tests/test_fork tests/test_crew tests/test_affinity
-  tests/test_crew_planted_race)
-tsan_listed=$(meson test -C build-tsan --no-rebuild --list 2>/dev/null || true) # captured first (tools/ci-consumers.sh says why)
-if grep -qx 'torch batch' <<<"$tsan_listed"; then
-  tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
-fi
-ninja -C build-tsan "${tsan_targets[@]}"
-stage_done "build-tsan: build"
-TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$root/tests/tsan.supp" \
-  run_suite build-tsan --no-rebuild "${tsan_tests[@]}" || status=1
+# The background lane: ThreadSanitizer, then the fuzzers. Its stages are mostly one long test
+# program at a time (a core to spare), so it runs beside the foreground's builds and suites
+# from the start rather than after them.
+lane_thread_and_fuzz() {
+  local status=0
+  stage_begin
+  # ThreadSanitizer: only the tests that run copies concurrently, only their targets built.
+  setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
+    -Db_sanitize=thread -Db_lundef=false "${sanitizer_build[@]}"
+  local tsan_tests=(async engine fork crew affinity)
+  local tsan_targets=(tests/test_async tests/test_engine tests/test_fork tests/test_crew tests/test_affinity
+    tests/test_crew_planted_race)
+  local tsan_listed
+  tsan_listed=$(meson test -C build-tsan --no-rebuild --list 2>/dev/null || true) # captured first (tools/ci-consumers.sh says why)
+  if grep -qx 'torch batch' <<<"$tsan_listed"; then
+    tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
+  fi
+  ninja -j "$build_jobs" -C build-tsan "${tsan_targets[@]}"
+  stage_done "build-tsan: build"
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$root/tests/tsan.supp" \
+    run_suite build-tsan --no-rebuild "${tsan_tests[@]}" || status=1
+  run_one tsan-reports-planted-crew-race tsan_sees_planted_race || status=1
+  stage_done "build-tsan: meson test (${#tsan_tests[@]} tests)"
+
+  # Fuzzing: libFuzzer with ASan + UBSan; the library built with coverage (fuzzer-no-link) so
+  # that its branches guide the fuzzer. Crashing inputs go to build-fuzz/artifacts/.
+  CXX=clang++-14 setup build-fuzz -Dfuzz=enabled -Dtests=disabled -Dbench=disabled -Dexamples=disabled \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
+  local fuzzers=(raw) fuzz_targets f
+  fuzz_targets=$(ninja -C build-fuzz -t targets all)
+  if grep -q '^tests/fuzz/fuzz_tensor:' <<<"$fuzz_targets"; then fuzzers+=(tensor); fi
+  ninja -j "$build_jobs" -C build-fuzz "${fuzzers[@]/#/tests/fuzz/fuzz_}"
+  stage_done "build-fuzz: build"
+  mkdir -p build-fuzz/artifacts
+  for f in "${fuzzers[@]}"; do start_bg "fuzz_$f" fuzz "$f"; done
+  for f in "${fuzzers[@]}"; do finish_bg_test "fuzz_$f" || status=1; done
+  stage_done "build-fuzz: fuzzers, side by side (${FUZZ_SECONDS} s each)"
+  return $status
+}
+
 # The suppressions must not hide the crew's own races: the crew test built with a race planted
 # in lib/crew.cpp (TILECOPY_PLANT_CREW_RACE) must be reported, with a frame in lib/crew.cpp.
 tsan_sees_planted_race() {
@@ -133,47 +173,7 @@ tsan_sees_planted_race() {
   rm -f "$log"
   return $rc
 }
-run_one tsan-reports-planted-crew-race tsan_sees_planted_race || status=1
-stage_done "build-tsan: meson test (${#tsan_tests[@]} tests)"
 
-# Side by side from here: the soak test and the consumers (which need only build-test) start
-# while the fuzzers build, then the two fuzzers run together. Each runs for its full time
-# whatever else runs; each one's output is kept in a file and shown when it ends.
-declare -A bg_pid bg_log
-start_bg() { # name, command...
-  local name=$1; shift
-  bg_log[$name]=$(mktemp)
-  "$@" >"${bg_log[$name]}" 2>&1 &
-  bg_pid[$name]=$!
-}
-finish_bg() { # name: waits for it, shows its output, counts it as one test
-  local rc=0
-  wait "${bg_pid[$1]}" || rc=$?
-  cat "${bg_log[$1]}"
-  rm -f "${bg_log[$1]}"
-  if [ $rc -eq 0 ]; then
-    echo "tilecopy test $1: ok"; passed=$((passed + 1))
-  else
-    echo "tilecopy test $1: FAILED"; failed=$((failed + 1)); return 1
-  fi
-}
-
-# Soak: mixed concurrent copies on the optimized build, every result checked.
-start_bg tilecopy-stress build-test/tools/tilecopy-stress --seconds "$STRESS_SECONDS" --threads 3
-# Consumers: installed (pkg-config) and as a Meson subproject.
-consumers_log=$(mktemp)
-bash tools/ci-consumers.sh build-test >"$consumers_log" 2>&1 &
-consumers_pid=$!
-
-# Fuzzing: libFuzzer with ASan + UBSan; the library built with coverage (fuzzer-no-link) so
-# that its branches guide the fuzzer. Crashing inputs go to build-fuzz/artifacts/.
-CXX=clang++-14 setup build-fuzz -Dfuzz=enabled -Dtests=disabled -Dbench=disabled -Dexamples=disabled \
-  -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
-fuzzers=(raw)
-fuzz_targets=$(ninja -C build-fuzz -t targets all)
-if grep -q '^tests/fuzz/fuzz_tensor:' <<<"$fuzz_targets"; then fuzzers+=(tensor); fi
-ninja -C build-fuzz "${fuzzers[@]/#/tests/fuzz/fuzz_}"
-mkdir -p build-fuzz/artifacts
 fuzz() { # name
   local corpus log rc=0
   corpus=$(mktemp -d)
@@ -190,24 +190,49 @@ fuzz() { # name
   rm -rf "$corpus" "$log"
   return $rc
 }
-for f in "${fuzzers[@]}"; do start_bg "fuzz_$f" fuzz "$f"; done
 
-finish_bg tilecopy-stress || status=1
-rc=0
-wait "$consumers_pid" || rc=$?
-cat "$consumers_log"
-[ $rc -eq 0 ] || status=1
-passed=$((passed + $(sed -n 's/^ci-consumers: \([0-9]*\) passed.*/\1/p' "$consumers_log")))
-failed=$((failed + $(sed -n 's/^ci-consumers: [0-9]* passed, \([0-9]*\) failed/\1/p' "$consumers_log")))
-if ! grep -q '^ci-consumers:' "$consumers_log"; then failed=$((failed + 1)); status=1; fi
-rm -f "$consumers_log"
-for f in "${fuzzers[@]}"; do finish_bg "fuzz_$f" || status=1; done
-stage_done "build-fuzz, fuzzers (${FUZZ_SECONDS} s) | stress (${STRESS_SECONDS} s) | consumers"
+cpu_now
+total_start=$cpu
+status=0
+start_bg lane-tsan-fuzz lane_thread_and_fuzz
 
+# The foreground lane: the optimized build and its suite, then ASan + UBSan.
+stage_begin
+setup build-test -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=enabled
+ninja -j "$build_jobs" -C build-test
+stage_done "build-test: build"
+# Soak (mixed concurrent copies on the optimized build, every result checked) and the consumers
+# (installed through pkg-config, and as a Meson subproject) need only build-test: they run
+# beside its suite. The soak test runs for its full time whatever else runs.
+start_bg tilecopy-stress build-test/tools/tilecopy-stress --seconds "$STRESS_SECONDS" --threads 3
+start_bg consumers bash tools/ci-consumers.sh build-test
+run_suite build-test || status=1
 run_one optimizer_swap build-test/examples/optimizer_swap || status=1
-stage_done "example optimizer_swap"
+finish_bg_test tilecopy-stress || status=1
+consumers_rc=0
+finish_bg consumers >"$state/consumers.log" || consumers_rc=$?
+cat "$state/consumers.log"
+count "$(sed -n 's/^ci-consumers: \([0-9]*\) passed.*/\1/p' "$state/consumers.log")" \
+  "$(sed -n 's/^ci-consumers: [0-9]* passed, \([0-9]*\) failed/\1/p' "$state/consumers.log")"
+if ! grep -q '^ci-consumers:' "$state/consumers.log"; then count 0 1; consumers_rc=1; fi
+[ $consumers_rc -eq 0 ] || status=1
+stage_done "build-test: meson test | example | stress (${STRESS_SECONDS} s) | consumers"
 
-printf 'stage timings:\n'; printf '  %s\n' "${timings[@]}"
-printf '  %-52s %4d s wall %5d s CPU\n' total "$SECONDS" "$total_cpu"
-echo "tilecopy tests: $passed passed, $failed failed"
+setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
+  -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}"
+mapfile -t asan_targets < <(test_targets build-asan)
+ninja -j "$build_jobs" -C build-asan "${asan_targets[@]}"
+stage_done "build-asan: build"
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  run_suite build-asan --no-rebuild || status=1
+stage_done "build-asan: meson test"
+
+finish_bg lane-tsan-fuzz || status=1
+
+cpu_now
+echo "stage timings (two lanes side by side: a stage's wall overlaps the other lane's, its CPU is its own):"
+sed 's/^/  /' "$state/timings"
+printf '  %-52s %4d s wall %5d s CPU\n' total "$SECONDS" $((cpu - total_start))
+echo "tilecopy tests: $(awk '{p += $1} END {print p + 0}' "$state/counts") passed, $(
+  awk '{f += $2} END {print f + 0}' "$state/counts") failed"
 exit $status
