@@ -241,6 +241,13 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
         plan.push_back({tilecopy::size_text(crc_bytes) + " checksum",
                         [crc_bytes, c] { return bench::checksum_section(crc_bytes, *c); }});
     }
+    // Clones into fresh memory against torch's clone(), at the copy sizes from 1 MiB (a 1 GiB
+    // row needs 3 GiB).
+    if (m.torch && m.tilecopy_tensor)
+        for (std::size_t bytes : sizes)
+            if (bytes >= MiB)
+                plan.push_back({tilecopy::size_text(bytes) + " clone",
+                                [bytes, c] { return bench::clone_section(bytes, *c); }});
     if (m.tilecopy_async) {
         const std::size_t async_bytes = a.quick ? 64 * MiB : GiB;
         plan.push_back({tilecopy::size_text(async_bytes) + " async",
