@@ -151,7 +151,21 @@ std::vector<std::string> describe_memory(const MemoryStrategy& s) {
     std::vector<std::string> lines;
     lines.push_back("transparent huge pages: " + mode_text(s.thp));
     lines.push_back("huge pages for allocate(): " + tunable_text(s.huge_pages) + ": " + huge_pages_plan(s));
-    lines.push_back("huge pages for fresh destinations: " + tunable_text(s.fresh_destinations));
+    std::string fresh;
+    const ThpMode& m = s.thp;
+    if (s.fresh_destinations.value == HugePages::Never)
+        fresh = "never advised";
+    else if (m.enabled.empty() || m.enabled == "never")
+        fresh = "none: the kernel grants no huge pages";
+    else if (s.fresh_destinations.value == HugePages::Auto && m.enabled == "always")
+        fresh = "not advised: THP always gives huge pages unasked";
+    else
+        fresh = std::string("the 2 MiB blocks of a copy destination (>= 4 MiB) that mincore shows never touched are "
+                            "advised before the copy") +
+                (s.fresh_destinations.value == HugePages::Auto && advice_compacts(m)
+                     ? ", as far as free 2 MiB blocks go"
+                     : "");
+    lines.push_back("huge pages for fresh destinations: " + tunable_text(s.fresh_destinations) + ": " + fresh);
     return lines;
 }
 
