@@ -23,6 +23,7 @@
 #include "machine.hpp"
 #include "report.hpp"
 #include "checksum_sections.hpp"
+#include "memory_sections.hpp"
 #include "sections.hpp"
 
 namespace {
@@ -225,6 +226,15 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
             plan.push_back({tilecopy::size_text(bytes) + " fresh pages",
                             [bytes, c] { return bench::fresh_pages_section(bytes, *c); }});
     }
+    // Fresh memory (docs/memory.md): prefault, copies into never-touched pages, out of a mapped file.
+    if (m.tilecopy) {
+        const std::size_t big = a.quick ? 64 * MiB : GiB;
+        plan.push_back({tilecopy::size_text(big) + " prefault", [big, c] { return bench::prefault_section(big, *c); }});
+        for (std::size_t bytes : a.quick ? std::vector<std::size_t>{16 * MiB} : std::vector<std::size_t>{64 * MiB, GiB})
+            plan.push_back({tilecopy::size_text(bytes) + " fresh copy",
+                            [bytes, c] { return bench::fresh_copy_section(bytes, *c); }});
+        plan.push_back({tilecopy::size_text(big) + " mapped file", [big, c] { return bench::mapped_file_section(big, *c); }});
+    }
     // Issue 6: many tensors in one call (10,000 x 64 KiB = 655 MB; 100 x 8 MiB), one in the background.
     if (m.tilecopy_batch)
         for (auto [pairs, each] : {std::pair<std::size_t, std::size_t>{a.quick ? 1000 : 10000, 64 * KiB},
@@ -241,6 +251,13 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
         plan.push_back({tilecopy::size_text(crc_bytes) + " checksum",
                         [crc_bytes, c] { return bench::checksum_section(crc_bytes, *c); }});
     }
+    // Clones into fresh memory against torch's clone(), at the copy sizes from 1 MiB (a 1 GiB
+    // row needs 3 GiB).
+    if (m.torch && m.tilecopy_tensor)
+        for (std::size_t bytes : sizes)
+            if (bytes >= MiB)
+                plan.push_back({tilecopy::size_text(bytes) + " clone",
+                                [bytes, c] { return bench::clone_section(bytes, *c); }});
     if (m.tilecopy_async) {
         const std::size_t async_bytes = a.quick ? 64 * MiB : GiB;
         plan.push_back({tilecopy::size_text(async_bytes) + " async",

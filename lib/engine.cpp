@@ -61,6 +61,7 @@ Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel)
 
 Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
     : strategy_(make_strategy(options, *topology)),
+      memory_(make_memory_strategy(options)),
       kernel_(&choose_kernel(strategy_.kernel.name)),
       options_(resolved(options, strategy_, *kernel_)),
       generation_(fork_generation()),
@@ -92,6 +93,7 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
         return;
     }
 
+    advise_fresh_destinations(regions, count, des);
     const Decision d = decide(strategy_, dst_bytes, scheduler_.total_concurrency(), false);
     Plan plan;
     try {

@@ -13,6 +13,7 @@
 #include "counters.hpp"
 #include "dispatch.hpp"
 #include "fork_guard.hpp"
+#include "memory_strategy.hpp"
 #include "schedule.hpp"
 #include "strategy.hpp"
 #include "topology.hpp"
@@ -20,6 +21,10 @@
 namespace tilecopy::detail {
 
 class PlanChecksums; // checksum_copy.hpp
+
+// The memory policies for these options over $TILECOPY_HUGEPAGES, $TILECOPY_FRESH_HUGEPAGES and
+// the kernel's THP mode (memory_engine.cpp). Throws tilecopy::Error for a bad variable.
+MemoryStrategy make_memory_strategy(const Options& options);
 
 class Engine {
 public:
@@ -55,6 +60,21 @@ public:
 
     Counters counters;
 
+    // Host memory (memory_engine.cpp). The huge-page policies and the kernel's THP mode.
+    const MemoryStrategy& memory() const noexcept { return memory_; }
+    // Where populate() runs each block: on one node's arena (an index into the topology's
+    // nodes), in turn over the arenas, or on the node that holds the block's pages (else in turn).
+    static constexpr int kInTurn = -1;
+    static constexpr int kWherePagesAre = -2;
+    // Makes the pages of [data, data + bytes) (page aligned) present, for writing or reading, in
+    // parallel over the arenas (on the caller's thread in a forked child). Returns 0, or the errno
+    // of the first block that failed (the others still ran).
+    int populate(void* data, std::size_t bytes, bool for_write, int node) noexcept;
+    // Binds [data, data + bytes) to a node, or interleaved (Topology::bind_area); 0 or an errno.
+    int bind_area(void* data, std::size_t bytes, int node) noexcept;
+    // Options::fresh_destinations: advice on the never-touched interiors of the destinations.
+    void advise_fresh_destinations(const Region* regions, std::size_t count, std::size_t dst_element_bytes) noexcept;
+
 private:
     // run() past its inline test (and checksummed copies of any size): plan, place, schedule.
     void run_planned(const Region* regions, std::size_t count, Conversion conversion,
@@ -72,6 +92,7 @@ private:
     }
 
     Strategy strategy_;
+    MemoryStrategy memory_;
     const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel
     Options options_;                  // every default replaced by the value in use
     unsigned generation_;              // fork generation at construction

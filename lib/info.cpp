@@ -103,7 +103,17 @@ EngineInfo Engine::info() const {
     i.numa = options_.numa;
     i.numa_node = options_.numa_node;
     i.pin_threads = options_.pin_threads;
+    i.thp_enabled = memory_.thp.enabled;
+    i.thp_defrag = memory_.thp.defrag;
+    i.huge_pages = huge_pages_name(memory_.huge_pages.value);
+    i.huge_pages_origin = origin_name(memory_.huge_pages.origin);
+    i.huge_pages_source = memory_.huge_pages.source;
+    i.huge_pages_plan = huge_pages_plan(memory_);
+    i.fresh_destinations = huge_pages_name(memory_.fresh_destinations.value);
+    i.fresh_destinations_origin = origin_name(memory_.fresh_destinations.origin);
+    i.fresh_destinations_source = memory_.fresh_destinations.source;
     i.describe = describe_lines(i, strategy_);
+    for (std::string& line : describe_memory(memory_)) i.describe.push_back(std::move(line));
     i.torch_adapter = adapter::describe_lines();
     i.torch_adapter_loaded = adapter::registered();
     return i;

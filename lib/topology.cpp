@@ -8,6 +8,7 @@
 #endif
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -170,6 +171,32 @@ public:
     std::string source() const override { return source_; }
     std::string allowed_cpuset() const override { return bitmap_list(allowed_.bits); }
 
+    int bind_area(void* addr, std::size_t bytes, int node) noexcept override {
+        // A described machine's nodes are not the kernel's: nothing to bind to.
+        if (!this_system_) return ENOSYS;
+        if (bytes == 0) return 0;
+        hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        if (!set) return ENOMEM;
+        hwloc_membind_policy_t policy = HWLOC_MEMBIND_BIND;
+        int result = 0;
+        if (node == kInterleave) {
+            policy = HWLOC_MEMBIND_INTERLEAVE;
+            for (const auto& n : node_nodesets_) hwloc_bitmap_or(set, set, n->bits);
+        } else if (node >= 0 && static_cast<std::size_t>(node) < node_nodesets_.size()) {
+            hwloc_bitmap_copy(set, node_nodesets_[std::size_t(node)]->bits);
+        } else {
+            result = EINVAL;
+        }
+        if (result == 0 && hwloc_bitmap_iszero(set)) result = ENOSYS; // no NUMA node reported
+        if (result == 0) {
+            errno = 0;
+            if (hwloc_set_area_membind(topology_, addr, bytes, set, policy, HWLOC_MEMBIND_BYNODESET) != 0)
+                result = errno ? errno : EINVAL;
+        }
+        hwloc_bitmap_free(set);
+        return result;
+    }
+
 private:
     void configure(const Options& options) {
         if (!options.topology_synthetic.empty()) {
@@ -253,6 +280,7 @@ private:
             os_index_to_node_.emplace_back(obj->os_index, int(nodes_.size()));
             nodes_.push_back(std::move(node));
             node_cpusets_.push_back(std::move(usable));
+            node_nodesets_.push_back(nodeset_copy(obj->nodeset));
         }
         for (hwloc_obj_t obj : all) {
             hwloc_obj_t kept = shadowed_by(obj);
@@ -270,7 +298,15 @@ private:
             node.cpuset = bitmap_list(every->bits);
             nodes_.push_back(std::move(node));
             node_cpusets_.push_back(std::move(every));
+            node_nodesets_.push_back(nodeset_copy(hwloc_topology_get_topology_nodeset(topology_)));
         }
+    }
+
+    static std::unique_ptr<Bitmap> nodeset_copy(hwloc_const_nodeset_t from) {
+        auto copy = std::make_unique<Bitmap>();
+        if (!copy->bits) throw std::bad_alloc();
+        if (from) hwloc_bitmap_copy(copy->bits, from);
+        return copy;
     }
 
     int index_of(unsigned os_index) const noexcept {
@@ -313,6 +349,7 @@ private:
     hwloc_topology_t topology_ = nullptr;
     std::vector<NumaNode> nodes_;
     std::vector<std::unique_ptr<Bitmap>> node_cpusets_; // the nodes' allowed CPUs, parallel to nodes_
+    std::vector<std::unique_ptr<Bitmap>> node_nodesets_; // the nodes' memory (bind_area), parallel to nodes_
     Bitmap allowed_;                                    // every CPU this process may use
     std::vector<std::pair<unsigned, int>> os_index_to_node_; // node OS index -> index in nodes_
     bool from_environment_ = false;
@@ -379,6 +416,8 @@ private:
 #endif
 
 } // namespace
+
+int Topology::bind_area(void*, std::size_t, int) noexcept { return ENOSYS; }
 
 std::size_t Topology::machine_pus() const noexcept {
     std::size_t pus = 0;

@@ -58,6 +58,14 @@ public:
     // Restores a binding stored by bind_thread.
     virtual void restore_thread(const std::string& previous) noexcept = 0;
 
+    // Passed to bind_area for "interleaved over every node".
+    static constexpr int kInterleave = -1;
+    // Binds the memory of [addr, addr + bytes) (page aligned, not yet touched) to nodes()[node],
+    // or interleaves it page by page over every node (kInterleave). 0 on success, else an errno:
+    // ENOSYS where the topology is not this machine's (synthetic or XML without
+    // HWLOC_THISSYSTEM=1) or hwloc is absent; the kernel's (EINVAL for a node it lacks).
+    virtual int bind_area(void* addr, std::size_t bytes, int node) noexcept;
+
     // One line for describe(): where the topology came from ("this machine (hwloc 2.9.0)",
     // "hwloc synthetic 'pack:2 [numa] core:1 pu:1'", "xml file ...", "no hwloc").
     virtual std::string source() const = 0;
@@ -68,5 +76,12 @@ public:
 // tilecopy::Error for an invalid description or unreadable file. Without hwloc (build option
 // off): one node with every online PU, cache sizes from sysconf.
 std::shared_ptr<Topology> load_topology(const Options& options);
+
+// The kernel's memory settings (topology_memory.cpp; no hwloc): the text of
+// /sys/kernel/mm/transparent_hugepage/{enabled,defrag}'s bracketed words, empty where
+// unreadable, and the bytes the kernel holds in free blocks of 2 MiB or more (/proc/buddyinfo).
+struct ThpMode;
+ThpMode read_thp_mode();
+std::size_t free_huge_bytes() noexcept;
 
 } // namespace tilecopy::detail

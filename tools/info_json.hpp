@@ -70,6 +70,18 @@ inline nlohmann::json info_json(const EngineInfo& info) {
                                    {"source", t.source},
                                    {"variable", t.variable}};
     out["profile"] = info.profile;
+    // Host memory (docs/memory.md): the kernel's THP mode and the huge-page policies.
+    out["memory"] = {{"thp_enabled", info.thp_enabled},
+                     {"thp_defrag", info.thp_defrag},
+                     {"huge_pages", {{"value", info.huge_pages},
+                                     {"origin", info.huge_pages_origin},
+                                     {"source", info.huge_pages_source},
+                                     {"variable", "TILECOPY_HUGEPAGES"},
+                                     {"plan", info.huge_pages_plan}}},
+                     {"fresh_destinations", {{"value", info.fresh_destinations},
+                                             {"origin", info.fresh_destinations_origin},
+                                             {"source", info.fresh_destinations_source},
+                                             {"variable", "TILECOPY_FRESH_HUGEPAGES"}}}};
     out["describe"] = info.describe;
     // The torch adapter as loaded in the process that asks: the tool never loads it, Python's
     // package always does.

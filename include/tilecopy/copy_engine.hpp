@@ -23,6 +23,8 @@ class Tensor;
 
 namespace tilecopy {
 
+class TensorsHandle; // <tilecopy/torch.hpp>
+
 namespace detail {
 class Engine;
 class Topology;
@@ -120,13 +122,30 @@ public:
     // Contents are unchanged. An unmapped range, or a read-only one for writing, throws
     // tilecopy::Error naming the range and errno.
     void prefault(const void* data, std::size_t bytes, bool for_write = true);
-    // Tensors (libtilecopy-torch): an uninitialized tensor like `t` (sizes, strides, dtype) in
-    // memory from allocate(); a copy of `t` in such memory; copies of several as one schedule;
-    // prefault of a tensor's storage.
+    // Tensors (libtilecopy-torch, docs/torch.md "Tensors in tilecopy memory"): an uninitialized
+    // tensor like `t` (sizes, dtype, and torch.empty_like's strides) in memory from allocate();
+    // a detached copy of `t` in such memory (Tensor.clone().detach()'s sizes, strides, dtype and
+    // values); copies of several as one schedule, in one allocation; prefault of the bytes a
+    // tensor's elements span. The tensors' memory outlives the engine. A tensor that is not
+    // strided CPU memory (sparse, quantized, another device, a Python subclass...) throws
+    // tilecopy::Error naming it, with nothing allocated. The clones' pages are populated by the
+    // copy's own workers unless `options` say otherwise (Populate::FirstCopy, measured).
     at::Tensor empty_like(const at::Tensor& t, const AllocOptions& options = {});
-    at::Tensor clone(const at::Tensor& t, const AllocOptions& options = {});
-    std::vector<at::Tensor> clone_batch(const std::vector<at::Tensor>& tensors, const AllocOptions& options = {});
+    at::Tensor clone(const at::Tensor& t, const AllocOptions& options = clone_options());
+    std::vector<at::Tensor> clone_batch(const std::vector<at::Tensor>& tensors,
+                                        const AllocOptions& options = clone_options());
     void prefault(const at::Tensor& t, bool for_write = true);
+    // The clones, allocated and checked now (errors thrown here), copied on the engine's
+    // submitter thread; TensorsHandle::result() waits and gives them.
+    TensorsHandle clone_async(const at::Tensor& t, const AllocOptions& options = clone_options());
+    TensorsHandle clone_batch_async(const std::vector<at::Tensor>& tensors,
+                                    const AllocOptions& options = clone_options());
+    // AllocOptions{} with Populate::FirstCopy: what clones use by default.
+    static AllocOptions clone_options() noexcept {
+        AllocOptions o;
+        o.populate = Populate::FirstCopy;
+        return o;
+    }
     // What this engine sees and does: nodes, arenas and their pinning, caches, every tunable
     // with its value and origin, the kernel and CPU features, the torch adapter (info.hpp).
     EngineInfo info() const;

@@ -53,6 +53,19 @@ struct EngineInfo {
     NumaPolicy numa = NumaPolicy::Auto;
     int numa_node = -1;
     bool pin_threads = true;
+    // Host memory (docs/memory.md): the kernel's transparent-huge-page mode (the bracketed words
+    // of /sys/kernel/mm/transparent_hugepage/enabled and defrag; empty where unavailable), the
+    // huge-page policies as resolved ("auto", "always", "never") with their origin ("option",
+    // "environment", "fallback") and source, and what allocate() does under that mode.
+    std::string thp_enabled;
+    std::string thp_defrag;
+    std::string huge_pages;
+    std::string huge_pages_origin;
+    std::string huge_pages_source;
+    std::string huge_pages_plan;
+    std::string fresh_destinations;
+    std::string fresh_destinations_origin;
+    std::string fresh_destinations_source;
     // The engine's account as text, one line per item (CopyEngine::describe() without the
     // torch adapter's lines).
     std::vector<std::string> describe;

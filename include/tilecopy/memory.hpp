@@ -59,11 +59,14 @@ public:
     std::size_t size() const noexcept { return size_; }
     // Whether madvise(MADV_HUGEPAGE) was applied to it (the kernel decides what it grants).
     bool huge_pages_advised() const noexcept { return huge_advised_; }
+    // Whether the NUMA binding its Placement asked for (Node, Interleave) was applied; false for
+    // Default and Copier, and where the topology is not this machine's (nothing to bind to).
+    bool bound() const noexcept { return bound_; }
 
     // For the library: adopts a mapping made by the engine (mapping and mapping_bytes are what
     // munmap must be given; data lies inside it).
     static HostBuffer adopt(void* mapping, std::size_t mapping_bytes, void* data, std::size_t size,
-                            bool huge_advised) noexcept;
+                            bool huge_advised, bool bound = false) noexcept;
 
 private:
     void reset() noexcept;
@@ -73,6 +76,7 @@ private:
     void* data_ = nullptr;
     std::size_t size_ = 0;
     bool huge_advised_ = false;
+    bool bound_ = false;
 };
 
 } // namespace tilecopy

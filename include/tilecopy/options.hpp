@@ -7,6 +7,7 @@
 #include <string>
 
 #include <tilecopy/export.hpp>
+#include <tilecopy/memory.hpp>
 
 namespace tilecopy {
 
@@ -64,6 +65,15 @@ struct Options {
     // follow each other within this time all get every core; 0 gives cores back at once.
     // libgomp's threads spin for a similar time (GOMP_SPINCOUNT). kDefaultLinger: default (2000).
     std::size_t linger_us = kDefaultLinger;
+    // Transparent huge pages for CopyEngine::allocate() (AllocOptions::huge_pages Default).
+    // Default: $TILECOPY_HUGEPAGES ("auto", "always", "never"), else auto (docs/memory.md).
+    HugePages huge_pages = HugePages::Default;
+    // Huge-page advice on the 2 MiB blocks of a copy's destination that were never touched
+    // (mincore shows none of their pages), given before copying into them: auto advises as far as
+    // the kernel's free 2 MiB blocks go, always whatever is free, never not at all. The advice
+    // stays on that part of the mapping after the copy. Default: $TILECOPY_FRESH_HUGEPAGES, else
+    // auto (docs/memory.md, "Copies into fresh destinations").
+    HugePages fresh_destinations = HugePages::Default;
     // Reproduce another machine: an hwloc synthetic description ("pack:2 [numa] core:1 pu:1")
     // or an hwloc XML file. Empty: $HWLOC_SYNTHETIC / $HWLOC_XMLFILE, else this machine.
     std::string topology_synthetic;

@@ -26,6 +26,7 @@
 
 #include "checksum_module.hpp"
 #include "engine_options.hpp"
+#include "memory_module.hpp"
 #include "python_threads.hpp"
 
 #ifndef TILECOPY_TORCH_VERSION
@@ -93,6 +94,7 @@ std::vector<at::Tensor> tensor_list(py::handle seq, const char* call, const char
 struct Handle {
     CopyHandle handle;
     py::object tensors; // a tuple of the arguments' tensor objects; None once the copy is done
+    py::object value = py::none(); // what result() gives once done: the clones (None for a copy)
 
     Handle(CopyHandle h, py::object held) : handle(std::move(h)), tensors(std::move(held)) { live().insert(this); }
     Handle(const Handle&) = delete;
@@ -158,6 +160,31 @@ struct Handle {
     // (one GIL hand-over per slice).
     static constexpr std::chrono::milliseconds kWaitSlice{20};
 };
+
+// A clone in flight as a Handle: result() gives the clones.
+// `owner`: the Engine's Python object, kept until the copy is done (None: the default engine).
+std::unique_ptr<Handle> clone_handle(CopyEngine& engine, py::handle tensors, bool batch, const AllocOptions& options,
+                                     py::object owner) {
+    StartedClone started = clone_started(engine, tensors, batch, options);
+    auto h = std::make_unique<Handle>(std::move(started.copy), py::make_tuple(std::move(started.held), std::move(owner)));
+    h->value = std::move(started.result);
+    return h;
+}
+
+// clone / clone_batch with their keywords, on `engine`: the clones, or a Handle when non_blocking.
+py::object clone_call(CopyEngine& engine, py::object owner, py::handle tensors, bool batch, bool non_blocking,
+                      py::handle huge_pages, py::handle placement, py::handle node, py::handle populate) {
+    const AllocOptions o = alloc_options(batch ? "tilecopy.clone_batch" : "tilecopy.clone", huge_pages, placement,
+                                         node, populate, true);
+    if (non_blocking) return py::cast(clone_handle(engine, tensors, batch, o, std::move(owner)));
+    return clone_now(engine, tensors, batch, o);
+}
+
+py::object empty_like_call(CopyEngine& engine, py::handle tensor, py::handle huge_pages, py::handle placement,
+                           py::handle node, py::handle populate) {
+    return empty_like_now(engine, tensor,
+                          alloc_options("tilecopy.empty_like", huge_pages, placement, node, populate, false));
+}
 
 // At interpreter exit (the package's atexit hook, while Python still runs other threads):
 // waits for every copy in flight then, so that none is left needing the GIL (a
@@ -292,6 +319,28 @@ constexpr const char* kCopyBatchAsyncDoc = R"(copy_batch_async(dsts, srcs) -> Ha
 copy_batch on the engine's submitter thread; checks now, returns at once. The Handle keeps the
 tensors alive until done.)";
 
+constexpr const char* kCloneDoc = R"(clone(tensor, *, non_blocking=False, huge_pages=None, placement=None, node=None, populate=None)
+
+A copy of tensor in memory tilecopy allocated (an anonymous mapping its storage frees when it
+dies): Tensor.clone().detach()'s sizes, strides, dtype and values; requires_grad is False. The
+pages are populated by the copy's own workers unless populate says 'now'. With non_blocking,
+returns a Handle at once; Handle.result() waits and gives the clone. Raises tilecopy.Error for a
+tensor that is not strided CPU memory (sparse, quantized, another device...).)";
+constexpr const char* kCloneBatchDoc = R"(clone_batch(tensors, *, non_blocking=False, huge_pages=None, placement=None, node=None, populate=None)
+
+clone() of every tensor in a list, tuple or dict, nested as a state_dict is, as one schedule in one
+allocation (each clone a storage of its own); returns the same structure (containers of the same
+types, a state_dict's _metadata kept, other values as they are). non_blocking: a Handle whose
+result() gives the structure.)";
+constexpr const char* kEmptyLikeDoc = R"(empty_like(tensor, *, huge_pages=None, placement=None, node=None, populate=None)
+
+An uninitialized tensor with tensor's sizes, dtype and torch.empty_like's strides, in memory
+tilecopy allocated; populate='now' (the default) makes its pages present first, in parallel.)";
+constexpr const char* kPrefaultDoc = R"(prefault(tensor, for_write=True)
+
+Makes the pages under the tensor's elements present (for writing, or readable only), in
+parallel; the values are unchanged.)";
+
 } // namespace
 } // namespace tilecopy::python
 
@@ -341,6 +390,13 @@ PYBIND11_MODULE(_tilecopy, m) {
              "the Handle still holds its tensors; call wait() again to finish it, or drop the Handle, which "
              "waits for it (not interruptibly). At interpreter exit, tilecopy waits for the copies still in "
              "flight.")
+        .def("result",
+             [](Handle& h) {
+                 h.wait(py::none());
+                 return h.value;
+             },
+             "result() -> the clones (of clone or clone_batch with non_blocking=True): waits as wait() does, "
+             "raising the copy's error; None for a copy's Handle.")
         .def("done", &Handle::done, "done() -> bool: never blocks.")
         .def_property_readonly("bytes_copied", [](const Handle& h) { return h.handle.bytes_copied(); },
                                "Destination bytes written so far (rises block by block).")
@@ -365,6 +421,28 @@ PYBIND11_MODULE(_tilecopy, m) {
         .def("copy_batch_async",
              [](Engine& e, py::handle d, py::handle s) { return copy_batch_async_on(*e.engine, d, s); },
              py::arg("dsts"), py::arg("srcs"), py::keep_alive<0, 1>(), kCopyBatchAsyncDoc)
+        .def("clone",
+             [](Engine& e, py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
+                 return clone_call(*e.engine, py::cast(&e, py::return_value_policy::reference), t, false, nb, hp, pl, node, pop);
+             },
+             py::arg("tensor"), py::kw_only(), py::arg("non_blocking") = false, py::arg("huge_pages") = py::none(),
+             py::arg("placement") = py::none(), py::arg("node") = py::none(), py::arg("populate") = py::none(),
+             kCloneDoc)
+        .def("clone_batch",
+             [](Engine& e, py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
+                 return clone_call(*e.engine, py::cast(&e, py::return_value_policy::reference), t, true, nb, hp, pl, node, pop);
+             },
+             py::arg("tensors"), py::kw_only(), py::arg("non_blocking") = false, py::arg("huge_pages") = py::none(),
+             py::arg("placement") = py::none(), py::arg("node") = py::none(), py::arg("populate") = py::none(),
+             kCloneBatchDoc)
+        .def("empty_like",
+             [](Engine& e, py::handle t, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
+                 return empty_like_call(*e.engine, t, hp, pl, node, pop);
+             },
+             py::arg("tensor"), py::kw_only(), py::arg("huge_pages") = py::none(), py::arg("placement") = py::none(),
+             py::arg("node") = py::none(), py::arg("populate") = py::none(), kEmptyLikeDoc)
+        .def("prefault", [](Engine& e, py::handle t, bool for_write) { prefault_now(*e.engine, t, for_write); },
+             py::arg("tensor"), py::arg("for_write") = true, kPrefaultDoc)
         .def("stats", [](const Engine& e) { return stats_dict(*e.engine); },
              "stats() -> dict: counters (copies, bytes, inline/parallel/non-temporal copies, tensor paths, per "
              "kernel).")
@@ -397,6 +475,27 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("copy_batch_async",
           [](py::handle d, py::handle s) { return copy_batch_async_on(tilecopy::default_engine(), d, s); },
           py::arg("dsts"), py::arg("srcs"), kCopyBatchAsyncDoc);
+    m.def("clone",
+          [](py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
+              return clone_call(tilecopy::default_engine(), py::none(), t, false, nb, hp, pl, node, pop);
+          },
+          py::arg("tensor"), py::kw_only(), py::arg("non_blocking") = false, py::arg("huge_pages") = py::none(),
+          py::arg("placement") = py::none(), py::arg("node") = py::none(), py::arg("populate") = py::none(), kCloneDoc);
+    m.def("clone_batch",
+          [](py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
+              return clone_call(tilecopy::default_engine(), py::none(), t, true, nb, hp, pl, node, pop);
+          },
+          py::arg("tensors"), py::kw_only(), py::arg("non_blocking") = false, py::arg("huge_pages") = py::none(),
+          py::arg("placement") = py::none(), py::arg("node") = py::none(), py::arg("populate") = py::none(),
+          kCloneBatchDoc);
+    m.def("empty_like",
+          [](py::handle t, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
+              return empty_like_call(tilecopy::default_engine(), t, hp, pl, node, pop);
+          },
+          py::arg("tensor"), py::kw_only(), py::arg("huge_pages") = py::none(), py::arg("placement") = py::none(),
+          py::arg("node") = py::none(), py::arg("populate") = py::none(), kEmptyLikeDoc);
+    m.def("prefault", [](py::handle t, bool for_write) { prefault_now(tilecopy::default_engine(), t, for_write); },
+          py::arg("tensor"), py::arg("for_write") = true, kPrefaultDoc);
     register_checksums(m);
     m.def("deepspeed_py_memcpy",
           [](py::handle dst, py::handle src) {

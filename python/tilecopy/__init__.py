@@ -4,6 +4,7 @@
     tilecopy.copy_(dst, src)                    # torch's Tensor.copy_ semantics, GIL released
     h = tilecopy.copy_batch_async(dsts, srcs)   # one schedule for many pairs; returns at once
     h.wait()
+    snapshot = tilecopy.clone_batch(model.state_dict())   # fresh memory, one schedule
     engine = tilecopy.Engine(threads=2, numa="off")
 
 Every call releases the GIL while it copies or waits. Refused inputs raise tilecopy.Error (a
@@ -30,6 +31,8 @@ from ._tilecopy import (  # noqa: E402
     Error,
     Handle,
     checksum,
+    clone,
+    clone_batch,
     copy_,
     copy_async,
     copy_batch,
@@ -37,6 +40,8 @@ from ._tilecopy import (  # noqa: E402
     copy_with_checksum,
     deepspeed_py_memcpy,
     default_engine,
+    empty_like,
+    prefault,
 )
 
 # A copy still queued at exit may need Python (a __torch_dispatch__ tensor's copy_); once
@@ -49,8 +54,9 @@ __version__ = _build_info.TILECOPY_VERSION
 torch_version = _build_info.TORCH_VERSION
 
 __all__ = [
-    "Engine", "Error", "Handle", "checksum", "copy_", "copy_async", "copy_batch", "copy_batch_async",
-    "copy_with_checksum", "deepspeed_py_memcpy", "default_engine", "describe", "info", "stats",
+    "Engine", "Error", "Handle", "checksum", "clone", "clone_batch", "copy_", "copy_async", "copy_batch",
+    "copy_batch_async", "copy_with_checksum", "deepspeed_py_memcpy", "default_engine", "describe", "empty_like",
+    "info", "prefault", "stats",
 ]
 
 

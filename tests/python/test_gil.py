@@ -81,3 +81,11 @@ def test_the_counter_does_not_move_during_a_copy_that_holds_the_gil(buffers):
     view = memoryview(buffers[0][: SIZE // 16].numpy())
     during = counts_during(lambda: bytes(view), repeats=2)
     assert max(during) <= 1, during
+
+
+def test_a_python_thread_runs_while_tensors_are_cloned(buffers):
+    src = buffers[0][: SIZE // 16]  # 16 MiB: fresh pages cost milliseconds each round
+    assert max(counts_during(lambda: tilecopy.clone(src), repeats=2)) > 10
+    assert max(counts_during(lambda: tilecopy.clone_batch([src, src[::2]]), repeats=2)) > 10
+    assert max(counts_during(lambda: tilecopy.clone(src, non_blocking=True).result(), repeats=2)) > 10
+    assert max(counts_during(lambda: tilecopy.empty_like(src), repeats=2)) > 10

@@ -1,0 +1,102 @@
+// Copies into fresh memory as a checkpoint's staging makes them: CopyEngine::clone against
+// torch's Tensor.clone(), memcpy into freshly mapped pages and tilecopy into a fresh
+// torch.empty, each call allocating, filling and freeing its destination; the engine's copy
+// into warm memory of the same size beside them as the ceiling.
+#include <sys/mman.h>
+
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+
+#include <ATen/ATen.h>
+
+#include <tilecopy/torch.hpp>
+
+#include "report.hpp"
+#include "sections.hpp"
+
+namespace bench {
+
+namespace {
+
+struct CloneBuffers {
+    at::Tensor src;
+    at::Tensor warm; // the warm copy's destination, touched once
+};
+
+// A fresh anonymous mapping filled by memcpy, unmapped when the tensor dies (as a clone's is).
+at::Tensor memcpy_into_fresh_pages(const at::Tensor& src) {
+    const std::size_t bytes = src.nbytes();
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    std::memcpy(p, src.data_ptr(), bytes);
+    return at::from_blob(p, src.sizes(), [bytes](void* q) { ::munmap(q, bytes); }, src.options());
+}
+
+} // namespace
+
+Section clone_section(std::size_t bytes, const Context& ctx) {
+    Section s;
+    s.name = "clone";
+    s.size_bytes = s.src_bytes = s.dst_bytes = bytes;
+    auto b = std::make_shared<CloneBuffers>();
+    const auto floats = static_cast<std::int64_t>(bytes / sizeof(float));
+    b->src = at::empty({floats});
+    fill_pattern(b->src.data_ptr(), b->src.nbytes(), 11);
+    b->warm = at::zeros({floats});
+    s.buffers = b;
+    const CloneBuffers* p = b.get();
+    tilecopy::CopyEngine* engine = ctx.engine;
+
+    // Each variant makes a tensor holding the source's bytes; the timed call drops it at once,
+    // so its memory is freed inside the call, as in a loop of snapshots.
+    const auto add = [&](std::string method, std::string label, std::function<at::Tensor()> make) {
+        Variant v;
+        v.method = std::move(method);
+        v.label = std::move(label);
+        v.copy = [make] { (void)make(); };
+        v.verify = [p, make]() -> std::string {
+            const at::Tensor t = make();
+            if (t.sizes() != p->src.sizes() || t.strides() != p->src.strides()) return "the layout differs from the source's";
+            return std::memcmp(t.data_ptr(), p->src.data_ptr(), p->src.nbytes()) == 0
+                       ? std::string()
+                       : std::string("the copy differs from the source");
+        };
+        v.reference = s.variants.empty() ? -1 : 0;
+        s.variants.push_back(std::move(v));
+    };
+    add("torch", "torch clone()", [p] { return p->src.clone(); });
+    add("tilecopy-tensor", "tilecopy clone", [engine, p] { return engine->clone(p->src); });
+    add("tilecopy-tensor", "tilecopy clone, populate now", [engine, p] {
+        tilecopy::AllocOptions now;
+        now.populate = tilecopy::Populate::Now;
+        return engine->clone(p->src, now);
+    });
+    add("tilecopy-tensor", "tilecopy into a fresh torch.empty", [engine, p] {
+        at::Tensor t = at::empty_like(p->src);
+        engine->copy(t, p->src);
+        return t;
+    });
+    add("memcpy", "memcpy into fresh pages", [p] { return memcpy_into_fresh_pages(p->src); });
+    add("tilecopy", "tilecopy warm copy (reference)", [engine, p] {
+        engine->copy(p->warm.data_ptr(), p->src.data_ptr(), p->src.nbytes());
+        return p->warm;
+    });
+    s.notes = [](const SectionResult& r) {
+        std::vector<std::string> notes;
+        const auto ratio = [&](std::size_t a, std::size_t b, const std::string& what) {
+            if (r.variants.size() > std::max(a, b) && !r.variants[a].gbps.empty() && !r.variants[b].gbps.empty())
+                notes.push_back(what + ": " + fixed(median_ratio(r, a, b), 2) + "x (median of per-round ratios)");
+        };
+        ratio(1, 0, "tilecopy clone / torch clone() (target >= 1.8x from 64 MiB)");
+        ratio(1, 5, "tilecopy clone / the engine's warm copy");
+        ratio(1, 2, "clone populated by the copy / populated first");
+        return notes;
+    };
+    return s;
+}
+
+} // namespace bench
