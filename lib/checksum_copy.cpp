@@ -20,27 +20,25 @@ kernels::CopyFn regular_twin(const kernels::KernelSet& k, kernels::CopyFn fn) no
 
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept {
-    const std::size_t des = dst_element_size(conversion);
     const std::size_t ses = src_element_size(conversion);
-    // Every chunk's destination fits kCrcChunkBytes and is a multiple of 64 bytes, so each
-    // chunk after the first starts where the first did relative to a cache line.
-    const std::size_t chunk = kCrcChunkBytes / std::max(des, ses);
+    if (!fn) return crc_update(backend, kind, 0, src, count * ses);
+    const std::size_t des = dst_element_size(conversion);
+    const bool bytes = conversion == Conversion::None;
+    if (!bytes)
+        if (const kernels::CopyFn regular = regular_twin(kernels, fn)) fn = regular;
+    // Every step's destination is a multiple of 64 bytes, so each step after the first starts
+    // where the first did relative to a cache line.
+    const std::size_t step = (bytes && fn == kernels.copy_nt ? kCrcStreamChunkBytes : kCrcChunkBytes) / std::max(des, ses);
     auto* d = static_cast<char*>(dst);
     const auto* s = static_cast<const char*>(src);
-    const kernels::CopyFn staged = conversion == Conversion::None ? nullptr : regular_twin(kernels, fn);
-    alignas(64) static thread_local unsigned char scratch[kCrcChunkBytes];
     std::uint32_t crc = 0;
     for (std::size_t done = 0; done < count;) {
-        const std::size_t n = std::min(chunk, count - done);
+        const std::size_t n = std::min(step, count - done);
         char* dn = d + done * des;
         const char* sn = s + done * ses;
-        if (!fn || conversion == Conversion::None) {
-            if (fn) fn(dn, sn, n);
-            crc = crc_update(backend, kind, crc, sn, n * ses);
-        } else if (staged) {
-            staged(scratch, sn, n);
-            crc = crc_update(backend, kind, crc, scratch, n * des);
-            kernels.copy_nt(dn, scratch, n * des);
+        if (bytes) {
+            crc = crc_update(backend, kind, crc, sn, n);
+            fn(dn, sn, n);
         } else {
             fn(dn, sn, n);
             crc = crc_update(backend, kind, crc, dn, n * des);

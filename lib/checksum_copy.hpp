@@ -1,7 +1,8 @@
 // Copy and checksum in one pass: the engine's block runner calls run_block() instead of the
-// bare kernel when a checksum is asked for. Each piece is copied in chunks and each chunk's CRC
-// is taken right after it is copied, while its bytes are still in the core's cache; the pieces'
-// CRCs are kept in slots, one per (block, region) pair, and combined in plan order at the end.
+// bare kernel when a checksum is asked for. Each piece is copied in steps of a few KiB, each
+// step's CRC taken while its bytes are in the core's L1 (from the source just before a byte copy
+// reads it, from the destination just after a conversion wrote it); the pieces' CRCs are kept in
+// slots, one per (block, region) pair, and combined in plan order at the end.
 // Pure: no threads (the blocks may run on any thread; each writes only its own slots).
 #pragma once
 
@@ -18,18 +19,24 @@
 
 namespace tilecopy::detail {
 
-// Destination bytes copied before their CRC is taken: small enough to stay in any x86-64
-// core's L1 data cache (32 KiB or more), large enough that a kernel call's and ISA-L's start-up
-// costs vanish (ISA-L runs at the same ~58 GB/s on 16, 64 and 256 KiB here). Measure again with
+// Bytes checksummed and copied per step. The CRC of a step is taken from the source before it is
+// copied: ISA-L's CRC (~54 GB/s per core on the 2-core Zen 5, whether its data sits in L1 or L2)
+// pulls the step into L1, and the copy then reads it from there; copying first and taking the CRC
+// after ran 25-35% slower for copies of 1-16 MiB, the copy's loads waiting on L2 or L3 while the
+// CRC waits on the copy. Steps of 8 KiB measured best with regular stores (single thread, 1-16
+// MiB: 0.62-0.80x the plain copy against 0.45-0.60x with 16 KiB steps copied first); with
+// non-temporal stores each kernel call ends with a fence that waits for the stores to drain, so
+// steps are 64 KiB there (64 MiB: 0.60-0.76x against 0.40-0.62x). Measure again with
 // tilecopy-bench --only crc when cores change.
-constexpr std::size_t kCrcChunkBytes = std::size_t(16) << 10;
+constexpr std::size_t kCrcChunkBytes = std::size_t(8) << 10;
+constexpr std::size_t kCrcStreamChunkBytes = std::size_t(64) << 10;
 
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
-// destination's bytes, chunk by chunk: from the source for a byte copy (the same bytes, and
-// cached even when the stores were non-temporal), from the destination after a conversion
-// with regular stores. A conversion with non-temporal stores (fn is kernels' _nt variant)
-// converts each chunk into a per-thread scratch chunk, takes its CRC there and streams it to
-// the destination with copy_nt: the destination is never read back from memory.
+// destination's bytes, step by step: from the source for a byte copy (the same bytes), from
+// the destination, just written, after a conversion. A conversion always uses regular stores
+// (fn's regular twin when fn is a non-temporal kernel): converting into a scratch buffer, taking
+// its CRC there and streaming it out ran at 0.56-0.64x the plain conversion of 128 MiB, against
+// 0.74-0.84x for regular stores and a CRC of the destination while it is in L1.
 // With fn null the CRC is of the source's bytes.
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept;

@@ -37,9 +37,20 @@ void run_checksummed(Engine& engine, const Region* regions, std::size_t count, C
 } // namespace
 
 void adapter::run_checksummed(CopyEngine& engine, const Region* regions, std::size_t count, Conversion conversion,
-                              Checksum kind, std::uint32_t* out) {
+                              Checksum kind, std::uint32_t* out, std::atomic<std::uint64_t>* progress) {
     check_kind(kind);
-    detail::run_checksummed(internals(engine), regions, count, conversion, kind, out);
+    detail::run_checksummed(internals(engine), regions, count, conversion, kind, out, progress);
+}
+
+CopyHandle adapter::submit_checksummed(CopyEngine& engine, ChecksumWork work, std::size_t count,
+                                       std::uint64_t total_bytes, std::shared_ptr<void> keep_alive) {
+    return internals(engine).submit(
+        [work = std::move(work), count](AsyncState& state) {
+            state.checksums.assign(count, 0);
+            state.checksummed = true;
+            work(state.copied, state.checksums.data());
+        },
+        total_bytes, std::move(keep_alive));
 }
 
 void adapter::checksum_regions(CopyEngine& engine, const Region* regions, std::size_t count, Checksum kind,
@@ -84,15 +95,13 @@ CopyHandle CopyEngine::copy_batch_async(std::vector<Region> regions, Checksum ki
     detail::check_kind(kind);
     const std::uint64_t total = detail::validate_regions(regions.data(), regions.size(), conversion);
     detail::Engine* engine = impl_.get();
-    return impl_->submit(
-        [engine, regions = std::move(regions), conversion, kind](detail::AsyncState& state) {
-            state.checksums.assign(regions.size(), 0);
-            state.checksummed = true;
-            if (!regions.empty())
-                detail::run_checksummed(*engine, regions.data(), regions.size(), conversion, kind,
-                                        state.checksums.data(), &state.copied);
+    const std::size_t count = regions.size();
+    return detail::adapter::submit_checksummed(
+        *this,
+        [engine, regions = std::move(regions), conversion, kind](std::atomic<std::uint64_t>& copied, std::uint32_t* out) {
+            if (!regions.empty()) detail::run_checksummed(*engine, regions.data(), regions.size(), conversion, kind, out, &copied);
         },
-        total, nullptr);
+        count, total, nullptr);
 }
 
 std::uint32_t CopyEngine::checksum(const void* data, std::size_t bytes, Checksum kind) {

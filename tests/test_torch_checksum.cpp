@@ -3,6 +3,7 @@
 // fallback) and for strided destinations; refusals write and compute nothing.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "torch_doctest.hpp"
 
@@ -23,6 +24,14 @@ bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
     return x.nbytes() == y.nbytes() && std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0;
 }
 
+// Copies of a few hundred KiB run as many blocks, each piece's CRC combined with the next.
+tilecopy::Options small_blocks() {
+    tilecopy::Options o;
+    o.inline_threshold = 4096;
+    o.block_bytes = 16 << 10;
+    return o;
+}
+
 // copy(dst, src, kind) against dst's twin written by copy_.
 void check_pair(CopyEngine& engine, const at::Tensor& dst, const at::Tensor& src, const at::Tensor& twin,
                 const std::string& what) {
@@ -41,10 +50,7 @@ void check_pair(CopyEngine& engine, const at::Tensor& dst, const at::Tensor& src
 } // namespace
 
 TEST_CASE("a tensor copy's checksum is the CRC of the destination's bytes in row-major order, on every path") {
-    tilecopy::Options o;
-    o.inline_threshold = 4096;
-    o.block_bytes = 16 << 10;
-    CopyEngine engine(o);
+    CopyEngine engine(small_blocks());
     const at::Tensor f = at::randn({300, 3000});
     {
         const at::Tensor dst = at::empty({300, 3000});
@@ -121,4 +127,89 @@ TEST_CASE("a refused tensor copy with a checksum, or an unknown kind, writes not
                          doctest::Contains("crc32c"), tilecopy::Error);
     CHECK_THROWS_AS(engine.copy(dst, at::randn({3, 7}), Checksum::crc32c), tilecopy::Error);
     CHECK(at::equal(dst, before));
+}
+
+namespace {
+
+// Pairs on every route a batch takes: one pass (contiguous, converted), copied then summed
+// (strided or transposed destinations, copy_'s path), empty and self-copied pairs.
+struct BatchCase {
+    std::vector<at::Tensor> dsts, srcs, twins;
+};
+
+BatchCase batch_case() {
+    BatchCase c;
+    auto add = [&c](const at::Tensor& dst, const at::Tensor& src, const at::Tensor& twin) {
+        c.dsts.push_back(dst);
+        c.srcs.push_back(src);
+        c.twins.push_back(twin);
+    };
+    const at::Tensor f = at::randn({200, 1500});
+    add(at::empty({200, 1500}), f, at::empty({200, 1500}));
+    add(at::empty({200, 1500}, at::kBFloat16), f, at::empty({200, 1500}, at::kBFloat16));
+    add(at::zeros({200, 2000}).narrow(1, 300, 1500), f, at::zeros({200, 2000}).narrow(1, 300, 1500));
+    add(at::empty({1500, 200}).t(), f, at::empty({1500, 200}).t());
+    add(at::empty({7}), at::randn({7}), at::empty({7})); // a run shorter than min_run_bytes: copy_'s path
+    add(at::empty({0, 9}), at::empty({0, 9}), at::empty({0, 9}));
+    add(at::empty({4000}, at::kInt), at::randint(0, 99, {4000}, at::kLong), at::empty({4000}, at::kInt));
+    const at::Tensor self = at::randn({3000});
+    add(self, self, self.clone());
+    return c;
+}
+
+void check_batch(const BatchCase& c, const std::vector<std::uint32_t>& crcs, Checksum kind) {
+    REQUIRE(crcs.size() == c.dsts.size());
+    for (std::size_t i = 0; i < c.dsts.size(); ++i) {
+        CAPTURE(i);
+        CHECK(same_bytes(c.dsts[i], c.twins[i]));
+        CHECK(crcs[i] == expected(kind, c.twins[i]));
+    }
+    CHECK(crcs[5] == 0); // the empty pair
+}
+
+} // namespace
+
+TEST_CASE("a tensor batch with a checksum gives one per pair, synchronous or not") {
+    CopyEngine engine(small_blocks());
+    BatchCase c = batch_case();
+    for (std::size_t i = 0; i < c.dsts.size(); ++i)
+        if (!c.twins[i].is_same(c.dsts[i])) c.twins[i].copy_(c.srcs[i]);
+    for (Checksum kind : {Checksum::crc32c, Checksum::crc32}) {
+        CAPTURE(tilecopy::checksum_name(kind));
+        auto clear = [&c] {
+            for (std::size_t i = 0; i + 1 < c.dsts.size(); ++i) c.dsts[i].zero_(); // the self-copy keeps its values
+        };
+        clear();
+        check_batch(c, engine.copy_batch(c.dsts, c.srcs, kind), kind);
+        clear();
+        tilecopy::CopyHandle h = engine.copy_batch_async(c.dsts, c.srcs, kind);
+        check_batch(c, h.checksums(), kind);
+        CHECK(h.checksums() == h.checksums()); // every call gives them again
+        CHECK_THROWS_WITH_AS(h.checksum(), doctest::Contains("checksums()"), tilecopy::Error);
+        for (std::size_t i : {std::size_t(0), std::size_t(1), std::size_t(3), std::size_t(5)}) {
+            CAPTURE(i);
+            c.dsts[i].zero_();
+            CHECK(engine.copy_async(c.dsts[i], c.srcs[i], kind).checksum() == expected(kind, c.twins[i]));
+            CHECK(same_bytes(c.dsts[i], c.twins[i]));
+        }
+    }
+    CHECK(engine.copy_batch(c.dsts, c.srcs, Checksum::none) == std::vector<std::uint32_t>(c.dsts.size(), 0));
+    CHECK_THROWS_WITH_AS(engine.copy_async(c.dsts[0], c.srcs[0]).checksum(), doctest::Contains("without a checksum"),
+                         tilecopy::Error);
+}
+
+TEST_CASE("a refused tensor batch with a checksum computes and writes nothing") {
+    CopyEngine engine;
+    const std::vector<at::Tensor> dsts = {at::full({64, 1024}, 3.0f), at::full({100}, 3.0f)};
+    const std::vector<at::Tensor> good = {at::randn({64, 1024}), at::randn({100})};
+    const std::vector<at::Tensor> bad = {good[0], at::randn({7, 3})};
+    CHECK_THROWS_WITH_AS(engine.copy_batch(dsts, bad, Checksum::crc32c), doctest::Contains("pair 1"), tilecopy::Error);
+    CHECK_THROWS_WITH_AS(engine.copy_batch_async(dsts, bad, Checksum::crc32), doctest::Contains("pair 1"),
+                         tilecopy::Error);
+    CHECK_THROWS_AS(engine.copy_batch(dsts, good, static_cast<Checksum>(7)), tilecopy::Error);
+    CHECK_THROWS_AS(engine.copy_async(dsts[0], good[0], static_cast<Checksum>(7)), tilecopy::Error);
+    const std::vector<at::Tensor> shared = {dsts[0], dsts[0].narrow(0, 0, 1).view({1024})}; // destinations overlap
+    CHECK_THROWS_AS(engine.copy_batch(shared, {good[0], good[0].narrow(0, 0, 1).view({1024})}, Checksum::crc32c),
+                    tilecopy::Error);
+    for (const at::Tensor& d : dsts) CHECK(at::all(d == 3.0f).item<bool>());
 }

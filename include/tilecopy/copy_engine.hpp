@@ -108,6 +108,15 @@ public:
     // contiguous destination, of its memory. Taken in the same pass when the destination is
     // contiguous and the copy runs on the kernels, else right after the copy.
     std::uint32_t copy(const at::Tensor& dst, const at::Tensor& src, Checksum kind);
+    // The same for a batch (one checksum per pair, in order; an empty pair's is 0) and for the
+    // asynchronous forms, whose handle gives them (CopyHandle::checksum() / checksums()). A
+    // destination without dense CPU memory is refused, like any refused batch, before anything
+    // is computed or written.
+    std::vector<std::uint32_t> copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                          Checksum kind);
+    CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src, Checksum kind);
+    CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                Checksum kind);
     // The checksum of a dense CPU tensor's bytes in logical element order (of t.contiguous()'s),
     // in parallel; conjugate and negative views are resolved first.
     std::uint32_t checksum(const at::Tensor& tensor, Checksum kind);

@@ -28,7 +28,7 @@ TILECOPY_API void run(CopyEngine& engine, const Region* regions, std::size_t cou
 // run() that also checksums each region's destination bytes as its blocks are written (one
 // CRC per region into out[0..count)); throws tilecopy::Error for a kind outside the enum.
 TILECOPY_API void run_checksummed(CopyEngine& engine, const Region* regions, std::size_t count, Conversion conversion,
-                                  Checksum kind, std::uint32_t* out);
+                                  Checksum kind, std::uint32_t* out, std::atomic<std::uint64_t>* progress = nullptr);
 // The checksum of each region's source bytes (count bytes each; destinations ignored), in
 // parallel, nothing written; out gets one CRC per region. The regions are not validated.
 TILECOPY_API void checksum_regions(CopyEngine& engine, const Region* regions, std::size_t count, Checksum kind,
@@ -39,6 +39,12 @@ TILECOPY_API void checksum_regions(CopyEngine& engine, const Region* regions, st
 using Work = std::function<void(std::atomic<std::uint64_t>& copied)>;
 TILECOPY_API CopyHandle submit(CopyEngine& engine, Work work, std::uint64_t total_bytes,
                                std::shared_ptr<void> keep_alive);
+
+// submit() for work that yields `count` checksums: it writes them to out[0..count) (zeros
+// before it runs), and the handle's checksums() gives them once the work is done.
+using ChecksumWork = std::function<void(std::atomic<std::uint64_t>& copied, std::uint32_t* out)>;
+TILECOPY_API CopyHandle submit_checksummed(CopyEngine& engine, ChecksumWork work, std::size_t count,
+                                           std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
 
 // Counts a tensor copy's path (read back through CopyEngine::stats()).
 TILECOPY_API void record(CopyEngine& engine, TensorPath path) noexcept;

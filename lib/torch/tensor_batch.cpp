@@ -89,8 +89,10 @@ void check_independent(const BatchPlan& plan, const std::vector<at::Tensor>& dst
 }
 
 // The kernels' runs of every pair for `conversion`, as one schedule. One run alone needs no list.
-void run_kernels(CopyEngine& api, const PairPlan* pairs, std::size_t count, Conversion conversion,
-                 std::atomic<std::uint64_t>* progress) {
+// With `sums`, the pairs whose runs write their destination front to back are checksummed in
+// that pass, and the runs of the others (taken from their destinations afterwards) in a plain one.
+void run_kernels(CopyEngine& api, const PairPlan* pairs, std::size_t count, const at::Tensor* dsts,
+                 Conversion conversion, std::atomic<std::uint64_t>* progress, PairChecksums* sums) {
     std::size_t runs = 0;
     for (std::size_t i = 0; i < count; ++i)
         if (pairs[i].action == PairAction::Kernels && pairs[i].conversion == conversion) runs += pairs[i].layout.run_count;
@@ -110,7 +112,36 @@ void run_kernels(CopyEngine& api, const PairPlan* pairs, std::size_t count, Conv
                      out + at);
         at += p.layout.run_count;
     }
-    adapter::run(api, out, runs, conversion, progress);
+    if (!sums) {
+        adapter::run(api, out, runs, conversion, progress);
+        return;
+    }
+    std::vector<Region> summed, plain;
+    std::vector<std::size_t> owners; // per pair in `summed`: its index, then its first run there
+    at = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        const PairPlan& p = pairs[i];
+        if (p.action != PairAction::Kernels || p.conversion != conversion) continue;
+        const Region* first = out + at;
+        const std::size_t n = p.layout.run_count;
+        at += n;
+        if (covers_in_order(first, n, dsts[i], p.dst_element)) {
+            owners.insert(owners.end(), {i, summed.size()});
+            summed.insert(summed.end(), first, first + n);
+        } else {
+            plain.insert(plain.end(), first, first + n);
+        }
+    }
+    if (!plain.empty()) adapter::run(api, plain.data(), plain.size(), conversion, progress);
+    if (summed.empty()) return;
+    std::vector<std::uint32_t> crcs(summed.size());
+    adapter::run_checksummed(api, summed.data(), summed.size(), conversion, sums->kind, crcs.data(), progress);
+    for (std::size_t k = 0; k < owners.size(); k += 2) {
+        const std::size_t i = owners[k], first = owners[k + 1];
+        sums->out[i] = combine_in_order(sums->kind, crcs.data() + first, summed.data() + first,
+                                        pairs[i].layout.run_count, pairs[i].dst_element);
+        sums->taken[i] = 1;
+    }
 }
 
 // What an asynchronous copy holds until it is done: the tensors (so that the caller may drop
@@ -121,6 +152,7 @@ struct AsyncBatch {
     std::vector<at::Tensor> srcs;
     BatchPlan plan;
     bool indexed = false;
+    Checksum kind = Checksum::none;
     at::ThreadLocalState torch_state;
 };
 
@@ -142,14 +174,16 @@ BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::
 }
 
 void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const at::Tensor* dsts,
-               const at::Tensor* srcs, bool indexed, std::atomic<std::uint64_t>* progress) {
+               const at::Tensor* srcs, bool indexed, std::atomic<std::uint64_t>* progress, PairChecksums* sums) {
+    if (sums) sums->taken.assign(count, 0);
     for (std::size_t i = 0; i < count; ++i) {
         if (pairs[i].action != PairAction::Torch) continue;
         torch_copy(dsts[i], srcs[i], index_if(indexed, i));
         adapter::record(api, TensorPath::Fallback);
         if (progress) progress->fetch_add(pairs[i].dst_bytes, std::memory_order_relaxed);
     }
-    for (std::size_t c = 0; c < kConversions; ++c) run_kernels(api, pairs, count, static_cast<Conversion>(c), progress);
+    for (std::size_t c = 0; c < kConversions; ++c)
+        run_kernels(api, pairs, count, dsts, static_cast<Conversion>(c), progress, sums);
     for (std::size_t i = 0; i < count; ++i) {
         const PairPlan& p = pairs[i];
         if (p.action == PairAction::Torch) continue;
@@ -157,25 +191,34 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
         if (p.action == PairAction::Kernels) adapter::record(api, p.path);
         else if (progress) progress->fetch_add(p.dst_bytes, std::memory_order_relaxed);
     }
+    if (sums)
+        for (std::size_t i = 0; i < count; ++i)
+            if (!sums->taken[i]) sums->out[i] = api.checksum(dsts[i], sums->kind);
 }
 
-CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed) {
+CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
+                        Checksum kind) {
     auto job = std::make_shared<AsyncBatch>();
     job->plan = plan_batch(dsts, srcs, indexed, adapter::min_run_bytes(api));
+    if (kind != Checksum::none) check_checksummable(dsts.data(), dsts.size(), indexed);
     job->dsts = std::move(dsts);
     job->srcs = std::move(srcs);
     job->indexed = indexed;
+    job->kind = kind;
     const std::uint64_t total = job->plan.total_bytes;
     AsyncBatch* batch = job.get(); // owned by the state's keep_alive until the work is done
     CopyEngine* engine = &api;
-    return adapter::submit(
-        api,
-        [engine, batch](std::atomic<std::uint64_t>& copied) {
-            at::ThreadLocalStateGuard guard(batch->torch_state);
-            carry_out(*engine, batch->plan.pairs.data(), batch->plan.pairs.size(), batch->dsts.data(),
-                      batch->srcs.data(), batch->indexed, &copied);
-        },
-        total, std::move(job));
+    auto work = [engine, batch](std::atomic<std::uint64_t>& copied, std::uint32_t* out) {
+        at::ThreadLocalStateGuard guard(batch->torch_state);
+        PairChecksums sums{batch->kind, out, {}};
+        carry_out(*engine, batch->plan.pairs.data(), batch->plan.pairs.size(), batch->dsts.data(), batch->srcs.data(),
+                  batch->indexed, &copied, out ? &sums : nullptr);
+    };
+    if (kind == Checksum::none)
+        return adapter::submit(
+            api, [work](std::atomic<std::uint64_t>& copied) { work(copied, nullptr); }, total, std::move(job));
+    const std::size_t pairs = job->plan.pairs.size();
+    return adapter::submit_checksummed(api, std::move(work), pairs, total, std::move(job));
 }
 
 } // namespace tilecopy::detail

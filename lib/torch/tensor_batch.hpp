@@ -11,6 +11,7 @@
 
 #include <tilecopy/copy_engine.hpp>
 
+#include "tensor_checksum.hpp"
 #include "tensor_pair.hpp"
 
 namespace tilecopy::detail {
@@ -28,11 +29,15 @@ BatchPlan plan_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::
 // Writes planned pairs (`count` of them, tensors alike indexed): the pairs for copy_ first, then
 // one schedule per conversion for the kernels' runs; `progress` (a handle's) rises as blocks and
 // pairs finish. Version counters are bumped once everything is written, as copy_ bumps after
-// writing.
+// writing. With `sums`, sums->out[i] gets pair i's checksum (tensor_checksum.hpp); the caller has
+// checked the destinations (check_checksummable).
 void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const at::Tensor* dsts,
-               const at::Tensor* srcs, bool indexed, std::atomic<std::uint64_t>* progress);
+               const at::Tensor* srcs, bool indexed, std::atomic<std::uint64_t>* progress,
+               PairChecksums* sums = nullptr);
 
 // plan_batch now, carry_out on the submitter thread (with the caller's torch thread-local state).
-CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed);
+// With a checksum kind, the handle's checksums() gives one per pair.
+CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
+                        Checksum kind = Checksum::none);
 
 } // namespace tilecopy::detail

@@ -14,16 +14,13 @@
 #include <tilecopy/torch.hpp>
 
 #include "adapter.hpp"
+#include "tensor_batch.hpp"
+#include "tensor_checksum.hpp"
 #include "tensor_pair.hpp"
 
 namespace tilecopy {
 namespace detail {
 namespace {
-
-bool has_plain_memory(const at::Tensor& t) {
-    return t.device().is_cpu() && t.layout() == at::kStrided && !t.is_nested() && t.has_storage() &&
-           !t.is_quantized();
-}
 
 // The tensor's elements in row-major order as runs of consecutive memory (Region::src; dst
 // the same, unused), each run a row of the merged innermost dimension. False when that
@@ -63,25 +60,37 @@ bool logical_runs(const at::Tensor& t, std::vector<Region>& out) {
     return true;
 }
 
-// The checksum of consecutive parts from theirs, in order.
-std::uint32_t combine_in_order(Checksum kind, const std::vector<std::uint32_t>& crcs, const std::vector<Region>& parts,
+} // namespace
+
+bool has_plain_memory(const at::Tensor& t) {
+    return t.device().is_cpu() && t.layout() == at::kStrided && !t.is_nested() && t.has_storage() &&
+           !t.is_quantized();
+}
+
+void check_checksummable(const at::Tensor* dsts, std::size_t count, bool indexed) {
+    for (std::size_t i = 0; i < count; ++i)
+        if (dsts[i].defined() && !has_plain_memory(dsts[i]))
+            throw Error("tilecopy: " + (indexed ? "pair " + std::to_string(i) + ": " : std::string()) +
+                        "a checksummed copy into " + tensor_text(dsts[i]) +
+                        ": only dense (strided) CPU destinations have bytes to checksum");
+}
+
+std::uint32_t combine_in_order(Checksum kind, const std::uint32_t* crcs, const Region* parts, std::size_t count,
                                std::size_t element_size) {
     std::uint32_t crc = 0;
-    for (std::size_t i = 0; i < parts.size(); ++i)
+    for (std::size_t i = 0; i < count; ++i)
         crc = checksum_combine(kind, crc, crcs[i], std::uint64_t(parts[i].count) * element_size);
     return crc;
 }
 
-// True when the regions write the destination's memory front to back without a gap, so that
-// their order is the destination's row-major order.
-bool covers_in_order(const std::vector<Region>& regions, const at::Tensor& dst, std::size_t dst_element) {
-    if (!dst.is_contiguous() || regions.empty() || regions.front().dst != dst.data_ptr()) return false;
-    for (std::size_t i = 0; i + 1 < regions.size(); ++i)
+bool covers_in_order(const Region* regions, std::size_t count, const at::Tensor& dst, std::size_t dst_element) {
+    if (!dst.is_contiguous() || dst.is_conj() || dst.is_neg() || count == 0 || regions[0].dst != dst.data_ptr())
+        return false;
+    for (std::size_t i = 0; i + 1 < count; ++i)
         if (static_cast<char*>(regions[i].dst) + regions[i].count * dst_element != regions[i + 1].dst) return false;
     return true;
 }
 
-} // namespace
 } // namespace detail
 
 std::uint32_t CopyEngine::checksum(const at::Tensor& tensor, Checksum kind) {
@@ -102,32 +111,49 @@ std::uint32_t CopyEngine::checksum(const at::Tensor& tensor, Checksum kind) {
     }
     std::vector<std::uint32_t> crcs(runs.size());
     detail::adapter::checksum_regions(*this, runs.data(), runs.size(), kind, crcs.data());
-    return detail::combine_in_order(kind, crcs, runs, 1);
+    return detail::combine_in_order(kind, crcs.data(), runs.data(), runs.size(), 1);
 }
 
+// The checksummed forms plan their pairs as the plain ones do (tensor_api.cpp) and carry them out
+// through the same route, which takes each pair's checksum on the way (tensor_checksum.hpp).
 std::uint32_t CopyEngine::copy(const at::Tensor& dst, const at::Tensor& src, Checksum kind) {
     (void)checksum_name(kind); // throws for a kind outside the enum, before anything is written
     if (kind == Checksum::none) {
         copy(dst, src);
         return 0;
     }
-    const detail::PairPlan p = detail::plan_pair(dst, src, std::nullopt, false, detail::adapter::min_run_bytes(*this));
-    if (p.action == detail::PairAction::Kernels) {
-        std::vector<Region> regions(p.layout.run_count);
-        detail::emit_regions(p.layout, p.dst_data, p.src_data, p.dst_element, p.src_element, p.conversion, 0,
-                             p.layout.run_count, regions.data());
-        // One pass when the runs write a contiguous destination in order; otherwise (a strided
-        // destination) the copy, then the checksum of the destination's elements in order.
-        if (detail::covers_in_order(regions, dst, p.dst_element)) {
-            std::vector<std::uint32_t> crcs(regions.size());
-            detail::adapter::run_checksummed(*this, regions.data(), regions.size(), p.conversion, kind, crcs.data());
-            dst.unsafeGetTensorImpl()->bump_version();
-            detail::adapter::record(*this, p.path);
-            return detail::combine_in_order(kind, crcs, regions, p.dst_element);
-        }
+    const detail::PairPlan plan = detail::plan_pair(dst, src, std::nullopt, false, detail::adapter::min_run_bytes(*this));
+    detail::check_checksummable(&dst, 1, false);
+    std::uint32_t crc = 0;
+    detail::PairChecksums sums{kind, &crc, {}};
+    detail::carry_out(*this, &plan, 1, &dst, &src, false, nullptr, &sums);
+    return crc;
+}
+
+std::vector<std::uint32_t> CopyEngine::copy_batch(const std::vector<at::Tensor>& dsts,
+                                                  const std::vector<at::Tensor>& srcs, Checksum kind) {
+    (void)checksum_name(kind);
+    if (kind == Checksum::none) {
+        copy_batch(dsts, srcs);
+        return std::vector<std::uint32_t>(dsts.size(), 0);
     }
-    copy(dst, src);
-    return checksum(dst, kind);
+    const detail::BatchPlan plan = detail::plan_batch(dsts, srcs, true, detail::adapter::min_run_bytes(*this));
+    std::vector<std::uint32_t> out(plan.pairs.size(), 0);
+    detail::check_checksummable(dsts.data(), dsts.size(), true);
+    detail::PairChecksums sums{kind, out.data(), {}};
+    detail::carry_out(*this, plan.pairs.data(), plan.pairs.size(), dsts.data(), srcs.data(), true, nullptr, &sums);
+    return out;
+}
+
+CopyHandle CopyEngine::copy_async(const at::Tensor& dst, const at::Tensor& src, Checksum kind) {
+    (void)checksum_name(kind);
+    return detail::submit_batch(*this, {dst}, {src}, false, kind);
+}
+
+CopyHandle CopyEngine::copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                        Checksum kind) {
+    (void)checksum_name(kind);
+    return detail::submit_batch(*this, dsts, srcs, true, kind);
 }
 
 } // namespace tilecopy

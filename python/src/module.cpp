@@ -28,6 +28,7 @@
 #include "engine_options.hpp"
 #include "memory_module.hpp"
 #include "python_threads.hpp"
+#include "tensor_args.hpp"
 
 #ifndef TILECOPY_TORCH_VERSION
 #error "TILECOPY_TORCH_VERSION: the torch.__version__ this module is built for (python/tilecopy/meson.build)"
@@ -52,33 +53,6 @@ auto with_torch_warnings(Body&& body) {
         handler.set_in_exception(); // its destructor must not throw during the unwinding
         throw;
     }
-}
-
-std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
-
-// torch.Tensor or a subclass (torch.nn.Parameter, __torch_dispatch__ subclasses: the adapter
-// hands those to copy_).
-const at::Tensor& tensor_arg(py::handle obj, const char* call, const char* name) {
-    if (!THPVariable_CheckExact(obj.ptr()) && !THPVariable_Check(obj.ptr()))
-        throw py::type_error(std::string(call) + ": " + name + " must be a torch.Tensor, not " + type_name(obj));
-    return THPVariable_Unpack(obj.ptr());
-}
-
-std::vector<at::Tensor> tensor_list(py::handle seq, const char* call, const char* name) {
-    if (THPVariable_Check(seq.ptr()) || !PySequence_Check(seq.ptr()) || PyUnicode_Check(seq.ptr()))
-        throw py::type_error(std::string(call) + ": " + name + " must be a sequence of torch.Tensor, not " +
-                             type_name(seq));
-    const py::sequence items = py::reinterpret_borrow<py::sequence>(seq);
-    std::vector<at::Tensor> out;
-    out.reserve(items.size());
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        const py::object item = items[i];
-        if (!THPVariable_CheckExact(item.ptr()) && !THPVariable_Check(item.ptr()))
-            throw py::type_error(std::string(call) + ": " + name + "[" + std::to_string(i) +
-                                 "] must be a torch.Tensor, not " + type_name(item));
-        out.push_back(THPVariable_Unpack(item.ptr()));
-    }
-    return out;
 }
 
 // A CopyHandle as Python sees it, holding the tensors' Python objects until the copy is done.
@@ -232,14 +206,14 @@ py::object copy_on(CopyEngine& engine, py::handle dst, py::handle src) {
     return py::reinterpret_borrow<py::object>(dst);
 }
 
-std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src) {
+std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src, Checksum kind) {
     const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_async", "dst");
     const at::Tensor& s = tensor_arg(src, "tilecopy.copy_async", "src");
     py::object held = py::make_tuple(dst, src);
     CopyHandle handle;
     {
         NoGil released;
-        handle = engine.copy_async(d, s);
+        handle = engine.copy_async(d, s, kind);
     }
     return std::make_unique<Handle>(std::move(handle), std::move(held));
 }
@@ -254,7 +228,7 @@ py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
     return py::reinterpret_borrow<py::object>(dsts);
 }
 
-std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
+std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs, Checksum kind) {
     const std::vector<at::Tensor> d = tensor_list(dsts, "tilecopy.copy_batch_async", "dsts");
     const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch_async", "srcs");
     py::object held = py::make_tuple(py::tuple(py::reinterpret_borrow<py::object>(dsts)),
@@ -262,7 +236,7 @@ std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts,
     CopyHandle handle;
     {
         NoGil released;
-        handle = engine.copy_batch_async(d, s);
+        handle = engine.copy_batch_async(d, s, kind);
     }
     return std::make_unique<Handle>(std::move(handle), std::move(held));
 }
@@ -305,19 +279,20 @@ constexpr const char* kCopyDoc = R"(copy_(dst, src) -> dst
 Copies src into dst with torch.Tensor.copy_'s semantics (broadcasting, dtype conversion, the same
 refusals), the GIL released. Returns dst. Raises tilecopy.Error where copy_ would refuse, with
 nothing written to dst.)";
-constexpr const char* kCopyAsyncDoc = R"(copy_async(dst, src) -> Handle
+constexpr const char* kCopyAsyncDoc = R"(copy_async(dst, src, *, checksum=None) -> Handle
 
 Checks the pair now (raising tilecopy.Error, nothing written), then copies on the engine's
 submitter thread. The Handle keeps both tensors alive until the copy is done; don't read dst or
-write src before Handle.wait() returns.)";
+write src before Handle.wait() returns. With checksum="crc32c" or "crc32", Handle.checksum() gives
+the checksum of dst's bytes in row-major element order after the copy (see copy_with_checksum).)";
 constexpr const char* kCopyBatchDoc = R"(copy_batch(dsts, srcs) -> dsts
 
 Copies srcs[i] into dsts[i] for every i, as one schedule. Every pair is checked before anything
 is written; an invalid pair raises tilecopy.Error naming its index.)";
-constexpr const char* kCopyBatchAsyncDoc = R"(copy_batch_async(dsts, srcs) -> Handle
+constexpr const char* kCopyBatchAsyncDoc = R"(copy_batch_async(dsts, srcs, *, checksum=None) -> Handle
 
 copy_batch on the engine's submitter thread; checks now, returns at once. The Handle keeps the
-tensors alive until done.)";
+tensors alive until done. With checksum="crc32c" or "crc32", Handle.checksums() gives one per pair.)";
 
 constexpr const char* kCloneDoc = R"(clone(tensor, *, non_blocking=False, huge_pages=None, placement=None, node=None, populate=None)
 
@@ -414,13 +389,20 @@ PYBIND11_MODULE(_tilecopy, m) {
         .def(py::init([](const py::kwargs& kwargs) { return std::make_unique<Engine>(options_from_kwargs(kwargs)); }))
         .def("copy_", [](Engine& e, py::handle dst, py::handle src) { return copy_on(*e.engine, dst, src); },
              py::arg("dst"), py::arg("src"), kCopyDoc)
-        .def("copy_async", [](Engine& e, py::handle dst, py::handle src) { return copy_async_on(*e.engine, dst, src); },
-             py::arg("dst"), py::arg("src"), py::keep_alive<0, 1>(), kCopyAsyncDoc)
+        .def("copy_async",
+             [](Engine& e, py::handle dst, py::handle src, const py::object& checksum) {
+                 return copy_async_on(*e.engine, dst, src, checksum_kind(checksum, "Engine.copy_async"));
+             },
+             py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("checksum") = py::none(), py::keep_alive<0, 1>(),
+             kCopyAsyncDoc)
         .def("copy_batch", [](Engine& e, py::handle d, py::handle s) { return copy_batch_on(*e.engine, d, s); },
              py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc)
         .def("copy_batch_async",
-             [](Engine& e, py::handle d, py::handle s) { return copy_batch_async_on(*e.engine, d, s); },
-             py::arg("dsts"), py::arg("srcs"), py::keep_alive<0, 1>(), kCopyBatchAsyncDoc)
+             [](Engine& e, py::handle d, py::handle s, const py::object& checksum) {
+                 return copy_batch_async_on(*e.engine, d, s, checksum_kind(checksum, "Engine.copy_batch_async"));
+             },
+             py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("checksum") = py::none(), py::keep_alive<0, 1>(),
+             kCopyBatchAsyncDoc)
         .def("clone",
              [](Engine& e, py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
                  return clone_call(*e.engine, py::cast(&e, py::return_value_policy::reference), t, false, nb, hp, pl, node, pop);
@@ -468,13 +450,18 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("copy_", [](py::handle dst, py::handle src) { return copy_on(tilecopy::default_engine(), dst, src); },
           py::arg("dst"), py::arg("src"), kCopyDoc);
     m.def("copy_async",
-          [](py::handle dst, py::handle src) { return copy_async_on(tilecopy::default_engine(), dst, src); },
-          py::arg("dst"), py::arg("src"), kCopyAsyncDoc);
+          [](py::handle dst, py::handle src, const py::object& checksum) {
+              return copy_async_on(tilecopy::default_engine(), dst, src, checksum_kind(checksum, "tilecopy.copy_async"));
+          },
+          py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("checksum") = py::none(), kCopyAsyncDoc);
     m.def("copy_batch", [](py::handle d, py::handle s) { return copy_batch_on(tilecopy::default_engine(), d, s); },
           py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc);
     m.def("copy_batch_async",
-          [](py::handle d, py::handle s) { return copy_batch_async_on(tilecopy::default_engine(), d, s); },
-          py::arg("dsts"), py::arg("srcs"), kCopyBatchAsyncDoc);
+          [](py::handle d, py::handle s, const py::object& checksum) {
+              return copy_batch_async_on(tilecopy::default_engine(), d, s,
+                                         checksum_kind(checksum, "tilecopy.copy_batch_async"));
+          },
+          py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("checksum") = py::none(), kCopyBatchAsyncDoc);
     m.def("clone",
           [](py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
               return clone_call(tilecopy::default_engine(), py::none(), t, false, nb, hp, pl, node, pop);
@@ -497,6 +484,22 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("prefault", [](py::handle t, bool for_write) { prefault_now(tilecopy::default_engine(), t, for_write); },
           py::arg("tensor"), py::arg("for_write") = true, kPrefaultDoc);
     register_checksums(m);
+    // A checksummed asynchronous copy's result (copy_async(..., checksum="crc32c")).
+    py::class_<Handle>(m.attr("Handle"))
+        .def("checksum",
+             [](Handle& h) {
+                 h.wait(py::none());
+                 return h.handle.checksum();
+             },
+             "checksum() -> int: waits as wait() does, then gives the checksum of a copy started with checksum=... "
+             "(of dst.contiguous()'s bytes); tilecopy.Error for a batch of several pairs (use checksums()) or a copy "
+             "started without one.")
+        .def("checksums",
+             [](Handle& h) {
+                 h.wait(py::none());
+                 return h.handle.checksums();
+             },
+             "checksums() -> list[int]: waits, then gives one checksum per pair of a copy started with checksum=...");
     m.def("deepspeed_py_memcpy",
           [](py::handle dst, py::handle src) {
               at::Tensor d = tensor_arg(dst, "tilecopy.deepspeed_py_memcpy", "dst");

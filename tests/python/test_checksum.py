@@ -94,3 +94,62 @@ def test_refused_copy_writes_nothing():
     assert torch.equal(dst, torch.zeros(10, 10))
     with pytest.raises(TypeError):
         tilecopy.checksum([1, 2, 3])
+
+
+def _batch():
+    """Pairs on every route: contiguous, converted, strided and transposed destinations, copy_'s
+    path, an empty pair."""
+    g = torch.Generator().manual_seed(5)
+    f = torch.randn(130, 1100, generator=g)
+    dsts = [torch.empty(130, 1100), torch.empty(130, 1100, dtype=torch.bfloat16),
+            torch.zeros(130, 1200)[:, 40:1140], torch.empty(1100, 130).t(), torch.empty(5),
+            torch.empty(0, 3), torch.empty(2000, dtype=torch.int32)]
+    srcs = [f, f, f, f, torch.randn(5, generator=g), torch.empty(0, 3),
+            torch.randint(0, 99, (2000,), dtype=torch.int64, generator=g)]
+    expected = [torch.empty(d.shape, dtype=d.dtype).copy_(s) for d, s in zip(dsts, srcs)]
+    return dsts, srcs, expected
+
+
+def _check_batch(dsts, expected, crcs):
+    assert isinstance(crcs, list) and len(crcs) == len(dsts)
+    for d, e, crc in zip(dsts, expected, crcs):
+        assert torch.equal(d, e)
+        assert crc == zlib.crc32(logical_bytes(e))
+    assert crcs[5] == 0  # the empty pair
+
+
+def test_copy_with_checksum_of_lists_gives_one_per_pair():
+    dsts, srcs, expected = _batch()
+    _check_batch(dsts, expected, tilecopy.copy_with_checksum(dsts, srcs, "crc32"))
+
+
+def test_async_copies_with_a_checksum():
+    dsts, srcs, expected = _batch()
+    h = tilecopy.copy_batch_async(dsts, srcs, checksum="crc32")
+    _check_batch(dsts, expected, h.checksums())
+    with pytest.raises(tilecopy.Error, match="checksums"):
+        h.checksum()
+    dst = torch.empty(257, 1500, dtype=torch.bfloat16)
+    src = torch.randn(257, 1500)
+    h = tilecopy.default_engine().copy_async(dst, src, checksum="crc32c")
+    assert h.checksum() == crc32c(logical_bytes(dst)) == tilecopy.checksum(dst)
+    assert tilecopy.copy_async(dst, src, checksum="crc32").checksums() == [zlib.crc32(logical_bytes(dst))]
+    with pytest.raises(tilecopy.Error, match="without a checksum"):
+        tilecopy.copy_async(dst, src).checksum()
+
+
+def test_refused_checksummed_batches_write_nothing():
+    dsts = [torch.zeros(100), torch.zeros(10, 10)]
+    good = [torch.ones(100), torch.ones(10, 10)]
+    bad = [torch.ones(100), torch.ones(3, 7)]
+    with pytest.raises(tilecopy.Error, match="pair 1"):
+        tilecopy.copy_with_checksum(dsts, bad)
+    with pytest.raises(tilecopy.Error, match="pair 1"):
+        tilecopy.copy_batch_async(dsts, bad, checksum="crc32c")
+    with pytest.raises(ValueError, match="crc32c"):
+        tilecopy.copy_batch_async(dsts, good, checksum="sha1")
+    with pytest.raises(TypeError, match="checksum"):
+        tilecopy.copy_async(dsts[0], good[0], checksum=1)
+    with pytest.raises(TypeError):
+        tilecopy.copy_with_checksum(dsts, good[0])
+    assert all(torch.equal(d, torch.zeros_like(d)) for d in dsts)
