@@ -79,6 +79,11 @@ public:
     // The caller keeps the buffers alive and untouched until the copy is done.
     CopyHandle copy_async(void* dst, const void* src, std::size_t bytes);
     CopyHandle copy_batch_async(std::vector<Region> regions, Conversion conversion = Conversion::None);
+    // The same under limits and a priority (AsyncOptions, <tilecopy/options.hpp>; docs/async.md):
+    // fields left at their defaults take the engine's (Options::async).
+    CopyHandle copy_async(void* dst, const void* src, std::size_t bytes, const AsyncOptions& limits);
+    CopyHandle copy_batch_async(std::vector<Region> regions, const AsyncOptions& limits,
+                                Conversion conversion = Conversion::None);
 
     // Copy and checksum in one pass: the copies above, returning the checksum of the bytes
     // written (one per region for a batch; Checksum::none gives 0), taken block by block while
@@ -100,6 +105,9 @@ public:
     CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src);
     void copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
     CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
+    CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src, const AsyncOptions& limits);
+    CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                const AsyncOptions& limits);
     // The tensor copy above, returning the checksum of the destination's bytes in logical
     // (row-major) element order after any dtype conversion: of dst.contiguous()'s bytes; for a
     // contiguous destination, of its memory. Taken in the same pass when the destination is

@@ -145,6 +145,7 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
                const at::Tensor* srcs, bool indexed, std::atomic<std::uint64_t>* progress) {
     for (std::size_t i = 0; i < count; ++i) {
         if (pairs[i].action != PairAction::Torch) continue;
+        if (progress && adapter::cancelled()) break; // an asynchronous copy's pair boundary
         torch_copy(dsts[i], srcs[i], index_if(indexed, i));
         adapter::record(api, TensorPath::Fallback);
         if (progress) progress->fetch_add(pairs[i].dst_bytes, std::memory_order_relaxed);
@@ -159,7 +160,8 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
     }
 }
 
-CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed) {
+CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
+                        const AsyncOptions& limits) {
     auto job = std::make_shared<AsyncBatch>();
     job->plan = plan_batch(dsts, srcs, indexed, adapter::min_run_bytes(api));
     job->dsts = std::move(dsts);
@@ -175,7 +177,7 @@ CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vect
             carry_out(*engine, batch->plan.pairs.data(), batch->plan.pairs.size(), batch->dsts.data(),
                       batch->srcs.data(), batch->indexed, &copied);
         },
-        total, std::move(job));
+        total, std::move(job), limits);
 }
 
 } // namespace tilecopy::detail

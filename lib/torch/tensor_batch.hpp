@@ -33,6 +33,8 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
                const at::Tensor* srcs, bool indexed, std::atomic<std::uint64_t>* progress);
 
 // plan_batch now, carry_out on the submitter thread (with the caller's torch thread-local state).
-CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed);
+// `limits`: the handle's AsyncOptions (a cancelled copy skips the copy_ pairs not yet started).
+CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
+                        const AsyncOptions& limits = {});
 
 } // namespace tilecopy::detail
