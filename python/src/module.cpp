@@ -205,14 +205,14 @@ py::object copy_on(CopyEngine& engine, py::handle dst, py::handle src) {
     return py::reinterpret_borrow<py::object>(dst);
 }
 
-std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src) {
+std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src, const AsyncOptions& limits) {
     const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_async", "dst");
     const at::Tensor& s = tensor_arg(src, "tilecopy.copy_async", "src");
     py::object held = py::make_tuple(dst, src);
     CopyHandle handle;
     {
         NoGil released;
-        handle = engine.copy_async(d, s);
+        handle = engine.copy_async(d, s, limits);
     }
     return std::make_unique<Handle>(std::move(handle), std::move(held));
 }
@@ -227,7 +227,8 @@ py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
     return py::reinterpret_borrow<py::object>(dsts);
 }
 
-std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
+std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs,
+                                            const AsyncOptions& limits) {
     const std::vector<at::Tensor> d = tensor_list(dsts, "tilecopy.copy_batch_async", "dsts");
     const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch_async", "srcs");
     py::object held = py::make_tuple(py::tuple(py::reinterpret_borrow<py::object>(dsts)),
@@ -235,9 +236,15 @@ std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts,
     CopyHandle handle;
     {
         NoGil released;
-        handle = engine.copy_batch_async(d, s);
+        handle = engine.copy_batch_async(d, s, limits);
     }
     return std::make_unique<Handle>(std::move(handle), std::move(held));
+}
+
+// A handle's time as time.time() gives it, or None for the clock's epoch (not yet).
+py::object time_or_none(std::chrono::system_clock::time_point t) {
+    if (t == std::chrono::system_clock::time_point{}) return py::none();
+    return py::float_(std::chrono::duration<double>(t.time_since_epoch()).count());
 }
 
 py::dict stats_dict(const CopyEngine& engine) {
@@ -282,7 +289,12 @@ constexpr const char* kCopyAsyncDoc = R"(copy_async(dst, src) -> Handle
 
 Checks the pair now (raising tilecopy.Error, nothing written), then copies on the engine's
 submitter thread. The Handle keeps both tensors alive until the copy is done; don't read dst or
-write src before Handle.wait() returns.)";
+write src before Handle.wait() returns.
+
+threads=, bytes_per_second=, priority= (None: the engine's default, Engine(async_threads=...)):
+at most that many of the engine's threads; at most that many destination bytes a second (a
+token bucket taken from block by block); 'background' yields the threads to foreground copies
+while they run. Handle.cancel() stops the copy at the next block boundary.)";
 constexpr const char* kCopyBatchDoc = R"(copy_batch(dsts, srcs) -> dsts
 
 Copies srcs[i] into dsts[i] for every i, as one schedule. Every pair is checked before anything
@@ -290,7 +302,7 @@ is written; an invalid pair raises tilecopy.Error naming its index.)";
 constexpr const char* kCopyBatchAsyncDoc = R"(copy_batch_async(dsts, srcs) -> Handle
 
 copy_batch on the engine's submitter thread; checks now, returns at once. The Handle keeps the
-tensors alive until done.)";
+tensors alive until done. threads=, bytes_per_second=, priority=: as copy_async.)";
 
 } // namespace
 } // namespace tilecopy::python
@@ -342,6 +354,20 @@ PYBIND11_MODULE(_tilecopy, m) {
              "waits for it (not interruptibly). At interpreter exit, tilecopy waits for the copies still in "
              "flight.")
         .def("done", &Handle::done, "done() -> bool: never blocks.")
+        .def("cancel", [](Handle& h) { h.handle.cancel(); },
+             "cancel() -> None\n\nStops the copy at the next block boundary (never blocks; safe from any thread). "
+             "wait() then raises tilecopy.Error('tilecopy: cancelled after N of M bytes'): bytes_copied is N, "
+             "the bytes of the blocks that finished; the destination holds them and is untouched elsewhere. A copy "
+             "still queued never runs. Does nothing once the copy is done, or in a forked child for the parent's "
+             "copy.")
+        .def_property_readonly("started_at", [](const Handle& h) { return time_or_none(h.handle.started_at()); },
+                               "When the copy started (seconds since the epoch, as time.time()), or None.")
+        .def_property_readonly("finished_at", [](const Handle& h) { return time_or_none(h.handle.finished_at()); },
+                               "When the copy finished (seconds since the epoch), or None.")
+        .def_property_readonly("seconds", [](const Handle& h) { return h.handle.seconds(); },
+                               "Seconds from start to finish (to now while it runs; 0.0 before it starts).")
+        .def_property_readonly("bytes_per_second", [](const Handle& h) { return h.handle.bytes_per_second(); },
+                               "bytes_copied / seconds: the rate achieved so far (0.0 before it starts).")
         .def_property_readonly("bytes_copied", [](const Handle& h) { return h.handle.bytes_copied(); },
                                "Destination bytes written so far (rises block by block).")
         .def_property_readonly("bytes_total", [](const Handle& h) { return h.handle.bytes_total(); },
@@ -358,13 +384,23 @@ PYBIND11_MODULE(_tilecopy, m) {
         .def(py::init([](const py::kwargs& kwargs) { return std::make_unique<Engine>(options_from_kwargs(kwargs)); }))
         .def("copy_", [](Engine& e, py::handle dst, py::handle src) { return copy_on(*e.engine, dst, src); },
              py::arg("dst"), py::arg("src"), kCopyDoc)
-        .def("copy_async", [](Engine& e, py::handle dst, py::handle src) { return copy_async_on(*e.engine, dst, src); },
-             py::arg("dst"), py::arg("src"), py::keep_alive<0, 1>(), kCopyAsyncDoc)
+        .def("copy_async",
+             [](Engine& e, py::handle dst, py::handle src, py::handle threads, py::handle rate, py::handle priority) {
+                 return copy_async_on(*e.engine, dst, src, async_options("tilecopy.copy_async", threads, rate, priority));
+             },
+             py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("threads") = py::none(),
+             py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), py::keep_alive<0, 1>(),
+             kCopyAsyncDoc)
         .def("copy_batch", [](Engine& e, py::handle d, py::handle s) { return copy_batch_on(*e.engine, d, s); },
              py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc)
         .def("copy_batch_async",
-             [](Engine& e, py::handle d, py::handle s) { return copy_batch_async_on(*e.engine, d, s); },
-             py::arg("dsts"), py::arg("srcs"), py::keep_alive<0, 1>(), kCopyBatchAsyncDoc)
+             [](Engine& e, py::handle d, py::handle s, py::handle threads, py::handle rate, py::handle priority) {
+                 return copy_batch_async_on(*e.engine, d, s,
+                                            async_options("tilecopy.copy_batch_async", threads, rate, priority));
+             },
+             py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("threads") = py::none(),
+             py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), py::keep_alive<0, 1>(),
+             kCopyBatchAsyncDoc)
         .def("stats", [](const Engine& e) { return stats_dict(*e.engine); },
              "stats() -> dict: counters (copies, bytes, inline/parallel/non-temporal copies, tensor paths, per "
              "kernel).")
@@ -390,13 +426,21 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("copy_", [](py::handle dst, py::handle src) { return copy_on(tilecopy::default_engine(), dst, src); },
           py::arg("dst"), py::arg("src"), kCopyDoc);
     m.def("copy_async",
-          [](py::handle dst, py::handle src) { return copy_async_on(tilecopy::default_engine(), dst, src); },
-          py::arg("dst"), py::arg("src"), kCopyAsyncDoc);
+          [](py::handle dst, py::handle src, py::handle threads, py::handle rate, py::handle priority) {
+              return copy_async_on(tilecopy::default_engine(), dst, src,
+                                   async_options("tilecopy.copy_async", threads, rate, priority));
+          },
+          py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("threads") = py::none(),
+          py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), kCopyAsyncDoc);
     m.def("copy_batch", [](py::handle d, py::handle s) { return copy_batch_on(tilecopy::default_engine(), d, s); },
           py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc);
     m.def("copy_batch_async",
-          [](py::handle d, py::handle s) { return copy_batch_async_on(tilecopy::default_engine(), d, s); },
-          py::arg("dsts"), py::arg("srcs"), kCopyBatchAsyncDoc);
+          [](py::handle d, py::handle s, py::handle threads, py::handle rate, py::handle priority) {
+              return copy_batch_async_on(tilecopy::default_engine(), d, s,
+                                         async_options("tilecopy.copy_batch_async", threads, rate, priority));
+          },
+          py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("threads") = py::none(),
+          py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), kCopyBatchAsyncDoc);
     register_checksums(m);
     m.def("deepspeed_py_memcpy",
           [](py::handle dst, py::handle src) {
