@@ -16,9 +16,17 @@ void run(CopyEngine& engine, const Region* regions, std::size_t count, Conversio
     internals(engine).run(regions, count, conversion, progress);
 }
 
-CopyHandle submit(CopyEngine& engine, Work work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive) {
+CopyHandle submit(CopyEngine& engine, Work work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive,
+                  const AsyncOptions& limits) {
     return internals(engine).submit([work = std::move(work)](AsyncState& state) { work(state.copied); },
-                                     total_bytes, std::move(keep_alive));
+                                     total_bytes, std::move(keep_alive), limits);
+}
+
+bool cancelled() noexcept {
+    CopyControl* control = CopyControl::current();
+    if (!control || !control->cancelled()) return false;
+    control->skip();
+    return true;
 }
 
 void record(CopyEngine& engine, TensorPath path) noexcept {

@@ -4,6 +4,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <limits>
 
 #include <tilecopy/async_runner.hpp>
@@ -22,6 +23,25 @@ std::exception_ptr thread_exited_error() {
               "Python's finalization makes threads do) before the copy finished"));
 }
 
+std::int64_t steady_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void stamp_start(detail::AsyncState& state) noexcept {
+    const auto system = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    state.started_system_ns.store(system.count(), std::memory_order_relaxed);
+    state.started_ns.store(std::max<std::int64_t>(1, steady_ns()), std::memory_order_release);
+}
+
+// Only finished blocks count, so the numbers are exact: the destination holds those bytes, and
+// whatever blocks had not started were left as they were.
+Error cancelled_error(const detail::AsyncState& state) {
+    return Error("tilecopy: cancelled after " + std::to_string(state.copied.load(std::memory_order_relaxed)) + " of " +
+                 std::to_string(state.total) + " bytes");
+}
+
 } // namespace
 
 void set_async_job_runner(AsyncJobRunner runner) noexcept { job_runner.store(runner, std::memory_order_release); }
@@ -34,8 +54,16 @@ namespace detail {
 #define TILECOPY_CATCHES_FORCED_UNWIND __attribute__((no_sanitize("null")))
 
 TILECOPY_CATCHES_FORCED_UNWIND void AsyncState::run() {
+    int queued = Queued;
+    if (!phase.compare_exchange_strong(queued, Running, std::memory_order_acq_rel)) return; // dropped by cancel()
+    stamp_start(*this);
     std::exception_ptr e;
     try {
+        const CopyControl::Scope limits(&control);
+        if (control.cancelled()) {
+            control.skip();
+            throw cancelled_error(*this);
+        }
         if (const AsyncJobRunner runner = job_runner.load(std::memory_order_acquire))
             runner([](void* self) { static_cast<AsyncState*>(self)->work(*static_cast<AsyncState*>(self)); }, this);
         else
@@ -48,7 +76,18 @@ TILECOPY_CATCHES_FORCED_UNWIND void AsyncState::run() {
     } catch (...) {
         e = std::current_exception();
     }
+    if (!e && control.stopped_short()) e = std::make_exception_ptr(cancelled_error(*this));
     finish(std::move(e));
+}
+
+void AsyncState::cancel() noexcept {
+    if (finished.load(std::memory_order_acquire) || orphaned()) return;
+    control.cancel();
+    int queued = Queued;
+    if (phase.compare_exchange_strong(queued, Dropped, std::memory_order_acq_rel)) {
+        stamp_start(*this);
+        finish(std::make_exception_ptr(cancelled_error(*this)));
+    }
 }
 
 void AsyncState::finish(std::exception_ptr e) noexcept {
@@ -56,6 +95,7 @@ void AsyncState::finish(std::exception_ptr e) noexcept {
     // holding no reference to its tensors (their deleters must not run here afterwards).
     work = nullptr;
     keep_alive.reset();
+    finished_ns.store(std::max<std::int64_t>(1, steady_ns()), std::memory_order_release);
     {
         std::lock_guard<std::mutex> lock(mutex);
         error = std::move(e);
@@ -200,5 +240,35 @@ std::uint64_t CopyHandle::bytes_copied() const noexcept {
 }
 
 std::uint64_t CopyHandle::bytes_total() const noexcept { return state_ ? state_->total : 0; }
+
+void CopyHandle::cancel() noexcept {
+    if (state_) state_->cancel();
+}
+
+std::chrono::system_clock::time_point CopyHandle::started_at() const noexcept {
+    if (!state_ || state_->started_ns.load(std::memory_order_acquire) == 0) return {};
+    return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+        std::chrono::nanoseconds(state_->started_system_ns.load(std::memory_order_relaxed))));
+}
+
+std::chrono::system_clock::time_point CopyHandle::finished_at() const noexcept {
+    const std::int64_t end = state_ ? state_->finished_ns.load(std::memory_order_acquire) : 0;
+    if (end == 0 || state_->started_ns.load(std::memory_order_acquire) == 0) return {};
+    return started_at() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                              std::chrono::nanoseconds(end - state_->started_ns.load(std::memory_order_acquire)));
+}
+
+double CopyHandle::seconds() const noexcept {
+    const std::int64_t start = state_ ? state_->started_ns.load(std::memory_order_acquire) : 0;
+    if (start == 0) return 0;
+    std::int64_t end = state_->finished_ns.load(std::memory_order_acquire);
+    if (end == 0) end = steady_ns();
+    return static_cast<double>(std::max<std::int64_t>(0, end - start)) * 1e-9;
+}
+
+double CopyHandle::bytes_per_second() const noexcept {
+    const double s = seconds();
+    return s > 0 ? static_cast<double>(bytes_copied()) / s : 0;
+}
 
 } // namespace tilecopy

@@ -2,10 +2,11 @@
 // that runs queued jobs through the scheduler (so an asynchronous copy gets the caller's share
 // of the cores as well as the arena's workers, like a synchronous one).
 //
-// Two lanes, so that a small copy never queues behind a large one: jobs smaller than the
-// strategy's async_small_bytes (by default the inline threshold: they run on one thread, never
-// on the arenas) go to the small lane, everything else to the bulk lane. Lanes are not ordered with each other; within a lane, jobs
-// run in the order they were submitted.
+// Three lanes, so that a small copy never queues behind a large one, nor foreground work behind
+// background work: jobs smaller than the strategy's async_small_bytes (by default the inline
+// threshold: they run on one thread, never on the arenas) go to the small lane, background
+// copies (Priority::Background) to the background lane, everything else to the bulk lane. Lanes
+// are not ordered with each other; within a lane, jobs run in the order they were submitted.
 #pragma once
 
 #include <array>
@@ -21,6 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include <tilecopy/copy_handle.hpp>
+
+#include "async_limits.hpp"
+
 namespace tilecopy::detail {
 
 struct AsyncState {
@@ -34,6 +39,17 @@ struct AsyncState {
     bool checksummed = false;
     std::vector<std::uint32_t> checksums;
 
+    // Limits and cancellation, asked at every block boundary (async_limits.hpp).
+    CopyControl control;
+    // Queued, then Running (run() took it) or Dropped (cancel() took it first: it never runs).
+    enum Phase : int { Queued, Running, Dropped };
+    std::atomic<int> phase{Queued};
+    // Steady-clock nanoseconds when it left the queue and when it finished (0: not yet), and
+    // the system clock's at the start (CopyHandle::started_at).
+    std::atomic<std::int64_t> started_ns{0};
+    std::atomic<std::int64_t> finished_ns{0};
+    std::atomic<std::int64_t> started_system_ns{0};
+
     std::atomic<bool> finished{false};
     std::mutex mutex;
     std::condition_variable cv;
@@ -42,7 +58,11 @@ struct AsyncState {
     // Runs the work here and now (through the AsyncJobRunner, if one is set), then finish().
     // Throws only a forced unwind (abi::__forced_unwind: the thread is being cancelled or
     // exits), after finishing with an error: the unwind must go on, or the runtime aborts.
+    // Does nothing when cancel() dropped it while it was queued.
     void run();
+    // Stops the copy at the next block boundary (a queued one finishes now, without running).
+    // Nothing once it has finished, or in a forked child for the parent's copy.
+    void cancel() noexcept;
     // Drops the work and keep_alive (so that their owners' last references go before anyone
     // is told the copy is done), then publishes completion and wakes the waiters.
     void finish(std::exception_ptr e) noexcept;
@@ -55,7 +75,12 @@ struct AsyncState {
     bool wait_finished_until(std::chrono::steady_clock::time_point deadline) noexcept;
 };
 
-enum class Lane : unsigned { Bulk = 0, Small = 1 };
+// For tests and benchmarks: the state behind a handle (null for a default-constructed one).
+struct HandleAccess {
+    static AsyncState* state(const CopyHandle& handle) noexcept { return handle.state_.get(); }
+};
+
+enum class Lane : unsigned { Bulk = 0, Small = 1, Background = 2 };
 
 class AsyncExecutor {
 public:
@@ -82,7 +107,8 @@ private:
     };
     static void loop(Shared& shared);
 
-    std::array<std::unique_ptr<Shared>, 2> lanes_{std::make_unique<Shared>(), std::make_unique<Shared>()};
+    std::array<std::unique_ptr<Shared>, 3> lanes_{std::make_unique<Shared>(), std::make_unique<Shared>(),
+                                                  std::make_unique<Shared>()};
 };
 
 } // namespace tilecopy::detail

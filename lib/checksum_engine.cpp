@@ -43,14 +43,15 @@ void adapter::run_checksummed(CopyEngine& engine, const Region* regions, std::si
 }
 
 CopyHandle adapter::submit_checksummed(CopyEngine& engine, ChecksumWork work, std::size_t count,
-                                       std::uint64_t total_bytes, std::shared_ptr<void> keep_alive) {
+                                       std::uint64_t total_bytes, std::shared_ptr<void> keep_alive,
+                                       const AsyncOptions& limits) {
     return internals(engine).submit(
         [work = std::move(work), count](AsyncState& state) {
             state.checksums.assign(count, 0);
             state.checksummed = true;
             work(state.copied, state.checksums.data());
         },
-        total_bytes, std::move(keep_alive));
+        total_bytes, std::move(keep_alive), limits);
 }
 
 void adapter::checksum_regions(CopyEngine& engine, const Region* regions, std::size_t count, Checksum kind,

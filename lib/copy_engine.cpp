@@ -44,19 +44,27 @@ void CopyEngine::copy_batch(const std::vector<Region>& regions, Conversion conve
 }
 
 CopyHandle CopyEngine::copy_async(void* dst, const void* src, std::size_t bytes) {
-    std::vector<Region> regions;
-    if (bytes) regions.push_back(Region{dst, src, bytes});
-    return copy_batch_async(std::move(regions), Conversion::None);
+    return copy_async(dst, src, bytes, AsyncOptions{});
 }
 
 CopyHandle CopyEngine::copy_batch_async(std::vector<Region> regions, Conversion conversion) {
+    return copy_batch_async(std::move(regions), AsyncOptions{}, conversion);
+}
+
+CopyHandle CopyEngine::copy_async(void* dst, const void* src, std::size_t bytes, const AsyncOptions& limits) {
+    std::vector<Region> regions;
+    if (bytes) regions.push_back(Region{dst, src, bytes});
+    return copy_batch_async(std::move(regions), limits, Conversion::None);
+}
+
+CopyHandle CopyEngine::copy_batch_async(std::vector<Region> regions, const AsyncOptions& limits, Conversion conversion) {
     const std::uint64_t total = detail::validate_regions(regions.data(), regions.size(), conversion);
     detail::Engine* engine = impl_.get();
     return impl_->submit(
         [engine, regions = std::move(regions), conversion](detail::AsyncState& state) {
             engine->run(regions.data(), regions.size(), conversion, &state.copied);
         },
-        total, nullptr);
+        total, nullptr, limits);
 }
 
 Stats CopyEngine::stats() const {

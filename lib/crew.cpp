@@ -67,7 +67,7 @@ void Job::work(bool from_back) noexcept {
     for (;;) {
         const std::uint64_t front = e & 0xFFFFFFFFu;
         const std::uint64_t back = e >> 32;
-        if (front >= back) break;
+        if (front >= back || (gate && !gate->admit())) break;
         const std::uint64_t claimed = from_back ? e - (std::uint64_t(1) << 32) : e + 1;
         if (!ends.compare_exchange_weak(e, claimed, std::memory_order_relaxed)) continue;
         const std::size_t i = from_back ? back - 1 : front;
@@ -159,6 +159,15 @@ void Crew::publish(Job& job) noexcept {
             return; // no room to list it: the submitting thread runs the job alone
         }
     }
+    recruit();
+}
+
+void Crew::nudge() noexcept {
+    if (max_helpers_ > 0) recruit();
+}
+
+void Crew::recruit() noexcept {
+    Shared& sh = *shared_;
     sh.epoch.fetch_add(1, std::memory_order_acq_rel);
     int h = sh.enqueued.load(std::memory_order_acquire);
     while (h < max_helpers_) {
@@ -188,7 +197,7 @@ void Crew::retire(Job& job) noexcept {
 Job* Crew::Shared::pick() noexcept {
     std::lock_guard<std::mutex> lock(mutex);
     for (Job* job : jobs) {
-        if (!job->exhausted()) {
+        if (!job->exhausted() && (!job->gate || (job->gate->admit() && job->gate->join()))) {
             job->users.fetch_add(1, std::memory_order_acq_rel);
             return job;
         }
@@ -239,6 +248,7 @@ void Crew::Shared::help() noexcept {
             const unsigned long seen = epoch.load(std::memory_order_acquire);
             if (Job* job = pick()) {
                 job->work(/*from_back=*/true);
+                if (job->gate) job->gate->leave();
                 job->users.fetch_sub(1, std::memory_order_acq_rel);
                 continue;
             }

@@ -30,6 +30,24 @@ namespace tilecopy::detail {
 // One spin-wait step: a compiler barrier, deliberately not PAUSE (see crew.cpp).
 void cpu_relax() noexcept;
 
+// A job's per-block check (an asynchronous copy's limits and priority, lib/async_limits.hpp):
+// asked before a thread claims each block, so that threads leave the job at a block boundary.
+// Jobs without one pay a null test per block.
+class BlockGate {
+public:
+    // Whether a helper may join the job (false: its helpers are all in); each true is matched
+    // by leave(). The job's own thread never asks: it counts as one already.
+    virtual bool join() noexcept = 0;
+    virtual void leave() noexcept = 0;
+    // Whether the thread may claim one more block; false: it leaves the job for now.
+    virtual bool admit() noexcept = 0;
+    // The job's own thread, refused with blocks left: blocks until admit() may say yes again.
+    virtual void pause() noexcept = 0;
+
+protected:
+    ~BlockGate() = default;
+};
+
 // The blocks of one tile for one arena; lives on the submitting thread's stack.
 //
 // The submitting thread takes blocks from the front, helpers from the back: when the work is
@@ -42,6 +60,7 @@ struct Job {
     std::size_t count = 0;
     BlockFn fn = nullptr;
     void* ctx = nullptr;
+    BlockGate* gate = nullptr;
     std::atomic<std::uint64_t> ends{0}; // next block from the front (low 32 bits), end of the back
     std::atomic<std::size_t> done{0};
     std::atomic<int> users{0}; // helpers holding a pointer to it
@@ -77,6 +96,8 @@ public:
     void publish(Job& job) noexcept;
     // Withdraws a finished job and waits until no helper holds it.
     void retire(Job& job) noexcept;
+    // Calls helpers back to the published jobs (a gated job that refused them admits them again).
+    void nudge() noexcept;
 
     // Tells lingering helpers to leave and waits until every helper that started has left
     // (its thread's binding restored). Helpers that start later leave at once.
@@ -91,6 +112,8 @@ public:
     struct Shared;
 
 private:
+    void recruit() noexcept;
+
     tbb::task_arena& arena_;
     const int max_helpers_;
     std::shared_ptr<Shared> shared_;

@@ -51,11 +51,22 @@ Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel)
     o.async_inline_bytes = s.async_inline_bytes.value;
     o.async_small_bytes = s.async_small_bytes.value;
     o.min_run_bytes = s.min_run_bytes.value;
+    o.async.threads = s.async_threads.value;
+    o.async.bytes_per_second =
+        s.async_bytes_per_second.value == kNever ? AsyncOptions::kUnlimited : s.async_bytes_per_second.value;
+    o.async.priority = s.async_priority.value == kBackground ? Priority::Background : Priority::Foreground;
     o.kernel = kernel.name;
     o.checksum_impl = backend_name(choose_backend(o.checksum_impl));
     return o;
 }
 
+
+// A block's elements (for_each_piece's counts).
+std::size_t block_elements(const Plan& plan, const Block& block) noexcept {
+    std::size_t n = 0;
+    for_each_piece(plan, block, [&n](char*, const char*, std::size_t count) noexcept { n += count; });
+    return n;
+}
 
 } // namespace
 
@@ -94,7 +105,12 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
     }
 
     advise_fresh_destinations(regions, count, des);
-    const Decision d = decide(strategy_, dst_bytes, scheduler_.total_concurrency(), false);
+    // An asynchronous copy runs under its limits; any other copy here is foreground work, which
+    // background copies leave the threads to while it runs.
+    CopyControl* const control = CopyControl::current();
+    const ForegroundCount::Scope foreground(control && control->background() ? nullptr : foreground_.get());
+    const std::size_t threads = std::min(scheduler_.total_concurrency(), control ? control->threads() : kNever);
+    const Decision d = decide(strategy_, dst_bytes, threads, false);
     Plan plan;
     try {
         plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, d.block_bytes, d.tail_bytes, d.threads});
@@ -104,7 +120,8 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
         throw Error("tilecopy: out of memory planning a copy of " + std::to_string(dst_bytes) + " bytes in blocks of " +
                     std::to_string(d.block_bytes) + " bytes (Options::block_bytes)");
     }
-    scheduler_.run(plan, [&plan, fn, progress, des, sums](const Block& block) noexcept {
+    scheduler_.run(plan, [&plan, fn, progress, des, sums, control](const Block& block) noexcept {
+        if (control && !control->before_block(block_elements(plan, block) * des)) return;
         std::size_t done = 0;
         if (sums)
             done = sums->run_block(plan, block, fn);
@@ -114,14 +131,20 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
                 done += n;
             });
         if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
-    });
+    }, control);
     if (sums) sums->finish(plan);
     if (counted) count_copy(kParallelCopies, dst_bytes, nt);
 }
 
 CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes,
-                          std::shared_ptr<void> keep_alive) {
+                          std::shared_ptr<void> keep_alive, const AsyncOptions& limits) {
+    const AsyncOptions& defaults = options_.async;
+    const std::size_t threads = std::min(limits.threads ? limits.threads : defaults.threads, options_.threads);
+    const std::uint64_t rate = limits.bytes_per_second ? limits.bytes_per_second : defaults.bytes_per_second;
+    const bool background = (limits.priority != Priority::Default ? limits.priority : defaults.priority) ==
+                            Priority::Background;
     auto state = std::make_shared<AsyncState>();
+    state->control.configure(threads, rate, strategy_.block_bytes.value, background, foreground_);
     state->work = std::move(work);
     state->total = total_bytes;
     state->keep_alive = std::move(keep_alive);
@@ -131,7 +154,9 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     if (forked() || total_bytes <= strategy_.async_inline_bytes.value)
         state->run();
     else
-        executor_.submit(state, total_bytes < strategy_.async_small_bytes.value ? Lane::Small : Lane::Bulk);
+        executor_.submit(state, total_bytes < strategy_.async_small_bytes.value ? Lane::Small
+                                : background                                        ? Lane::Background
+                                                                                    : Lane::Bulk);
     return CopyHandle(std::move(state));
 }
 

@@ -47,9 +47,13 @@ public:
              std::atomic<std::uint64_t>* progress = nullptr, PlanChecksums* sums = nullptr);
     // Queues work for the engine's submitter thread and returns its handle at once (small
     // copies, and every copy in a forked child, run now on the caller's thread).
-    CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
+    // `limits`: the call's AsyncOptions over the engine's defaults (Options::async).
+    CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive,
+                      const AsyncOptions& limits = {});
 
     void warm_up() { scheduler_.warm_up(); }
+    // The foreground copies running on the arenas (tests hold a Scope to stand for one).
+    ForegroundCount& foreground() noexcept { return *foreground_; }
     EngineInfo info() const;
 
     const Options& options() const noexcept { return options_; }
@@ -91,6 +95,9 @@ private:
         if (nt) counters.add(kNontemporalCopies, 1);
     }
 
+    // Foreground copies on the arenas, which background copies yield to (async_limits.hpp);
+    // shared with every handle's limits, which may outlive the engine.
+    std::shared_ptr<ForegroundCount> foreground_ = std::make_shared<ForegroundCount>();
     Strategy strategy_;
     MemoryStrategy memory_;
     const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel

@@ -1,4 +1,5 @@
-// The NUMA policies' names, next to their enum's header (tools, bindings and describe() use them).
+// The NUMA policies' and priorities' names, next to their enums' header (tools, bindings and
+// describe() use them).
 #include <tilecopy/error.hpp>
 #include <tilecopy/options.hpp>
 
@@ -31,6 +32,21 @@ NumaPolicy parse_numa_policy(const std::string& text, int& node) {
         return NumaPolicy::Node;
     }
     throw Error("tilecopy: NUMA policy " + text + ": expected auto, interleave, off or node:N");
+}
+
+const char* priority_name(Priority p) noexcept {
+    switch (p) {
+    case Priority::Default: return "default";
+    case Priority::Foreground: return "foreground";
+    case Priority::Background: return "background";
+    }
+    return "?";
+}
+
+Priority parse_priority(const std::string& text) {
+    if (text == "foreground") return Priority::Foreground;
+    if (text == "background") return Priority::Background;
+    throw Error("tilecopy: priority '" + text + "': expected foreground or background");
 }
 
 } // namespace tilecopy

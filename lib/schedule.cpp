@@ -90,9 +90,23 @@ void wait_finished(const Job& job) noexcept {
     }
 }
 
+// A gated job's own thread, after its first pass: while the gate holds back blocks nobody has
+// claimed, waits for it, calls the helpers back and takes blocks again.
+void drain_gated(Job* jobs, Crew* const* crews, std::size_t n, BlockGate& gate) noexcept {
+    for (;;) {
+        bool left = false;
+        for (std::size_t a = 0; a < n; ++a) left = left || !jobs[a].exhausted();
+        if (!left) return;
+        gate.pause();
+        for (std::size_t a = 0; a < n; ++a)
+            if (jobs[a].count > 0) crews[a]->nudge();
+        for (std::size_t a = 0; a < n; ++a) jobs[a].work(/*from_back=*/false);
+    }
+}
+
 } // namespace
 
-void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
+void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* gate) {
     for (const Tile& tile : plan.tiles) {
         if (single_arena_) {
             Crew& crew = arenas_[0]->crew;
@@ -101,9 +115,14 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
             job.reset(tile.end_block - tile.first_block);
             job.fn = fn;
             job.ctx = ctx;
+            job.gate = gate;
             const bool shared = job.count > 1;
             if (shared) crew.publish(job);
             job.work(/*from_back=*/false);
+            if (gate) {
+                Crew* crews[] = {&crew};
+                drain_gated(&job, crews, 1, *gate);
+            }
             wait_finished(job);
             if (shared) crew.retire(job);
             continue;
@@ -123,9 +142,15 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
             jobs[a].reset(mine[a].size());
             jobs[a].fn = fn;
             jobs[a].ctx = ctx;
+            jobs[a].gate = gate;
             if (jobs[a].count) arenas_[a]->crew.publish(jobs[a]);
         }
         for (std::size_t a = 0; a < n; ++a) jobs[a].work(/*from_back=*/false);
+        if (gate) {
+            std::vector<Crew*> crews;
+            for (auto& arena : arenas_) crews.push_back(&arena->crew);
+            drain_gated(jobs.get(), crews.data(), n, *gate);
+        }
         for (std::size_t a = 0; a < n; ++a) {
             wait_finished(jobs[a]);
             if (jobs[a].count) arenas_[a]->crew.retire(jobs[a]);

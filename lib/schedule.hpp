@@ -12,6 +12,7 @@
 #include <tilecopy/info.hpp>
 #include <tilecopy/options.hpp>
 
+#include "crew.hpp"
 #include "plan.hpp"
 #include "topology.hpp"
 
@@ -32,9 +33,10 @@ public:
 
     // Runs fn(block) for every block, tile after tile, the blocks of a tile in parallel on
     // their node's arena. fn must not throw. Returns when every block has run. Thread-safe.
+    // With a gate, every thread asks it before each block it claims (crew.hpp, BlockGate).
     template <typename Fn>
-    void run(const Plan& plan, Fn&& fn) {
-        run_erased(plan, [](void* ctx, const Block& b) noexcept { (*static_cast<Fn*>(ctx))(b); }, &fn);
+    void run(const Plan& plan, Fn&& fn, BlockGate* gate = nullptr) {
+        run_erased(plan, [](void* ctx, const Block& b) noexcept { (*static_cast<Fn*>(ctx))(b); }, &fn, gate);
     }
 
     // In a child process after fork(): forget the arenas without touching oneTBB, whose
@@ -55,7 +57,7 @@ public:
     const Topology& topology() const noexcept { return *topology_; }
 
 private:
-    void run_erased(const Plan& plan, BlockFn fn, void* ctx);
+    void run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* gate);
 
     struct NodeArena;
     std::shared_ptr<Topology> topology_;

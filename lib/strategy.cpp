@@ -23,7 +23,8 @@ bool from_env(const char* text, const char* variable, const char* key, bool neve
         out = kNever;
         return true;
     }
-    const bool is_size = std::string(key) != "threads" && std::string(key) != "linger_us";
+    const bool is_size =
+        std::string(key) != "threads" && std::string(key) != "linger_us" && std::string(key) != "async_threads";
     std::size_t v = 0;
     bool ok = parse_size(value, v);
     // Counts take no unit suffix.
@@ -56,6 +57,33 @@ Tunable pick(std::size_t option, const char* option_name, const char* env_text, 
     return t;
 }
 
+// Options::async over $TILECOPY_ASYNC_* over no limit, in the foreground. Each limit is capped to
+// what the engine has (threads) or stands for none (kUnlimited, kAllThreads).
+void resolve_async_defaults(const AsyncOptions& a, const Environment& env, Strategy& s) {
+    const std::optional<std::size_t> none;
+    const bool threads_set = a.threads != 0;
+    s.async_threads = pick(a.threads, "async.threads", env.async_threads, "TILECOPY_ASYNC_THREADS", "async_threads",
+                           false, none, nullptr, s.threads.value, "every thread of the engine", threads_set);
+    s.async_threads.value = std::min(s.async_threads.value, s.threads.value);
+    const bool rate_set = a.bytes_per_second != 0;
+    s.async_bytes_per_second =
+        pick(static_cast<std::size_t>(std::min<std::uint64_t>(a.bytes_per_second, kNever)), "async.bytes_per_second",
+             env.async_bytes_per_second, "TILECOPY_ASYNC_BYTES_PER_SECOND", "async_bytes_per_second", false, none,
+             nullptr, kNever, "unlimited", rate_set);
+    if (a.priority != Priority::Default) {
+        s.async_priority = {a.priority == Priority::Background ? kBackground : kForeground, Origin::Option,
+                            "Options::async.priority"};
+    } else if (env.async_priority) {
+        const std::string text = env.async_priority;
+        if (text != "foreground" && text != "background")
+            throw Error("tilecopy: $TILECOPY_ASYNC_PRIORITY='" + text + "' is not foreground or background");
+        s.async_priority = {text == "background" ? kBackground : kForeground, Origin::Environment,
+                            "$TILECOPY_ASYNC_PRIORITY"};
+    } else {
+        s.async_priority = {kForeground, Origin::Fallback, "foreground"};
+    }
+}
+
 } // namespace
 
 const char* out_of_range(const std::string& k, std::size_t v) noexcept {
@@ -65,7 +93,8 @@ const char* out_of_range(const std::string& k, std::size_t v) noexcept {
     // Smaller blocks make a plan of one entry per block grow past 1% of the bytes it copies.
     static_assert(Options::kMinBlockBytes == 4096, "the message below names the minimum");
     if (k == "block_bytes") return v >= Options::kMinBlockBytes ? nullptr : "must be at least 4096 (4 KiB)";
-    if (k == "threads") return v >= 1 && v <= kMaxThreads ? nullptr : "must be 1 to 65536";
+    if (k == "threads" || k == "async_threads") return v >= 1 && v <= kMaxThreads ? nullptr : "must be 1 to 65536";
+    if (k == "async_bytes_per_second") return v >= 1 ? nullptr : "must be at least 1";
     if (k == "linger_us") return v <= kMaxLingerUs ? nullptr : "must be at most 10000000 (10 s)";
     return "is not a tunable";
 }
@@ -95,6 +124,9 @@ Environment Environment::from_process() {
     e.async_small_bytes = get("TILECOPY_ASYNC_SMALL_BYTES");
     e.min_run_bytes = get("TILECOPY_MIN_RUN_BYTES");
     e.kernel = get("TILECOPY_KERNEL");
+    e.async_threads = get("TILECOPY_ASYNC_THREADS");
+    e.async_bytes_per_second = get("TILECOPY_ASYNC_BYTES_PER_SECOND");
+    e.async_priority = get("TILECOPY_ASYNC_PRIORITY");
     return e;
 }
 
@@ -173,6 +205,8 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
                            "4 KiB, where tilecopy's runs overtook copy_'s loop on the 2-core Zen 5",
                            o.min_run_bytes != 0);
 
+    resolve_async_defaults(o.async, env, s);
+
     if (!o.kernel.empty())
         s.kernel = {o.kernel, Origin::Option, "Options::kernel"};
     else if (env.kernel)
@@ -190,7 +224,10 @@ std::vector<NamedTunable> named_tunables(const Strategy& s) {
             {"linger_us", &s.linger_us, "TILECOPY_LINGER_US"},
             {"async_inline_bytes", &s.async_inline_bytes, "TILECOPY_ASYNC_INLINE_BYTES"},
             {"async_small_bytes", &s.async_small_bytes, "TILECOPY_ASYNC_SMALL_BYTES"},
-            {"min_run_bytes", &s.min_run_bytes, "TILECOPY_MIN_RUN_BYTES"}};
+            {"min_run_bytes", &s.min_run_bytes, "TILECOPY_MIN_RUN_BYTES"},
+            {"async_threads", &s.async_threads, "TILECOPY_ASYNC_THREADS"},
+            {"async_bytes_per_second", &s.async_bytes_per_second, "TILECOPY_ASYNC_BYTES_PER_SECOND"},
+            {"async_priority", &s.async_priority, "TILECOPY_ASYNC_PRIORITY"}};
 }
 
 std::vector<std::string> describe_strategy(const Strategy& s) {
@@ -212,6 +249,13 @@ std::vector<std::string> describe_strategy(const Strategy& s) {
                     origin_text(s.async_small_bytes) + ")");
     lines.push_back("tensor runs to copy_ below: " + size_text(s.min_run_bytes.value) + " (" +
                     origin_text(s.min_run_bytes) + ")");
+    lines.push_back("async copies use at most: " + std::to_string(s.async_threads.value) + " thread(s) (" +
+                    origin_text(s.async_threads) + "), " +
+                    (s.async_bytes_per_second.value == kNever ? std::string("unlimited")
+                                                              : size_text(s.async_bytes_per_second.value) + "/s") +
+                    " (" + origin_text(s.async_bytes_per_second) + "), " +
+                    (s.async_priority.value == kBackground ? "background" : "foreground") + " (" +
+                    origin_text(s.async_priority) + ")");
     return lines;
 }
 

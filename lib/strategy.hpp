@@ -55,6 +55,9 @@ struct Environment {
     const char* async_small_bytes = nullptr;  // TILECOPY_ASYNC_SMALL_BYTES
     const char* min_run_bytes = nullptr;      // TILECOPY_MIN_RUN_BYTES
     const char* kernel = nullptr;             // TILECOPY_KERNEL
+    const char* async_threads = nullptr;          // TILECOPY_ASYNC_THREADS
+    const char* async_bytes_per_second = nullptr; // TILECOPY_ASYNC_BYTES_PER_SECOND: a size (2G)
+    const char* async_priority = nullptr;         // TILECOPY_ASYNC_PRIORITY: foreground or background
 
     static Environment from_process();
 };
@@ -68,6 +71,9 @@ const char* out_of_range(const std::string& key, std::size_t value) noexcept;
 using tilecopy::size_text;
 
 constexpr std::size_t kNever = std::numeric_limits<std::size_t>::max();
+// Strategy::async_priority's values.
+constexpr std::size_t kForeground = 0;
+constexpr std::size_t kBackground = 1;
 
 // The fallbacks' bounds (README, "Tuning"): on every host measured the crossover from regular to
 // non-temporal stores lay in 16-64 MiB, while hosts of one kind report 8 MiB to 508 MiB of L3.
@@ -102,6 +108,11 @@ struct Strategy {
     Tunable async_inline_bytes;    // asynchronous copies of at most this many bytes run on the caller
     Tunable async_small_bytes;     // asynchronous copies of fewer bytes take the small lane
     Tunable min_run_bytes;         // tensor runs shorter than this go to torch's copy_
+    // Asynchronous copies' defaults (Options::async): threads (at most `threads`), destination
+    // bytes per second (kNever: unlimited), priority (kBackground or kForeground).
+    Tunable async_threads;
+    Tunable async_bytes_per_second;
+    Tunable async_priority;
     KernelRequest kernel;
     std::size_t tile_bytes = std::size_t(1) << 30;
     std::string profile_note;      // "profile PATH used", "... ignored: measured on ...", "no profile at PATH"

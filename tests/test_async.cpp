@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -11,6 +13,7 @@
 #include <tilecopy/tilecopy.hpp>
 
 #include "engine.hpp"
+#include "fake_topology.hpp"
 #include "support.hpp"
 
 using namespace tilecopy;
@@ -261,4 +264,271 @@ TEST_CASE("wait() returns only after the engine has dropped its references to th
         still_held += owner.use_count() != 1 || captured.use_count() != 1;
     }
     CHECK(still_held == 0);
+}
+
+// Cancellation, limits and priority (docs/async.md). No test times anything: a copy is held at
+// a known block by a token bucket that refills at 1 byte a second (its first block takes the
+// full bucket, the next waits "forever"), or by a foreground scope that background work yields
+// to, and every check reads counters.
+namespace {
+
+constexpr std::size_t kBlock = std::size_t(64) << 10;
+
+// Every byte non-zero, so that a destination of zeros tells written bytes from untouched ones.
+std::vector<unsigned char> nonzero_source(std::size_t bytes, std::uint32_t seed) {
+    std::vector<unsigned char> src(bytes);
+    fill_pattern(src.data(), bytes, seed);
+    for (auto& b : src) b |= 1;
+    return src;
+}
+
+std::size_t bytes_written(const std::vector<unsigned char>& dst, const std::vector<unsigned char>& src) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < dst.size(); ++i) {
+        if (dst[i] == src[i]) ++n;
+        else if (dst[i] != 0) return static_cast<std::size_t>(-1); // neither copied nor untouched
+    }
+    return n;
+}
+
+// An engine of `threads` threads over a fake one-node machine, 64 KiB blocks.
+std::unique_ptr<CopyEngine> limits_engine(unsigned threads) {
+    Options o;
+    o.block_bytes = kBlock;
+    o.pin_threads = false;
+    return std::make_unique<CopyEngine>(o, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{threads}));
+}
+
+detail::CopyControl::Counts counts_of(const CopyHandle& h) {
+    return detail::HandleAccess::state(h)->control.counts();
+}
+
+std::string error_of(CopyHandle& h) {
+    try {
+        h.wait();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// Holds an engine's bulk lane until released: copies submitted meanwhile stay queued.
+struct LaneBlocker {
+    std::atomic<bool> release{false};
+    CopyHandle handle;
+    explicit LaneBlocker(CopyEngine& engine) {
+        handle = detail::internals(engine).submit(
+            [this](detail::AsyncState&) {
+                while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            },
+            std::uint64_t(1) << 30, nullptr);
+    }
+    ~LaneBlocker() {
+        release = true;
+        handle.wait();
+    }
+};
+
+} // namespace
+
+TEST_CASE("a token bucket never releases more than its capacity plus its rate over the time passed") {
+    using namespace std::chrono;
+    const auto t0 = detail::SteadyClock::time_point(seconds(100));
+    detail::TokenBucket bucket(1000, 100, t0); // 1000 bytes/s, 100 bytes held
+    CHECK(bucket.take(100, t0) == t0);         // starts full
+    CHECK(bucket.take(50, t0) == t0 + milliseconds(50));
+    CHECK(bucket.take(50, t0 + milliseconds(10)) == t0 + milliseconds(100)); // queued behind the debt
+    // Idle for a long time: the bucket fills to its capacity, no more.
+    CHECK(bucket.take(100, t0 + seconds(10)) == t0 + seconds(10));
+    CHECK(bucket.take(1, t0 + seconds(10)) == t0 + seconds(10) + milliseconds(1));
+    CHECK(bucket.taken() == 301);
+    CHECK(bucket.worst_excess() <= 1e-6);
+}
+
+TEST_CASE("cancelling a queued copy finishes it at once with nothing written, and it never runs") {
+    auto engine = limits_engine(2);
+    const std::size_t bytes = 1 << 20;
+    const auto src = nonzero_source(bytes, 1);
+    std::vector<unsigned char> dst(bytes, 0);
+    CopyHandle h;
+    {
+        LaneBlocker blocker(*engine);
+        h = engine->copy_async(dst.data(), src.data(), bytes);
+        CHECK_FALSE(h.done());
+        h.cancel();
+        CHECK(h.done()); // finished by the cancel, while the lane is still held
+        CHECK(error_of(h) == "tilecopy: cancelled after 0 of 1048576 bytes");
+        CHECK(h.finished_at() >= h.started_at());
+        CHECK(h.started_at() != std::chrono::system_clock::time_point{});
+        CHECK(h.bytes_per_second() == 0);
+        h.cancel(); // again: nothing
+    }
+    // The lane ran on past it: a copy queued behind the blocker and the cancelled one runs.
+    std::vector<unsigned char> after(bytes, 0);
+    engine->copy_async(after.data(), src.data(), bytes).wait();
+    CHECK(after == src);
+    CHECK(bytes_written(dst, src) == 0);
+    CHECK(h.bytes_copied() == 0);
+}
+
+TEST_CASE("cancelling a running copy stops it at a block boundary with exact progress") {
+    for (unsigned threads : {1u, 2u}) {
+        CAPTURE(threads);
+        auto engine = limits_engine(2);
+        const std::size_t bytes = 16 * kBlock;
+        const auto src = nonzero_source(bytes, threads);
+        std::vector<unsigned char> dst(bytes, 0);
+        AsyncOptions limits;
+        limits.threads = threads;
+        limits.bytes_per_second = 1; // one block from the full bucket, then a wait of days
+        CopyHandle h = engine->copy_async(dst.data(), src.data(), bytes, limits);
+        // The first block to take its bytes empties the bucket; every later one waits.
+        while (h.bytes_copied() == 0) std::this_thread::yield();
+        CHECK_FALSE(h.done());
+        std::thread other([&h] { h.cancel(); }); // from another thread
+        other.join();
+        const std::uint64_t n = h.bytes_copied();
+        CHECK(error_of(h) == "tilecopy: cancelled after " + std::to_string(n) + " of 1048576 bytes");
+        CHECK(n <= kBlock + 64); // one block (blocks may pass their size by less than a line)
+        CHECK(bytes_written(dst, src) == n); // that block, and nothing else
+        if (threads == 1) CHECK(std::memcmp(dst.data(), src.data(), n) == 0);
+        CHECK(h.done());
+        CHECK(h.finished_at() >= h.started_at());
+        CHECK(counts_of(h).most_threads <= threads);
+    }
+}
+
+TEST_CASE("cancelling a finished copy does nothing; a handle reports when it ran and its rate") {
+    auto engine = limits_engine(2);
+    const std::size_t bytes = 2 << 20;
+    const auto src = nonzero_source(bytes, 3);
+    std::vector<unsigned char> dst(bytes, 0);
+    CopyHandle h = engine->copy_async(dst.data(), src.data(), bytes);
+    h.wait();
+    h.cancel();
+    h.wait(); // no error
+    CHECK(h.bytes_copied() == bytes);
+    CHECK(dst == src);
+    CHECK(h.started_at() != std::chrono::system_clock::time_point{});
+    CHECK(h.finished_at() >= h.started_at());
+    CHECK(h.seconds() > 0);
+    CHECK(h.seconds() == h.seconds()); // fixed once finished
+    CHECK(h.bytes_per_second() == doctest::Approx(double(bytes) / h.seconds()));
+
+    CopyHandle none;
+    none.cancel();
+    CHECK(none.seconds() == 0);
+    CHECK(none.bytes_per_second() == 0);
+    CHECK(none.started_at() == std::chrono::system_clock::time_point{});
+}
+
+TEST_CASE("an asynchronous copy uses at most its threads, and a throttled one takes every byte from its bucket") {
+    auto engine = limits_engine(2);
+    const std::size_t bytes = 64 * kBlock;
+    const auto src = nonzero_source(bytes, 4);
+    for (std::size_t threads : {std::size_t(1), std::size_t(2), AsyncOptions::kAllThreads}) {
+        CAPTURE(threads);
+        std::vector<unsigned char> dst(bytes, 0);
+        AsyncOptions limits;
+        limits.threads = threads;
+        CopyHandle h = engine->copy_async(dst.data(), src.data(), bytes, limits);
+        h.wait();
+        CHECK(dst == src);
+        CHECK(counts_of(h).most_threads <= std::min<std::size_t>(threads, 2));
+        CHECK(counts_of(h).tokens_taken == 0); // no bucket
+    }
+    // 16 MiB/s over 1 MiB: the bucket (one block) holds 1/16 of it; the rest comes as it refills.
+    std::vector<unsigned char> dst(bytes / 4, 0);
+    AsyncOptions limits;
+    limits.bytes_per_second = 16 << 20;
+    CopyHandle h = engine->copy_async(dst.data(), src.data(), bytes / 4, limits);
+    h.wait();
+    CHECK(std::memcmp(dst.data(), src.data(), bytes / 4) == 0);
+    const auto c = counts_of(h);
+    CHECK(c.tokens_taken == bytes / 4);
+    CHECK(c.worst_excess <= 1.0);
+    // Synchronous copies are never throttled: an engine default applies to asynchronous ones.
+    Options o;
+    o.block_bytes = kBlock;
+    o.async.bytes_per_second = 1;
+    o.async.threads = 1;
+    CopyEngine slow(o, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{2}));
+    CHECK(slow.options().async.bytes_per_second == 1);
+    CHECK(slow.options().async.threads == 1);
+    CHECK(slow.options().async.priority == Priority::Foreground);
+    std::vector<unsigned char> sync_dst(bytes, 0);
+    slow.copy(sync_dst.data(), src.data(), bytes);
+    CHECK(sync_dst == src);
+    AsyncOptions unlimited;
+    unlimited.bytes_per_second = AsyncOptions::kUnlimited;
+    std::vector<unsigned char> async_dst(bytes, 0);
+    slow.copy_async(async_dst.data(), src.data(), bytes, unlimited).wait();
+    CHECK(async_dst == src);
+}
+
+TEST_CASE("a background copy yields to foreground work and resumes after it") {
+    auto engine = limits_engine(2);
+    detail::Engine& internals = detail::internals(*engine);
+    const std::size_t bytes = 32 * kBlock;
+    const auto src = nonzero_source(bytes, 5);
+    std::vector<unsigned char> bg_dst(bytes, 0), fg_dst(bytes, 0), sync_dst(bytes, 0);
+    AsyncOptions background;
+    background.priority = Priority::Background;
+    CopyHandle bg;
+    {
+        // Foreground work on the arenas from here on: the background copy must not take a block.
+        detail::ForegroundCount::Scope foreground(&internals.foreground());
+        bg = engine->copy_async(bg_dst.data(), src.data(), bytes, background);
+        CHECK_FALSE(bg.wait_for(std::chrono::milliseconds(20)));
+        // Foreground copies, asynchronous (their own lane, not behind the background one) and
+        // synchronous, run to the end meanwhile.
+        engine->copy_async(fg_dst.data(), src.data(), bytes).wait();
+        engine->copy(sync_dst.data(), src.data(), bytes);
+        CHECK(fg_dst == src);
+        CHECK(sync_dst == src);
+        CHECK(bg.bytes_copied() == 0);
+        CHECK_FALSE(bg.done());
+    }
+    bg.wait(); // resumed once the foreground work ended
+    CHECK(bg_dst == src);
+    CHECK(counts_of(bg).yields >= 1);
+
+    // Cancelled while it waits for the foreground: it stops at once, nothing written.
+    std::vector<unsigned char> dst2(bytes, 0);
+    detail::ForegroundCount::Scope foreground(&internals.foreground());
+    CopyHandle h = engine->copy_async(dst2.data(), src.data(), bytes, background);
+    while (counts_of(h).yields == 0) std::this_thread::yield();
+    h.cancel();
+    CHECK(error_of(h) == "tilecopy: cancelled after 0 of 2097152 bytes");
+    CHECK(bytes_written(dst2, src) == 0);
+}
+
+TEST_CASE("the engine's asynchronous defaults come from Options or TILECOPY_ASYNC_* and are described") {
+    Options o;
+    o.async.priority = Priority::Background;
+    CopyEngine engine(o, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{2}));
+    CHECK(engine.options().async.threads == 2);
+    CHECK(engine.options().async.bytes_per_second == AsyncOptions::kUnlimited);
+    CHECK(engine.options().async.priority == Priority::Background);
+    const EngineInfo info = engine.info();
+    REQUIRE(find_tunable(info, "async_priority") != nullptr);
+    CHECK(find_tunable(info, "async_priority")->value == 1);
+    CHECK(find_tunable(info, "async_threads")->variable == "TILECOPY_ASYNC_THREADS");
+    bool described = false;
+    for (const auto& line : engine.describe())
+        described = described || line.find("async copies use at most: 2 thread(s)") != std::string::npos;
+    CHECK(described);
+
+    setenv("TILECOPY_ASYNC_BYTES_PER_SECOND", "1G", 1);
+    setenv("TILECOPY_ASYNC_THREADS", "1", 1);
+    CopyEngine from_env(Options{}, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{2}));
+    CHECK(from_env.options().async.bytes_per_second == std::uint64_t(1) << 30);
+    CHECK(from_env.options().async.threads == 1);
+    setenv("TILECOPY_ASYNC_PRIORITY", "later", 1);
+    CHECK_THROWS_WITH_AS(CopyEngine(Options{}), doctest::Contains("TILECOPY_ASYNC_PRIORITY"), Error);
+    unsetenv("TILECOPY_ASYNC_PRIORITY");
+    unsetenv("TILECOPY_ASYNC_BYTES_PER_SECOND");
+    unsetenv("TILECOPY_ASYNC_THREADS");
+    CHECK(priority_name(parse_priority("background")) == std::string("background"));
+    CHECK_THROWS_AS(parse_priority("soon"), Error);
 }

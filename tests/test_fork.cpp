@@ -174,3 +174,43 @@ TEST_CASE("an engine made in the child of a process that ran oneTBB itself is de
     });
     tilecopy::test::finish_fresh(ran.load() == 64 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("cancelling in a forked child does nothing to the parent's copies") {
+    auto engine = std::make_unique<CopyEngine>();
+    std::atomic<bool> release{false};
+    CopyHandle running = detail::internals(*engine).submit(
+        [&release](detail::AsyncState&) {
+            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        },
+        std::uint64_t(1) << 30, nullptr);
+    const std::size_t bytes = std::size_t(4) << 20;
+    std::vector<unsigned char> src(bytes), dst(bytes, 0);
+    tilecopy::test::fill_pattern(src.data(), bytes, 78);
+    CopyHandle queued = engine->copy_async(dst.data(), src.data(), bytes);
+    REQUIRE_FALSE(queued.done());
+
+    const int status = in_child([&] {
+        running.cancel(); // returns at once: neither lock nor thread of the parent's is touched
+        queued.cancel();
+        bool ok = true;
+        try {
+            queued.wait();
+            ok = false;
+        } catch (const Error& e) {
+            ok = std::string(e.what()).find("parent") != std::string::npos; // orphaned, not cancelled
+        }
+        // A copy of the child's own runs (and finishes) at once; cancelling it then does nothing.
+        std::vector<unsigned char> mine(bytes, 0);
+        CopyHandle h = engine->copy_async(mine.data(), src.data(), bytes);
+        h.cancel();
+        h.wait();
+        return ok && mine == src;
+    });
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    release = true;
+    running.wait();
+    queued.wait(); // the parent's copy ran whole
+    CHECK(queued.bytes_copied() == bytes);
+    CHECK(std::memcmp(dst.data(), src.data(), bytes) == 0);
+}

@@ -82,6 +82,11 @@ public:
     // The caller keeps the buffers alive and untouched until the copy is done.
     CopyHandle copy_async(void* dst, const void* src, std::size_t bytes);
     CopyHandle copy_batch_async(std::vector<Region> regions, Conversion conversion = Conversion::None);
+    // The same under limits and a priority (AsyncOptions, <tilecopy/options.hpp>; docs/async.md):
+    // fields left at their defaults take the engine's (Options::async).
+    CopyHandle copy_async(void* dst, const void* src, std::size_t bytes, const AsyncOptions& limits);
+    CopyHandle copy_batch_async(std::vector<Region> regions, const AsyncOptions& limits,
+                                Conversion conversion = Conversion::None);
 
     // Copy and checksum in one pass: the copies above, returning the checksum of the bytes
     // written (one per region for a batch; Checksum::none gives 0), taken block by block while
@@ -103,6 +108,9 @@ public:
     CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src);
     void copy_batch(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
     CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs);
+    CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src, const AsyncOptions& limits);
+    CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                const AsyncOptions& limits);
     // The tensor copy above, returning the checksum of the destination's bytes in logical
     // (row-major) element order after any dtype conversion: of dst.contiguous()'s bytes; for a
     // contiguous destination, of its memory. Taken in the same pass when the destination is
@@ -117,6 +125,10 @@ public:
     CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src, Checksum kind);
     CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
                                 Checksum kind);
+    // Both: a checksum under limits (Checksum::none for none).
+    CopyHandle copy_async(const at::Tensor& dst, const at::Tensor& src, Checksum kind, const AsyncOptions& limits);
+    CopyHandle copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                Checksum kind, const AsyncOptions& limits);
     // The checksum of a dense CPU tensor's bytes in logical element order (of t.contiguous()'s),
     // in parallel; conjugate and negative views are resolved first.
     std::uint32_t checksum(const at::Tensor& tensor, Checksum kind);

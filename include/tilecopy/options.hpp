@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <tilecopy/export.hpp>
@@ -22,6 +23,38 @@ enum class NumaPolicy {
 TILECOPY_API const char* numa_policy_name(NumaPolicy policy) noexcept;
 // "auto", "interleave", "off" or "node:N" (N stored in `node`); throws tilecopy::Error otherwise.
 TILECOPY_API NumaPolicy parse_numa_policy(const std::string& text, int& node);
+
+// Whom an asynchronous copy yields to (docs/async.md). A background copy gives its threads to
+// foreground work at the next block boundary: a synchronous copy or a foreground asynchronous
+// copy that runs on the arenas; it resumes when that work is done.
+enum class Priority : std::uint8_t {
+    Default,    // the engine's (Options::async, else $TILECOPY_ASYNC_PRIORITY, else foreground)
+    Foreground,
+    Background,
+};
+
+// "default", "foreground" or "background".
+TILECOPY_API const char* priority_name(Priority priority) noexcept;
+// "foreground" or "background"; throws tilecopy::Error otherwise.
+TILECOPY_API Priority parse_priority(const std::string& text);
+
+// Limits of one asynchronous copy (CopyEngine::copy_async and copy_batch_async overloads), and
+// as Options::async the engine's defaults for every asynchronous copy. Synchronous copies are
+// never limited. A zero or Default field means "the default": per call the engine's, in Options
+// $TILECOPY_ASYNC_THREADS / _BYTES_PER_SECOND / _PRIORITY, else no limit and foreground.
+struct AsyncOptions {
+    static constexpr std::size_t kAllThreads = static_cast<std::size_t>(-1);
+    static constexpr std::uint64_t kUnlimited = static_cast<std::uint64_t>(-1);
+
+    // At most this many of the engine's threads work on the copy at once, the one that runs it
+    // included (more than the engine has: all of them; kAllThreads lifts an engine default).
+    std::size_t threads = 0;
+    // At most this many destination bytes per second, from a token bucket that a block takes its
+    // bytes from before it is copied (holding at most one block or 1 ms of bytes, whichever is
+    // more). Per copy: a copy starts with a full bucket. kUnlimited lifts an engine default.
+    std::uint64_t bytes_per_second = 0;
+    Priority priority = Priority::Default;
+};
 
 struct Options {
     // The default of linger_us (which 0 cannot mark: 0 means "give cores back at once").
@@ -78,6 +111,8 @@ struct Options {
     // or an hwloc XML file. Empty: $HWLOC_SYNTHETIC / $HWLOC_XMLFILE, else this machine.
     std::string topology_synthetic;
     std::string topology_xml;
+    // Defaults of every asynchronous copy (a call's AsyncOptions override them field by field).
+    AsyncOptions async;
 };
 
 } // namespace tilecopy

@@ -38,13 +38,17 @@ TILECOPY_API void checksum_regions(CopyEngine& engine, const Region* regions, st
 // its handle; `keep_alive` is held until the work is done. The work adds to `copied` as it goes.
 using Work = std::function<void(std::atomic<std::uint64_t>& copied)>;
 TILECOPY_API CopyHandle submit(CopyEngine& engine, Work work, std::uint64_t total_bytes,
-                               std::shared_ptr<void> keep_alive);
+                               std::shared_ptr<void> keep_alive, const AsyncOptions& limits = {});
+// In work that submit() runs: whether its copy was cancelled. A true answer counts as work left
+// undone (the handle's wait() then reports the cancel), so ask it only before skipping work.
+TILECOPY_API bool cancelled() noexcept;
 
 // submit() for work that yields `count` checksums: it writes them to out[0..count) (zeros
 // before it runs), and the handle's checksums() gives them once the work is done.
 using ChecksumWork = std::function<void(std::atomic<std::uint64_t>& copied, std::uint32_t* out)>;
 TILECOPY_API CopyHandle submit_checksummed(CopyEngine& engine, ChecksumWork work, std::size_t count,
-                                           std::uint64_t total_bytes, std::shared_ptr<void> keep_alive);
+                                           std::uint64_t total_bytes, std::shared_ptr<void> keep_alive,
+                                           const AsyncOptions& limits = {});
 
 // Counts a tensor copy's path (read back through CopyEngine::stats()).
 TILECOPY_API void record(CopyEngine& engine, TensorPath path) noexcept;

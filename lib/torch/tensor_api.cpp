@@ -33,6 +33,15 @@ CopyHandle CopyEngine::copy_batch_async(const std::vector<at::Tensor>& dsts, con
     return detail::submit_batch(*this, dsts, srcs, true);
 }
 
+CopyHandle CopyEngine::copy_async(const at::Tensor& dst, const at::Tensor& src, const AsyncOptions& limits) {
+    return detail::submit_batch(*this, {dst}, {src}, false, Checksum::none, limits);
+}
+
+CopyHandle CopyEngine::copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                        const AsyncOptions& limits) {
+    return detail::submit_batch(*this, dsts, srcs, true, Checksum::none, limits);
+}
+
 int deepspeed_py_memcpy(at::Tensor dest, const at::Tensor& src) {
     default_engine().copy(dest, src);
     return 0;

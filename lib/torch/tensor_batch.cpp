@@ -178,6 +178,7 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
     if (sums) sums->taken.assign(count, 0);
     for (std::size_t i = 0; i < count; ++i) {
         if (pairs[i].action != PairAction::Torch) continue;
+        if (progress && adapter::cancelled()) break; // an asynchronous copy's pair boundary
         torch_copy(dsts[i], srcs[i], index_if(indexed, i));
         adapter::record(api, TensorPath::Fallback);
         if (progress) progress->fetch_add(pairs[i].dst_bytes, std::memory_order_relaxed);
@@ -197,7 +198,7 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
 }
 
 CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
-                        Checksum kind) {
+                        Checksum kind, const AsyncOptions& limits) {
     auto job = std::make_shared<AsyncBatch>();
     job->plan = plan_batch(dsts, srcs, indexed, adapter::min_run_bytes(api));
     if (kind != Checksum::none) check_checksummable(dsts.data(), dsts.size(), indexed);
@@ -216,9 +217,10 @@ CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vect
     };
     if (kind == Checksum::none)
         return adapter::submit(
-            api, [work](std::atomic<std::uint64_t>& copied) { work(copied, nullptr); }, total, std::move(job));
+            api, [work](std::atomic<std::uint64_t>& copied) { work(copied, nullptr); }, total, std::move(job),
+            limits);
     const std::size_t pairs = job->plan.pairs.size();
-    return adapter::submit_checksummed(api, std::move(work), pairs, total, std::move(job));
+    return adapter::submit_checksummed(api, std::move(work), pairs, total, std::move(job), limits);
 }
 
 } // namespace tilecopy::detail

@@ -36,8 +36,9 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
                PairChecksums* sums = nullptr);
 
 // plan_batch now, carry_out on the submitter thread (with the caller's torch thread-local state).
-// With a checksum kind, the handle's checksums() gives one per pair.
+// With a checksum kind, the handle's checksums() gives one per pair. `limits`: the handle's
+// AsyncOptions (a cancelled copy skips the copy_ pairs not yet started).
 CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
-                        Checksum kind = Checksum::none);
+                        Checksum kind = Checksum::none, const AsyncOptions& limits = {});
 
 } // namespace tilecopy::detail

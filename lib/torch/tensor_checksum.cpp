@@ -146,14 +146,24 @@ std::vector<std::uint32_t> CopyEngine::copy_batch(const std::vector<at::Tensor>&
 }
 
 CopyHandle CopyEngine::copy_async(const at::Tensor& dst, const at::Tensor& src, Checksum kind) {
-    (void)checksum_name(kind);
-    return detail::submit_batch(*this, {dst}, {src}, false, kind);
+    return copy_async(dst, src, kind, AsyncOptions{});
 }
 
 CopyHandle CopyEngine::copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
                                         Checksum kind) {
+    return copy_batch_async(dsts, srcs, kind, AsyncOptions{});
+}
+
+CopyHandle CopyEngine::copy_async(const at::Tensor& dst, const at::Tensor& src, Checksum kind,
+                                  const AsyncOptions& limits) {
     (void)checksum_name(kind);
-    return detail::submit_batch(*this, dsts, srcs, true, kind);
+    return detail::submit_batch(*this, {dst}, {src}, false, kind, limits);
+}
+
+CopyHandle CopyEngine::copy_batch_async(const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs,
+                                        Checksum kind, const AsyncOptions& limits) {
+    (void)checksum_name(kind);
+    return detail::submit_batch(*this, dsts, srcs, true, kind, limits);
 }
 
 } // namespace tilecopy

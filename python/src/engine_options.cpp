@@ -1,7 +1,9 @@
 #include "engine_options.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 
@@ -11,12 +13,14 @@ namespace tilecopy::python {
 namespace {
 
 // Options' fields, one keyword each.
-constexpr std::array<const char*, 12> kKnown = {
+constexpr std::array<const char*, 15> kKnown = {
     "threads", "numa", "numa_node", "kernel", "tile_bytes", "block_bytes", "inline_threshold",
-    "nontemporal_threshold", "linger_us", "pin_threads", "topology_synthetic", "topology_xml"};
+    "nontemporal_threshold", "linger_us", "pin_threads", "topology_synthetic", "topology_xml",
+    "async_threads", "async_bytes_per_second", "async_priority"};
 constexpr const char* kKeywords =
     "threads, numa, numa_node, kernel, tile_bytes, block_bytes, inline_threshold, nontemporal_threshold, "
-    "linger_us, pin_threads, topology_synthetic, topology_xml";
+    "linger_us, pin_threads, topology_synthetic, topology_xml, async_threads, async_bytes_per_second, "
+    "async_priority";
 
 bool known_keyword(const std::string& key) {
     for (const char* k : kKnown)
@@ -54,7 +58,50 @@ NumaPolicy policy_value(py::handle value) {
                           std::string(py::repr(value)));
 }
 
+// A count of threads or bytes per second: an int >= 1 (a float too for a rate: 2.5e9).
+std::uint64_t limit_value(const char* call, const char* key, py::handle value, bool rate) {
+    const std::string where = std::string(call) + ": " + key;
+    if (rate && PyFloat_Check(value.ptr())) {
+        const double v = value.cast<double>();
+        if (!(v >= 1) || v >= 1.8e19)
+            throw py::value_error(where + " must be at least 1 (bytes per second), got " + std::string(py::repr(value)));
+        return static_cast<std::uint64_t>(v);
+    }
+    if (!PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
+        throw py::type_error(where + " must be " + (rate ? "a number" : "an int") + " or None, not " +
+                             std::string(py::str(py::type::handle_of(value).attr("__name__"))));
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+    if (overflow < 0 || (overflow == 0 && v < 1))
+        throw py::value_error(where + " must be at least 1, got " + std::string(py::repr(value)));
+    return overflow > 0 ? std::numeric_limits<std::uint64_t>::max() - 1 : static_cast<std::uint64_t>(v);
+}
+
+Priority priority_value(const char* call, const char* key, py::handle value) {
+    if (PyUnicode_Check(value.ptr())) {
+        const std::string text = value.cast<std::string>();
+        if (text == "foreground") return Priority::Foreground;
+        if (text == "background") return Priority::Background;
+    } else {
+        throw py::type_error(std::string(call) + ": " + key + " must be a str or None, not " +
+                             std::string(py::str(py::type::handle_of(value).attr("__name__"))));
+    }
+    throw py::value_error(std::string(call) + ": " + key + " must be 'foreground' or 'background', got " +
+                          std::string(py::repr(value)));
+}
+
 } // namespace
+
+AsyncOptions async_options(const char* call, py::handle threads, py::handle bytes_per_second, py::handle priority) {
+    AsyncOptions a;
+    if (!threads.is_none()) {
+        a.threads = static_cast<std::size_t>(
+            std::min<std::uint64_t>(limit_value(call, "threads", threads, false), AsyncOptions::kAllThreads));
+    }
+    if (!bytes_per_second.is_none()) a.bytes_per_second = limit_value(call, "bytes_per_second", bytes_per_second, true);
+    if (!priority.is_none()) a.priority = priority_value(call, "priority", priority);
+    return a;
+}
 
 Options options_from_kwargs(const py::kwargs& kwargs) {
     Options o;
@@ -101,6 +148,12 @@ Options options_from_kwargs(const py::kwargs& kwargs) {
             o.topology_synthetic = string_value(key, value);
         } else if (key == "topology_xml") {
             o.topology_xml = string_value(key, value);
+        } else if (key == "async_threads") {
+            o.async.threads = limit_value("tilecopy.Engine", "async_threads", value, false);
+        } else if (key == "async_bytes_per_second") {
+            o.async.bytes_per_second = limit_value("tilecopy.Engine", "async_bytes_per_second", value, true);
+        } else if (key == "async_priority") {
+            o.async.priority = priority_value("tilecopy.Engine", "async_priority", value);
         }
     }
     if (o.numa == NumaPolicy::Node && !node_given)
@@ -127,6 +180,12 @@ py::dict options_to_dict(const Options& o) {
     d["pin_threads"] = o.pin_threads;
     d["topology_synthetic"] = o.topology_synthetic.empty() ? py::object(py::none()) : py::object(py::str(o.topology_synthetic));
     d["topology_xml"] = o.topology_xml.empty() ? py::object(py::none()) : py::object(py::str(o.topology_xml));
+    d["async_threads"] = o.async.threads;
+    d["async_bytes_per_second"] = o.async.bytes_per_second == AsyncOptions::kUnlimited
+                                      ? py::object(py::none())
+                                      : py::object(py::int_(o.async.bytes_per_second));
+    d["async_priority"] = o.async.priority == Priority::Default ? py::object(py::none())
+                                                                : py::object(py::str(priority_name(o.async.priority)));
     return d;
 }
 

@@ -16,4 +16,9 @@ Options options_from_kwargs(const pybind11::kwargs& kwargs);
 // "derive from the machine").
 pybind11::dict options_to_dict(const Options& options);
 
+// copy_async's and copy_batch_async's keywords threads=, bytes_per_second=, priority= (None:
+// the engine's default) -> AsyncOptions; `call` names the function in errors.
+AsyncOptions async_options(const char* call, pybind11::handle threads, pybind11::handle bytes_per_second,
+                           pybind11::handle priority);
+
 } // namespace tilecopy::python

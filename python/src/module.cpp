@@ -206,14 +206,15 @@ py::object copy_on(CopyEngine& engine, py::handle dst, py::handle src) {
     return py::reinterpret_borrow<py::object>(dst);
 }
 
-std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src, Checksum kind) {
+std::unique_ptr<Handle> copy_async_on(CopyEngine& engine, py::handle dst, py::handle src, Checksum kind,
+                                      const AsyncOptions& limits) {
     const at::Tensor& d = tensor_arg(dst, "tilecopy.copy_async", "dst");
     const at::Tensor& s = tensor_arg(src, "tilecopy.copy_async", "src");
     py::object held = py::make_tuple(dst, src);
     CopyHandle handle;
     {
         NoGil released;
-        handle = engine.copy_async(d, s, kind);
+        handle = engine.copy_async(d, s, kind, limits);
     }
     return std::make_unique<Handle>(std::move(handle), std::move(held));
 }
@@ -228,7 +229,8 @@ py::object copy_batch_on(CopyEngine& engine, py::handle dsts, py::handle srcs) {
     return py::reinterpret_borrow<py::object>(dsts);
 }
 
-std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs, Checksum kind) {
+std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts, py::handle srcs, Checksum kind,
+                                            const AsyncOptions& limits) {
     const std::vector<at::Tensor> d = tensor_list(dsts, "tilecopy.copy_batch_async", "dsts");
     const std::vector<at::Tensor> s = tensor_list(srcs, "tilecopy.copy_batch_async", "srcs");
     py::object held = py::make_tuple(py::tuple(py::reinterpret_borrow<py::object>(dsts)),
@@ -236,9 +238,15 @@ std::unique_ptr<Handle> copy_batch_async_on(CopyEngine& engine, py::handle dsts,
     CopyHandle handle;
     {
         NoGil released;
-        handle = engine.copy_batch_async(d, s, kind);
+        handle = engine.copy_batch_async(d, s, kind, limits);
     }
     return std::make_unique<Handle>(std::move(handle), std::move(held));
+}
+
+// A handle's time as time.time() gives it, or None for the clock's epoch (not yet).
+py::object time_or_none(std::chrono::system_clock::time_point t) {
+    if (t == std::chrono::system_clock::time_point{}) return py::none();
+    return py::float_(std::chrono::duration<double>(t.time_since_epoch()).count());
 }
 
 py::dict stats_dict(const CopyEngine& engine) {
@@ -279,20 +287,26 @@ constexpr const char* kCopyDoc = R"(copy_(dst, src) -> dst
 Copies src into dst with torch.Tensor.copy_'s semantics (broadcasting, dtype conversion, the same
 refusals), the GIL released. Returns dst. Raises tilecopy.Error where copy_ would refuse, with
 nothing written to dst.)";
-constexpr const char* kCopyAsyncDoc = R"(copy_async(dst, src, *, checksum=None) -> Handle
+constexpr const char* kCopyAsyncDoc = R"(copy_async(dst, src, *, checksum=None, threads=None, bytes_per_second=None, priority=None) -> Handle
 
 Checks the pair now (raising tilecopy.Error, nothing written), then copies on the engine's
 submitter thread. The Handle keeps both tensors alive until the copy is done; don't read dst or
 write src before Handle.wait() returns. With checksum="crc32c" or "crc32", Handle.checksum() gives
-the checksum of dst's bytes in row-major element order after the copy (see copy_with_checksum).)";
+the checksum of dst's bytes in row-major element order after the copy (see copy_with_checksum).
+
+threads=, bytes_per_second=, priority= (None: the engine's default, Engine(async_threads=...)):
+at most that many of the engine's threads; at most that many destination bytes a second (a
+token bucket taken from block by block); 'background' yields the threads to foreground copies
+while they run. Handle.cancel() stops the copy at the next block boundary.)";
 constexpr const char* kCopyBatchDoc = R"(copy_batch(dsts, srcs) -> dsts
 
 Copies srcs[i] into dsts[i] for every i, as one schedule. Every pair is checked before anything
 is written; an invalid pair raises tilecopy.Error naming its index.)";
-constexpr const char* kCopyBatchAsyncDoc = R"(copy_batch_async(dsts, srcs, *, checksum=None) -> Handle
+constexpr const char* kCopyBatchAsyncDoc = R"(copy_batch_async(dsts, srcs, *, checksum=None, threads=None, bytes_per_second=None, priority=None) -> Handle
 
 copy_batch on the engine's submitter thread; checks now, returns at once. The Handle keeps the
-tensors alive until done. With checksum="crc32c" or "crc32", Handle.checksums() gives one per pair.)";
+tensors alive until done. With checksum="crc32c" or "crc32", Handle.checksums() gives one per pair.
+threads=, bytes_per_second=, priority=: as copy_async.)";
 
 constexpr const char* kCloneDoc = R"(clone(tensor, *, non_blocking=False, huge_pages=None, placement=None, node=None, populate=None)
 
@@ -373,6 +387,20 @@ PYBIND11_MODULE(_tilecopy, m) {
              "result() -> the clones (of clone or clone_batch with non_blocking=True): waits as wait() does, "
              "raising the copy's error; None for a copy's Handle.")
         .def("done", &Handle::done, "done() -> bool: never blocks.")
+        .def("cancel", [](Handle& h) { h.handle.cancel(); },
+             "cancel() -> None\n\nStops the copy at the next block boundary (never blocks; safe from any thread). "
+             "wait() then raises tilecopy.Error('tilecopy: cancelled after N of M bytes'): bytes_copied is N, "
+             "the bytes of the blocks that finished; the destination holds them and is untouched elsewhere. A copy "
+             "still queued never runs. Does nothing once the copy is done, or in a forked child for the parent's "
+             "copy.")
+        .def_property_readonly("started_at", [](const Handle& h) { return time_or_none(h.handle.started_at()); },
+                               "When the copy started (seconds since the epoch, as time.time()), or None.")
+        .def_property_readonly("finished_at", [](const Handle& h) { return time_or_none(h.handle.finished_at()); },
+                               "When the copy finished (seconds since the epoch), or None.")
+        .def_property_readonly("seconds", [](const Handle& h) { return h.handle.seconds(); },
+                               "Seconds from start to finish (to now while it runs; 0.0 before it starts).")
+        .def_property_readonly("bytes_per_second", [](const Handle& h) { return h.handle.bytes_per_second(); },
+                               "bytes_copied / seconds: the rate achieved so far (0.0 before it starts).")
         .def_property_readonly("bytes_copied", [](const Handle& h) { return h.handle.bytes_copied(); },
                                "Destination bytes written so far (rises block by block).")
         .def_property_readonly("bytes_total", [](const Handle& h) { return h.handle.bytes_total(); },
@@ -390,18 +418,24 @@ PYBIND11_MODULE(_tilecopy, m) {
         .def("copy_", [](Engine& e, py::handle dst, py::handle src) { return copy_on(*e.engine, dst, src); },
              py::arg("dst"), py::arg("src"), kCopyDoc)
         .def("copy_async",
-             [](Engine& e, py::handle dst, py::handle src, const py::object& checksum) {
-                 return copy_async_on(*e.engine, dst, src, checksum_kind(checksum, "Engine.copy_async"));
+             [](Engine& e, py::handle dst, py::handle src, const py::object& checksum, py::handle threads,
+                py::handle rate, py::handle priority) {
+                 return copy_async_on(*e.engine, dst, src, checksum_kind(checksum, "Engine.copy_async"),
+                                      async_options("tilecopy.copy_async", threads, rate, priority));
              },
-             py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("checksum") = py::none(), py::keep_alive<0, 1>(),
+             py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("checksum") = py::none(), py::arg("threads") = py::none(),
+             py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), py::keep_alive<0, 1>(),
              kCopyAsyncDoc)
         .def("copy_batch", [](Engine& e, py::handle d, py::handle s) { return copy_batch_on(*e.engine, d, s); },
              py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc)
         .def("copy_batch_async",
-             [](Engine& e, py::handle d, py::handle s, const py::object& checksum) {
-                 return copy_batch_async_on(*e.engine, d, s, checksum_kind(checksum, "Engine.copy_batch_async"));
+             [](Engine& e, py::handle d, py::handle s, const py::object& checksum, py::handle threads, py::handle rate,
+                py::handle priority) {
+                 return copy_batch_async_on(*e.engine, d, s, checksum_kind(checksum, "Engine.copy_batch_async"),
+                                            async_options("tilecopy.copy_batch_async", threads, rate, priority));
              },
-             py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("checksum") = py::none(), py::keep_alive<0, 1>(),
+             py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("checksum") = py::none(), py::arg("threads") = py::none(),
+             py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), py::keep_alive<0, 1>(),
              kCopyBatchAsyncDoc)
         .def("clone",
              [](Engine& e, py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
@@ -450,18 +484,24 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("copy_", [](py::handle dst, py::handle src) { return copy_on(tilecopy::default_engine(), dst, src); },
           py::arg("dst"), py::arg("src"), kCopyDoc);
     m.def("copy_async",
-          [](py::handle dst, py::handle src, const py::object& checksum) {
-              return copy_async_on(tilecopy::default_engine(), dst, src, checksum_kind(checksum, "tilecopy.copy_async"));
+          [](py::handle dst, py::handle src, const py::object& checksum, py::handle threads, py::handle rate,
+             py::handle priority) {
+              return copy_async_on(tilecopy::default_engine(), dst, src, checksum_kind(checksum, "tilecopy.copy_async"),
+                                   async_options("tilecopy.copy_async", threads, rate, priority));
           },
-          py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("checksum") = py::none(), kCopyAsyncDoc);
+          py::arg("dst"), py::arg("src"), py::kw_only(), py::arg("checksum") = py::none(), py::arg("threads") = py::none(),
+          py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), kCopyAsyncDoc);
     m.def("copy_batch", [](py::handle d, py::handle s) { return copy_batch_on(tilecopy::default_engine(), d, s); },
           py::arg("dsts"), py::arg("srcs"), kCopyBatchDoc);
     m.def("copy_batch_async",
-          [](py::handle d, py::handle s, const py::object& checksum) {
+          [](py::handle d, py::handle s, const py::object& checksum, py::handle threads, py::handle rate,
+             py::handle priority) {
               return copy_batch_async_on(tilecopy::default_engine(), d, s,
-                                         checksum_kind(checksum, "tilecopy.copy_batch_async"));
+                                         checksum_kind(checksum, "tilecopy.copy_batch_async"),
+                                         async_options("tilecopy.copy_batch_async", threads, rate, priority));
           },
-          py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("checksum") = py::none(), kCopyBatchAsyncDoc);
+          py::arg("dsts"), py::arg("srcs"), py::kw_only(), py::arg("checksum") = py::none(), py::arg("threads") = py::none(),
+          py::arg("bytes_per_second") = py::none(), py::arg("priority") = py::none(), kCopyBatchAsyncDoc);
     m.def("clone",
           [](py::handle t, bool nb, py::handle hp, py::handle pl, py::handle node, py::handle pop) {
               return clone_call(tilecopy::default_engine(), py::none(), t, false, nb, hp, pl, node, pop);
