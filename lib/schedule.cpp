@@ -101,6 +101,7 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
             job.reset(tile.end_block - tile.first_block);
             job.fn = fn;
             job.ctx = ctx;
+            job.fence = plan.fence_after;
             const bool shared = job.count > 1;
             if (shared) crew.publish(job);
             job.work(/*from_back=*/false);
@@ -123,6 +124,7 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx) {
             jobs[a].reset(mine[a].size());
             jobs[a].fn = fn;
             jobs[a].ctx = ctx;
+            jobs[a].fence = plan.fence_after;
             if (jobs[a].count) arenas_[a]->crew.publish(jobs[a]);
         }
         for (std::size_t a = 0; a < n; ++a) jobs[a].work(/*from_back=*/false);
