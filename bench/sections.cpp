@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "baselines.hpp"
+#include "limit.hpp"
 
 namespace bench {
 
@@ -89,6 +90,7 @@ Section copy_section(std::size_t bytes, const Context& ctx) {
             s.variants.back().reference = def;
         }
     }
+    add_limit_variant(s, pair, ctx);
     if (ctx.methods.tilecopy_tensor)
         add_tilecopy_tensor_variant(s, pair, ctx);
     int reference = index_of(s, "tilecopy");

@@ -49,6 +49,20 @@ namespace tilecopy::detail {
 // The spins are bounded (Options::linger_us), and so is the cost to an SMT sibling on bare metal.
 void cpu_relax() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
+namespace {
+
+// Orders this thread's non-temporal stores before its later stores: the `done` count that
+// tells the caller its blocks are written.
+void fence_streaming_stores() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_sfence();
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+} // namespace
+
 void Job::reset(std::size_t blocks_in_job) noexcept {
     count = blocks_in_job;
     ends.store(std::uint64_t(blocks_in_job) << 32, std::memory_order_relaxed);
@@ -75,7 +89,12 @@ void Job::work(bool from_back) noexcept {
         ++ran;
         e = ends.load(std::memory_order_relaxed);
     }
-    if (ran) done.fetch_add(ran, TILECOPY_DONE_PUBLISH);
+    if (ran) {
+        // One fence per thread and job, not per block: `done` is what the caller waits on
+        // (and all it returns on); progress counters promise nothing about visibility.
+        if (fence) fence_streaming_stores();
+        done.fetch_add(ran, TILECOPY_DONE_PUBLISH);
+    }
 }
 
 // What helpers touch: it outlives the crew as long as a helper task (started or not) holds it.

@@ -64,6 +64,7 @@ struct Job {
     std::atomic<std::uint64_t> ends{0}; // next block from the front (low 32 bits), end of the back
     std::atomic<std::size_t> done{0};
     std::atomic<int> users{0}; // helpers holding a pointer to it
+    bool fence = false;        // store-fence before publishing blocks run (Plan::fence_after)
 
     // Sets the blocks (at most 2^32 - 1: tiles bound them far below).
     void reset(std::size_t blocks_in_job) noexcept;

@@ -112,22 +112,26 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
     const std::size_t threads = std::min(scheduler_.total_concurrency(), control ? control->threads() : kNever);
     const Decision d = decide(strategy_, dst_bytes, threads, false);
     Plan plan;
+    // Without checksums, streamed blocks skip the kernel's fence: each thread fences once
+    // before it publishes its blocks (docs/design.md, "The fence").
+    const kernels::CopyFn block_fn = sums ? fn : pick_kernel(*kernel_, conversion, nt, /*fenced=*/false);
     try {
         plan = make_plan(regions, count, conversion, PlanOptions{options_.tile_bytes, d.block_bytes, d.tail_bytes, d.threads});
+        plan.fence_after = nt && !sums;
         place_blocks(plan, scheduler_.topology(), options_.numa, options_.numa_node);
         if (sums) sums->prepare(plan);
     } catch (const std::bad_alloc&) {
         throw Error("tilecopy: out of memory planning a copy of " + std::to_string(dst_bytes) + " bytes in blocks of " +
                     std::to_string(d.block_bytes) + " bytes (Options::block_bytes)");
     }
-    scheduler_.run(plan, [&plan, fn, progress, des, sums, control](const Block& block) noexcept {
+    scheduler_.run(plan, [&plan, fn, block_fn, progress, des, sums, control](const Block& block) noexcept {
         if (control && !control->before_block(block_elements(plan, block) * des)) return;
         std::size_t done = 0;
         if (sums)
             done = sums->run_block(plan, block, fn);
         else
-            for_each_piece(plan, block, [fn, &done](char* d, const char* s, std::size_t n) noexcept {
-                fn(d, s, n);
+            for_each_piece(plan, block, [block_fn, &done](char* d, const char* s, std::size_t n) noexcept {
+                block_fn(d, s, n);
                 done += n;
             });
         if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);

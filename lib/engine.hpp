@@ -117,8 +117,18 @@ struct EngineAccess {
 inline Engine& internals(CopyEngine& engine) noexcept { return EngineAccess::of(engine); }
 inline const Engine& internals(const CopyEngine& engine) noexcept { return EngineAccess::of(engine); }
 
-// The kernel function of a set for a conversion and a store kind.
-inline kernels::CopyFn pick_kernel(const kernels::KernelSet& k, Conversion c, bool nt) noexcept {
+// The kernel function of a set for a conversion and a store kind; `fenced` false: the
+// non-temporal kernels without their closing sfence (the caller fences: Plan::fence_after).
+inline kernels::CopyFn pick_kernel(const kernels::KernelSet& k, Conversion c, bool nt, bool fenced = true) noexcept {
+    if (nt && !fenced) {
+        switch (c) {
+        case Conversion::None: return k.copy_nt_unfenced;
+        case Conversion::F32ToBF16: return k.f32_to_bf16_nt_unfenced;
+        case Conversion::BF16ToF32: return k.bf16_to_f32_nt_unfenced;
+        case Conversion::F32ToF16: return k.f32_to_f16_nt_unfenced;
+        case Conversion::F16ToF32: return k.f16_to_f32_nt_unfenced;
+        }
+    }
     switch (c) {
     case Conversion::None: return nt ? k.copy_nt : k.copy;
     case Conversion::F32ToBF16: return nt ? k.f32_to_bf16_nt : k.f32_to_bf16;

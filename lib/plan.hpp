@@ -51,6 +51,9 @@ struct Plan {
     std::size_t total_dst_bytes = 0;
     std::vector<Block> blocks;
     std::vector<Tile> tiles;
+    // The blocks stream with unfenced non-temporal stores: each thread that ran some fences once
+    // before it publishes them (crew.cpp, Job::work).
+    bool fence_after = false;
 };
 
 // Sizes are counted in bytes of the wider side (source or destination) of the conversion; a

@@ -116,6 +116,7 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
             job.fn = fn;
             job.ctx = ctx;
             job.gate = gate;
+            job.fence = plan.fence_after;
             const bool shared = job.count > 1;
             if (shared) crew.publish(job);
             job.work(/*from_back=*/false);
@@ -143,6 +144,7 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
             jobs[a].fn = fn;
             jobs[a].ctx = ctx;
             jobs[a].gate = gate;
+            jobs[a].fence = plan.fence_after;
             if (jobs[a].count) arenas_[a]->crew.publish(jobs[a]);
         }
         for (std::size_t a = 0; a < n; ++a) jobs[a].work(/*from_back=*/false);

@@ -53,6 +53,10 @@ const ConvertVariant kConvertVariants[] = {
     {"f32_to_f16_nt", &KernelSet::f32_to_f16_nt, &KernelSet::f32_to_f16, 4, 2},
     {"f16_to_f32", &KernelSet::f16_to_f32, &KernelSet::f16_to_f32, 2, 4},
     {"f16_to_f32_nt", &KernelSet::f16_to_f32_nt, &KernelSet::f16_to_f32, 2, 4},
+    {"f32_to_bf16_nt_unfenced", &KernelSet::f32_to_bf16_nt_unfenced, &KernelSet::f32_to_bf16, 4, 2},
+    {"bf16_to_f32_nt_unfenced", &KernelSet::bf16_to_f32_nt_unfenced, &KernelSet::bf16_to_f32, 2, 4},
+    {"f32_to_f16_nt_unfenced", &KernelSet::f32_to_f16_nt_unfenced, &KernelSet::f32_to_f16, 4, 2},
+    {"f16_to_f32_nt_unfenced", &KernelSet::f16_to_f32_nt_unfenced, &KernelSet::f16_to_f32, 2, 4},
 };
 
 const KernelSet& reference_kernel() { return tilecopy::kernels::scalar::kernel_set; }

@@ -28,8 +28,14 @@ namespace {
 struct CopyVariant {
     const char* name;
     CopyFn KernelSet::*fn;
+    // Every source misalignment in the sweep up to 1024 bytes, or a few: copy_nt_unfenced is
+    // copy_nt's code without the closing fence, and its head, body and tail follow the
+    // destination's alignment, which the sweep still covers whole.
+    bool every_source_misalignment = true;
 };
-const CopyVariant kCopyVariants[] = {{"copy", &KernelSet::copy}, {"copy_nt", &KernelSet::copy_nt}};
+const CopyVariant kCopyVariants[] = {{"copy", &KernelSet::copy},
+                                     {"copy_nt", &KernelSet::copy_nt},
+                                     {"copy_nt_unfenced", &KernelSet::copy_nt_unfenced, false}};
 
 // Copies n bytes to dst.data() + dst_offset and checks the whole guarded buffer: the window
 // holds the source, everything else is still the canary. Restores the window afterwards.
@@ -57,6 +63,7 @@ TEST_CASE("every copy kernel matches memcpy for every size up to 1024 and every 
         for (const CopyVariant& v : kCopyVariants) {
             SUBCASE((std::string(k->name) + " " + v.name).c_str()) {
                 for (std::size_t sa = 0; sa < 64; ++sa) {
+                    if (!v.every_source_misalignment && sa != 0 && sa != 1 && sa != 63) continue;
                     std::size_t failures = 0;
                     std::string first_failure;
                     for (std::size_t da = 0; da < 64; ++da) {

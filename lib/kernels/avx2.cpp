@@ -82,6 +82,9 @@ struct Ymm {
 
 void copy(void* dst, const void* src, std::size_t n) noexcept { copy_regular<Ymm>(dst, src, n); }
 void copy_nt(void* dst, const void* src, std::size_t n) noexcept { copy_nt_skeleton<CopyLines<Ymm>>(dst, src, n); }
+void copy_nt_unfenced(void* dst, const void* src, std::size_t n) noexcept {
+    copy_nt_skeleton<CopyLines<Ymm>, false>(dst, src, n);
+}
 
 // --- Conversions: 16 elements per step ----------------------------------------------------
 
@@ -192,9 +195,9 @@ void convert(void* dst, const void* src, std::size_t count) noexcept {
     convert_vectors<Converter<Op>>(static_cast<Byte*>(dst), static_cast<const Byte*>(src), count);
 }
 
-template <typename Op>
+template <typename Op, bool Fence = true>
 void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
-    copy_nt_skeleton<Converter<Op>>(dst, src, count);
+    copy_nt_skeleton<Converter<Op>, Fence>(dst, src, count);
 }
 
 } // namespace
@@ -212,6 +215,11 @@ const KernelSet kernel_set = {
     convert_nt<ToF16>,
     convert<FromF16>,
     convert_nt<FromF16>,
+    copy_nt_unfenced,
+    convert_nt<ToBF16, false>,
+    convert_nt<FromBF16, false>,
+    convert_nt<ToF16, false>,
+    convert_nt<FromF16, false>,
 };
 
 } // namespace tilecopy::kernels::avx2

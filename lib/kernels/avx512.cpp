@@ -71,6 +71,9 @@ struct Zmm {
 
 void copy(void* dst, const void* src, std::size_t n) noexcept { copy_regular<Zmm>(dst, src, n); }
 void copy_nt(void* dst, const void* src, std::size_t n) noexcept { copy_nt_skeleton<CopyLines<Zmm>>(dst, src, n); }
+void copy_nt_unfenced(void* dst, const void* src, std::size_t n) noexcept {
+    copy_nt_skeleton<CopyLines<Zmm>, false>(dst, src, n);
+}
 
 // --- Conversions: 16 elements per vector --------------------------------------------------
 
@@ -165,9 +168,9 @@ void convert(void* dst, const void* src, std::size_t count) noexcept {
     convert_vectors<Op>(static_cast<Byte*>(dst), static_cast<const Byte*>(src), count);
 }
 
-template <typename Op>
+template <typename Op, bool Fence = true>
 void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
-    copy_nt_skeleton<Op>(dst, src, count);
+    copy_nt_skeleton<Op, Fence>(dst, src, count);
 }
 
 } // namespace
@@ -185,6 +188,11 @@ const KernelSet kernel_set = {
     convert_nt<ToF16>,
     convert<FromF16>,
     convert_nt<FromF16>,
+    copy_nt_unfenced,
+    convert_nt<ToBF16, false>,
+    convert_nt<FromBF16, false>,
+    convert_nt<ToF16, false>,
+    convert_nt<FromF16, false>,
 };
 
 } // namespace tilecopy::kernels::avx512

@@ -139,11 +139,12 @@ void copy_regular(void* dst, const void* src, std::size_t n) noexcept {
 // The non-temporal skeleton, in elements of Op::src_size source and Op::dst_size destination
 // bytes (1 and 1 for copies): a head of regular stores up to the destination's next 64-byte
 // line, a body of Op::step elements at a time (a whole number of aligned lines or vectors)
-// with streaming stores, a regular tail, then the fence. Op provides:
+// with streaming stores, a regular tail, then the fence (unless Fence is false: the caller
+// fences once after a run of calls, kernels.hpp). Op provides:
 //   src_size, dst_size, step, min_bytes: below head + min_bytes destination bytes the
 //     whole range takes regular(d, s, count), as the body would be too short to pay;
 //   regular(d, s, count), edge(d, s, count) (head and tail, count < step), stream_step(d, s).
-template <typename Op>
+template <typename Op, bool Fence = true>
 void copy_nt_skeleton(void* dst, const void* src, std::size_t count) noexcept {
     auto* d = static_cast<Byte*>(dst);
     const auto* s = static_cast<const Byte*>(src);
@@ -162,10 +163,9 @@ void copy_nt_skeleton(void* dst, const void* src, std::size_t count) noexcept {
     for (; count >= Op::step; count -= Op::step, d += Op::step * Op::dst_size, s += Op::step * Op::src_size)
         Op::stream_step(d, s);
     Op::edge(d, s, count);
-    // Streaming stores are weakly ordered: fence so the data is visible to whoever we signal.
-    // One fence per call is one per block (the plan's pieces are blocks, but for many small
-    // regions packed in one block): see README, Kernels, for why it stays here.
-    _mm_sfence();
+    // Streaming stores are weakly ordered: fence so the data is visible to whoever we signal
+    // (docs/design.md, "The fence").
+    if (Fence) _mm_sfence();
 }
 
 // The skeleton's Op for byte copies with V's vectors (as copy_regular, plus stream(p, v)):

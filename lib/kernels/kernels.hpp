@@ -52,6 +52,13 @@ struct KernelSet {
     ConvertFn f32_to_f16_nt;
     ConvertFn f16_to_f32;
     ConvertFn f16_to_f32_nt;
+    // The `_nt` kernels without their closing sfence, for a caller that runs many of them and
+    // fences once before it tells anyone they are done (the scheduler: lib/crew.cpp, Job::work).
+    CopyFn copy_nt_unfenced;
+    ConvertFn f32_to_bf16_nt_unfenced;
+    ConvertFn bf16_to_f32_nt_unfenced;
+    ConvertFn f32_to_f16_nt_unfenced;
+    ConvertFn f16_to_f32_nt_unfenced;
 };
 
 namespace scalar {

@@ -136,6 +136,9 @@ struct Xmm {
 void copy_nt(void* dst, const void* src, std::size_t bytes) noexcept {
     copy_nt_skeleton<CopyLines<Xmm>>(dst, src, bytes);
 }
+void copy_nt_unfenced(void* dst, const void* src, std::size_t bytes) noexcept {
+    copy_nt_skeleton<CopyLines<Xmm>, false>(dst, src, bytes);
+}
 
 // Converts a 64-byte destination line at a time through an aligned staging line, so the
 // scalar conversion can still end in streaming stores.
@@ -154,16 +157,17 @@ struct LineConverter {
     }
 };
 
-template <typename Conv>
+template <typename Conv, bool Fence = true>
 void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
-    copy_nt_skeleton<LineConverter<Conv>>(dst, src, count);
+    copy_nt_skeleton<LineConverter<Conv>, Fence>(dst, src, count);
 }
 
 #else
 
 void copy_nt(void* dst, const void* src, std::size_t bytes) noexcept { copy_bytes(dst, src, bytes); }
+void copy_nt_unfenced(void* dst, const void* src, std::size_t bytes) noexcept { copy_bytes(dst, src, bytes); }
 
-template <typename Conv>
+template <typename Conv, bool Fence = true>
 void convert_nt(void* dst, const void* src, std::size_t count) noexcept {
     convert<Conv>(dst, src, count);
 }
@@ -185,6 +189,11 @@ const KernelSet kernel_set = {
     convert_nt<F32ToF16>,
     convert<F16ToF32>,
     convert_nt<F16ToF32>,
+    copy_nt_unfenced,
+    convert_nt<F32ToBF16, false>,
+    convert_nt<BF16ToF32, false>,
+    convert_nt<F32ToF16, false>,
+    convert_nt<F16ToF32, false>,
 };
 
 } // namespace tilecopy::kernels::scalar

@@ -63,19 +63,25 @@ StridedMemory memory_of(const at::Tensor& t) {
 // source, whatever path each pair takes.
 void check_independent(const BatchPlan& plan, const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs) {
     std::vector<Span> extents;
-    std::vector<StridedMemory> memory;
+    std::vector<const at::Tensor*> tensors;
     extents.reserve(2 * plan.pairs.size());
-    memory.reserve(2 * plan.pairs.size());
+    tensors.reserve(2 * plan.pairs.size());
     for (const PairPlan& p : plan.pairs) {
         if (p.action == PairAction::Nothing) continue;
         for (const auto& [extent, tensor] : {std::make_pair(p.dst_extent, &p.dst_memory),
                                              std::make_pair(p.src_extent, &p.src_memory)}) {
             if (extent.end <= extent.begin) continue;
             extents.push_back(extent);
-            memory.push_back(memory_of(*tensor));
+            tensors.push_back(tensor);
         }
     }
+    // Extents apart settle almost every batch: the element sets are read only where they meet.
     SpanConflict conflict;
+    std::vector<Span> sorted = extents;
+    if (!find_conflict(sorted, conflict)) return;
+    std::vector<StridedMemory> memory;
+    memory.reserve(tensors.size());
+    for (const at::Tensor* t : tensors) memory.push_back(memory_of(*t));
     switch (find_sharing(memory, extents, kMaxCheckedRuns, conflict)) {
     case Sharing::None: return;
     case Sharing::Shared:
