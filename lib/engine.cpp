@@ -3,6 +3,7 @@
 #include "engine.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <new>
 #include <string>
 
@@ -46,6 +47,8 @@ Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel)
     o.threads = s.threads.value;
     o.block_bytes = s.block_bytes.value;
     o.inline_threshold = s.inline_threshold.value;
+    o.idle_inline_threshold = s.idle_inline_threshold.value;
+    o.string_copy_threshold = s.string_copy_threshold.value;
     o.nontemporal_threshold = s.nontemporal_threshold.value;
     o.linger_us = s.linger_us.value;
     o.async_inline_bytes = s.async_inline_bytes.value;
@@ -62,6 +65,9 @@ Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel)
 Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
     : strategy_(make_strategy(options, *topology)),
       kernel_(&choose_kernel(strategy_.kernel.name)),
+      copy_fn_(kernel_->copy),
+      copy_nt_fn_(kernel_->copy_nt),
+      string_copy_below_(strategy_.string_copy_threshold.value),
       options_(resolved(options, strategy_, *kernel_)),
       generation_(fork_generation()),
       scheduler_(std::move(topology), options_) {}
@@ -90,6 +96,23 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
         if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
         if (counted) count_copy(kInlineCopies, dst_bytes, nt);
         return;
+    }
+
+    // Helpers asleep (none lingering, no such copy within the linger): waking one costs more
+    // than a copy this size would save. A copy within the linger of the last goes to the
+    // helpers, so back-to-back copies wake them and keep them.
+    if (!sums) {
+        const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count();
+        const std::int64_t last = last_planned_ns_.exchange(now, std::memory_order_relaxed);
+        const bool recent = now - last <= static_cast<std::int64_t>(strategy_.linger_us.value) * 1000;
+        if (inline_while_idle(strategy_, dst_bytes, recent || scheduler_.helpers_lingering())) {
+            copy_here(regions, count, fn);
+            if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
+            count_copy(kInlineCopies, dst_bytes, nt);
+            return;
+        }
     }
 
     const Decision d = decide(strategy_, dst_bytes, scheduler_.total_concurrency(), false);
