@@ -62,7 +62,12 @@ std::size_t calibrate(const Variant& v, const TimingSettings& settings) {
 
 double sample_seconds(const Variant& v, std::size_t calls, const TimingSettings& settings) {
     if (v.timing == Timing::Cold) {
-        sleep_ms(v.idle_ms >= 0 ? v.idle_ms : settings.cold_idle_ms);
+        const double idle = v.idle_ms >= 0 ? v.idle_ms : settings.cold_idle_ms;
+        for (int i = 0; i < v.lead_in; ++i) {
+            v.copy();
+            sleep_ms(idle);
+        }
+        if (v.lead_in == 0) sleep_ms(idle);
         if (v.prepare)
             v.prepare();
         return time_calls(v, 1);
@@ -108,6 +113,7 @@ SectionResult run_section(const Section& section, const TimingSettings& settings
         r.method = v.method;
         r.label = v.label;
         r.timing = v.timing;
+        r.target = v.target;
         progress(section.name + ": verifying " + v.label);
         try {
             r.failure = v.verify();
@@ -138,10 +144,27 @@ SectionResult run_section(const Section& section, const TimingSettings& settings
 
     for (std::size_t i = 0; i < n; ++i) {
         VariantResult& r = out.variants[i];
+        const std::vector<int>& best_of = section.variants[i].best_of;
         int ref = section.variants[i].reference;
-        if (ref >= 0 && static_cast<std::size_t>(ref) < n && static_cast<std::size_t>(ref) != i) {
+        if (!best_of.empty()) {
+            std::vector<const VariantResult*> others;
+            for (int o : best_of)
+                if (o >= 0 && static_cast<std::size_t>(o) < n && static_cast<std::size_t>(o) != i &&
+                    out.variants[static_cast<std::size_t>(o)].gbps.size() == r.gbps.size() && !r.gbps.empty())
+                    others.push_back(&out.variants[static_cast<std::size_t>(o)]);
+            for (const VariantResult* o : others)
+                r.reference_label += (r.reference_label.empty() ? "best of " : ", ") + o->label;
+            if (!others.empty())
+                r.reference_method = "best of";
+            for (std::size_t k = 0; k < r.gbps.size() && !others.empty(); ++k) {
+                double best = 0;
+                for (const VariantResult* o : others) best = std::max(best, o->gbps[k]);
+                r.ratios.push_back(r.gbps[k] / best);
+            }
+        } else if (ref >= 0 && static_cast<std::size_t>(ref) < n && static_cast<std::size_t>(ref) != i) {
             const VariantResult& base = out.variants[static_cast<std::size_t>(ref)];
             r.reference_label = base.label;
+            r.reference_method = base.method;
             if (r.gbps.size() == base.gbps.size())
                 for (std::size_t k = 0; k < r.gbps.size(); ++k)
                     r.ratios.push_back(r.gbps[k] / base.gbps[k]);

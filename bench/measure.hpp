@@ -24,11 +24,21 @@ struct Variant {
     // is right, else what is wrong. A variant that fails is not timed.
     std::function<std::string()> verify;
     int reference = -1; // index in Section::variants of the variant this one is divided by
+    // Instead of one reference: divided, round by round, by the fastest of these variants in
+    // that round ("the best other method"). Wins over `reference` when not empty.
+    std::vector<int> best_of;
+    // The ratio this row must reach (the median over rounds, >=); 0: none. The table says
+    // whether it was met, and the run ends with every target row.
+    double target = 0;
     Timing timing = Timing::Warm;
     // Cold timing only: the idle spell before the call (negative: TimingSettings::cold_idle_ms),
     // and untimed work between it and the call (a torch op, fresh destination pages).
     double idle_ms = -1;
     std::function<void()> prepare;
+    // Cold timing only: untimed calls of this variant before the timed one, each followed by
+    // the idle spell, so that the timed call finds what a steady stream of such calls leaves
+    // (its own threads awake or asleep, its own buffers where it left them).
+    int lead_in = 0;
 };
 
 struct SectionResult;
@@ -61,9 +71,12 @@ struct VariantResult {
     std::vector<double> gbps;       // one per round
     std::vector<double> ratios;     // gbps / reference's gbps, round by round
     std::string reference_label;    // empty: no reference
+    std::string reference_method;   // the reference's method; "best of" for Variant::best_of
     double median_gbps = 0, min_gbps = 0, max_gbps = 0;
     double median_ratio = std::numeric_limits<double>::quiet_NaN(); // NaN: no reference
     Timing timing = Timing::Warm;
+    double target = 0; // Variant::target
+    bool target_met() const { return target > 0 && median_ratio >= target; }
 };
 
 struct SectionResult {

@@ -1,6 +1,8 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -14,15 +16,29 @@
 
 namespace bench {
 
+namespace {
+
+// ">=0.95 met", ">=0.95 NOT met", or empty for a row without a target.
+std::string target_text(const VariantResult& v) {
+    if (v.target <= 0)
+        return "";
+    char text[32];
+    std::snprintf(text, sizeof text, ">=%.2f %s", v.target, v.target_met() ? "met" : "NOT met");
+    return text;
+}
+
+} // namespace
+
 void print_table_header(std::FILE* out, int rounds_small, int rounds_large) {
     std::fprintf(out,
                  "# GB/s: destination bytes written per second, 1 GB = 1e9 bytes; median of %d rounds "
                  "(%d at 256 MiB and above), min and max beside it.\n"
                  "# ratio: the median over rounds of (this row's GB/s / the reference row's GB/s in the same "
-                 "round).\n",
+                 "round; \"best of\": the fastest of those rows in that round).\n"
+                 "# target: the ratio the row must reach (docs/benchmarks.md, \"Targets\"), met or NOT met.\n",
                  rounds_small, rounds_large);
-    std::fprintf(out, "%-10s %9s  %-28s %9s %9s %9s %7s  %s\n", "section", "size", "method", "GB/s", "min", "max",
-                 "ratio", "reference");
+    std::fprintf(out, "%-10s %9s  %-28s %9s %9s %9s %7s  %-15s %s\n", "section", "size", "method", "GB/s", "min", "max",
+                 "ratio", "target", "reference");
     std::fflush(out);
 }
 
@@ -37,12 +53,32 @@ void print_section_rows(std::FILE* out, const SectionResult& section) {
         char ratio[32] = "-";
         if (!std::isnan(v.median_ratio))
             std::snprintf(ratio, sizeof ratio, "%.2fx", v.median_ratio);
-        std::fprintf(out, "%-10s %9s  %-28s %9.2f %9.2f %9.2f %7s  %s\n", section.name.c_str(), size.c_str(),
-                     v.label.c_str(), v.median_gbps, v.min_gbps, v.max_gbps, ratio,
+        std::fprintf(out, "%-10s %9s  %-28s %9.2f %9.2f %9.2f %7s  %-15s %s\n", section.name.c_str(), size.c_str(),
+                     v.label.c_str(), v.median_gbps, v.min_gbps, v.max_gbps, ratio, target_text(v).c_str(),
                      v.reference_label.empty() ? "" : v.reference_label.c_str());
     }
     for (const std::string& note : section.notes)
         std::fprintf(out, "%-10s %9s  # %s\n", section.name.c_str(), size.c_str(), note.c_str());
+    std::fflush(out);
+}
+
+void print_targets(std::FILE* out, const std::vector<SectionResult>& sections) {
+    std::size_t rows = 0, met = 0;
+    for (const SectionResult& s : sections)
+        for (const VariantResult& v : s.variants)
+            if (v.target > 0) {
+                ++rows;
+                met += v.target_met() ? 1 : 0;
+            }
+    if (rows == 0)
+        return;
+    std::fprintf(out, "\n# targets: %zu of %zu rows met\n", met, rows);
+    for (const SectionResult& s : sections)
+        for (const VariantResult& v : s.variants)
+            if (v.target > 0)
+                std::fprintf(out, "%-10s %9s  %-28s %7.2fx  %s  (%s)\n", s.name.c_str(),
+                             tilecopy::size_text(s.size_bytes).c_str(), v.label.c_str(), v.median_ratio,
+                             target_text(v).c_str(), v.reference_label.c_str());
     std::fflush(out);
 }
 
@@ -65,6 +101,10 @@ nlohmann::ordered_json to_json(const VariantResult& v) {
         j["reference"] = v.reference_label;
         j["ratios"] = v.ratios;
         j["median_ratio"] = v.median_ratio; // NaN (no common rounds) is written as null
+    }
+    if (v.target > 0) {
+        j["target_ratio"] = v.target;
+        j["target_met"] = v.target_met();
     }
     return j;
 }
@@ -157,73 +197,150 @@ std::string quoted_for_shell(const std::string& s) {
 
 } // namespace
 
+namespace {
+
+// The ratio panels, one per pattern: which sections feed each.
+struct Panel {
+    const char* title;
+    bool (*matches)(const std::string& section);
+};
+
+const Panel kPanels[] = {
+    {"back to back", [](const std::string& s) { return s == "copy"; }},
+    {"isolated (one copy after idleness, a torch op, or in a stream)", [](const std::string& s) { return s == "isolated"; }},
+    {"fresh memory", [](const std::string& s) { return s.find("fresh") != std::string::npos; }},
+    {"batch", [](const std::string& s) { return s.rfind("batch", 0) == 0; }},
+    {"conversions", [](const std::string& s) { return s.find("->") != std::string::npos; }},
+};
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// A tilecopy row divided by another method (or the best of the others): what the ratio panels draw.
+bool against_others(const VariantResult& v) {
+    return v.failure.empty() && starts_with(v.method, "tilecopy") && !v.reference_method.empty() &&
+           !starts_with(v.reference_method, "tilecopy") && !std::isnan(v.median_ratio) && !v.ratios.empty();
+}
+
+using Series = std::map<std::size_t, std::vector<double>>; // bytes -> median, min, max
+
+// Writes one data file per series; returns the plot command's list, or empty when there is none.
+std::string plot_list(TempDir& dir, const std::string& stem, const std::vector<std::string>& order,
+                      std::map<std::string, Series>& series, std::string& error) {
+    std::string list;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        std::string data = dir.path + "/" + stem + std::to_string(i) + ".dat";
+        dir.files.push_back(data);
+        std::ofstream f(data);
+        f << "# bytes median min max\n";
+        for (const auto& [bytes, p] : series[order[i]])
+            f << bytes << ' ' << p[0] << ' ' << p[1] << ' ' << p[2] << '\n';
+        if (!f) {
+            error = "cannot write " + data;
+            return {};
+        }
+        list += (i ? ", " : "") + quoted_for_gnuplot(data) +
+                " using 1:2:3:4 with yerrorlines pointtype 7 pointsize 0.6 title " + quoted_for_gnuplot(order[i]);
+    }
+    return list;
+}
+
+} // namespace
+
 std::string write_svg(const std::string& path, const RunInfo& info, const std::vector<SectionResult>& sections) {
     if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
         return "gnuplot is not installed (Debian: apt-get install gnuplot-nox)";
 
-    // label -> size -> (median, min, max), in the order methods first appear.
+    // (a) Ratios: panel -> series -> size -> (median, min, max) over rounds.
+    struct PanelData {
+        std::vector<std::string> order;
+        std::map<std::string, Series> series;
+    };
+    std::vector<PanelData> panels(std::size(kPanels));
+    for (const SectionResult& s : sections) {
+        for (std::size_t p = 0; p < panels.size(); ++p) {
+            if (!kPanels[p].matches(s.name))
+                continue;
+            for (const VariantResult& v : s.variants) {
+                if (!against_others(v))
+                    continue;
+                // Sections of one panel that differ by name (two batches, two conversions) keep apart.
+                const bool named = s.name != "copy" && s.name != "isolated" && s.name.find("fresh") == std::string::npos;
+                const std::string key = (named ? s.name + ": " : std::string()) + v.label + " / " +
+                                        (v.reference_method == "best of" ? std::string("best other") : v.reference_label);
+                if (!panels[p].series.count(key))
+                    panels[p].order.push_back(key);
+                auto [lo, hi] = std::minmax_element(v.ratios.begin(), v.ratios.end());
+                panels[p].series[key][s.dst_bytes] = {v.median_ratio, *lo, *hi};
+            }
+        }
+    }
+    // (b) GB/s of every method back to back.
     std::vector<std::string> order;
-    std::map<std::string, std::map<std::size_t, std::vector<double>>> points;
+    std::map<std::string, Series> gbps;
     for (const SectionResult& s : sections) {
         if (s.name != "copy")
             continue;
         for (const VariantResult& v : s.variants) {
             if (!v.failure.empty() || v.gbps.empty())
                 continue;
-            if (!points.count(v.label))
+            if (!gbps.count(v.label))
                 order.push_back(v.label);
-            points[v.label][s.dst_bytes] = {v.median_gbps, v.min_gbps, v.max_gbps};
+            gbps[v.label][s.dst_bytes] = {v.median_gbps, v.min_gbps, v.max_gbps};
         }
     }
-    if (order.empty())
-        return "no copy rows to plot";
-    std::string xtics;
-    for (const SectionResult& s : sections)
-        if (s.name == "copy")
-            xtics += (xtics.empty() ? "" : ", ") + quoted_for_gnuplot(tilecopy::size_text(s.dst_bytes)) + " " +
-                     std::to_string(s.dst_bytes);
+    std::size_t drawn = 0;
+    for (const PanelData& p : panels)
+        drawn += p.order.empty() ? 0 : 1;
+    if (order.empty() && drawn == 0)
+        return "no rows to plot";
 
     char dir_template[] = "/tmp/tilecopy-bench-XXXXXX";
     if (::mkdtemp(dir_template) == nullptr)
         return "cannot create a temporary directory for gnuplot";
     TempDir dir{dir_template, {}};
 
-    std::string plot = "plot ";
-    for (std::size_t i = 0; i < order.size(); ++i) {
-        std::string data = dir.path + "/method" + std::to_string(i) + ".dat";
-        dir.files.push_back(data);
-        std::ofstream f(data);
-        f << "# bytes median_gbps min_gbps max_gbps\n";
-        for (const auto& [bytes, p] : points[order[i]])
-            f << bytes << ' ' << p[0] << ' ' << p[1] << ' ' << p[2] << '\n';
-        if (!f)
-            return "cannot write " + data;
-        plot += (i ? ", " : "") + quoted_for_gnuplot(data) + " using 1:2:3:4 with yerrorlines pointtype 7 pointsize 0.6 title " +
-                quoted_for_gnuplot(order[i]);
-    }
-
     std::string script = dir.path + "/plot.gp";
     dir.files.push_back(script);
-    {
-        std::ofstream f(script);
-        f << "set terminal svg size 960,600 dynamic enhanced font 'sans,12' background rgb 'white'\n"
-          << "set output " << quoted_for_gnuplot(path) << "\n"
-          << "set title " << quoted_for_gnuplot("tilecopy-bench: " + info.cpu_model + ", " +
-                                                std::to_string(info.baseline_threads) + " threads, " +
-                                                info.copy_kernel + " kernel, " + info.date) << " noenhanced\n"
-          << "set logscale x 2\n"
-          << "set xtics (" << xtics << ")\n"
-          << "set xlabel 'copy size (bytes)'\n"
-          << "set ylabel 'GB/s (destination bytes / s, 1 GB = 1e9 bytes)'\n"
-          << "set yrange [0:*]\n"
-          << "set offsets graph 0.03, graph 0.03, 0, 0\n"
-          << "set grid\n"
-          << "set key outside right top noenhanced\n"
-          << "set bars small\n"
-          << plot << "\n";
-        if (!f)
-            return "cannot write " + script;
+    std::ofstream f(script);
+    const std::size_t rows = std::max<std::size_t>(drawn, 2);
+    f << "set terminal svg size 1500," << 80 + 330 * rows << " dynamic enhanced font 'sans,11' background rgb 'white'\n"
+      << "set output " << quoted_for_gnuplot(path) << "\n"
+      << "set multiplot title " << quoted_for_gnuplot("tilecopy-bench: " + info.cpu_model + ", " +
+                                                      std::to_string(info.baseline_threads) + " threads, " +
+                                                      info.copy_kernel + " kernel, " + info.date) << " noenhanced\n"
+      << "set logscale x 2\nset format x '%.0b%B'\nset xlabel 'copy size (bytes, log_2)'\n"
+      << "set grid\nset key top left noenhanced font ',9' opaque\nset bars small\n"
+      << "set offsets graph 0.03, graph 0.03, 0, 0\n";
+    const double top = 1.0 - 40.0 / (80.0 + 330.0 * static_cast<double>(rows));
+    const double height = top / static_cast<double>(rows);
+    std::size_t row = 0;
+    std::string error;
+    for (std::size_t p = 0; p < panels.size(); ++p) {
+        if (panels[p].order.empty())
+            continue;
+        const std::string list = plot_list(dir, "ratio" + std::to_string(p) + "_", panels[p].order, panels[p].series, error);
+        if (!error.empty())
+            return error;
+        f << "set origin 0," << top - height * static_cast<double>(row + 1) << "\nset size 0.5," << height << "\n"
+          << "set title " << quoted_for_gnuplot(std::string("ratio, ") + kPanels[p].title) << " noenhanced\n"
+          << "set logscale y 2\nset ylabel 'tilecopy / other (same round)'\nset yrange [*:*]\n"
+          << "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb 'black' front\n"
+          << "plot " << list << "\nunset arrow 1\n";
+        ++row;
     }
+    if (!order.empty()) {
+        const std::string list = plot_list(dir, "gbps", order, gbps, error);
+        if (!error.empty())
+            return error;
+        f << "set origin 0.5," << top - height * 2 << "\nset size 0.5," << height * 2 << "\n"
+          << "set title 'GB/s back to back (log axis)'\nset logscale y 10\n"
+          << "set ylabel 'GB/s (destination bytes / s, 1 GB = 1e9 bytes)'\nset yrange [*:*]\n"
+          << "plot " << list << "\n";
+    }
+    f << "unset multiplot\n";
+    f.close();
+    if (!f)
+        return "cannot write " + script;
     // gnuplot's complaints belong on stderr with ours, not in the table.
     std::string command = "gnuplot " + quoted_for_shell(script) + " 1>&2";
     if (std::system(command.c_str()) != 0)

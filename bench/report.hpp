@@ -14,6 +14,8 @@ namespace bench {
 
 void print_table_header(std::FILE* out, int rounds_small, int rounds_large);
 void print_section_rows(std::FILE* out, const SectionResult& section);
+// Every row with a target, met or not, and how many were met (after the table).
+void print_targets(std::FILE* out, const std::vector<SectionResult>& sections);
 
 struct RunInfo {
     std::string date;          // ISO 8601, UTC
@@ -48,7 +50,9 @@ struct RunInfo {
 // Throws std::runtime_error naming the file when it cannot be written.
 void write_json(const std::string& path, const RunInfo& info, const std::vector<SectionResult>& sections);
 
-// Plots the "copy" sections (GB/s against size, one line per method). Returns an empty string
+// Plots (a) tilecopy's ratio to the best other method (or its section's reference) against size,
+// one panel per pattern (back to back, isolated, fresh memory, batch, conversions), and (b) every
+// method's GB/s back to back on a log axis beside them. Returns an empty string
 // on success, else why no SVG was written (gnuplot missing or failing).
 std::string write_svg(const std::string& path, const RunInfo& info, const std::vector<SectionResult>& sections);
 

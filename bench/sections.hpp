@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <tilecopy/tilecopy.hpp>
 
@@ -42,10 +45,21 @@ Section aliased_section(std::size_t bytes, const Context& ctx);
 // tilecopy and the OpenMP copy after an idle spell, compared with their warm figures.
 Section cold_section(std::size_t bytes, const Context& ctx);
 
-// isolated.cpp: one copy per round as a trainer issues them, after 1, 5 and 30 ms of idleness and
-// right after a torch op, by tilecopy, memcpy and copy_ (ratios to memcpy); and copies into a
-// destination whose pages were never touched (page faults dominate: reported without a target).
-Section isolated_section(std::size_t bytes, const Context& ctx);
+// isolated.cpp: one timed copy per round as a trainer issues them, under each condition (after an
+// idle spell, right after a torch op, one of a stream with a gap), by memcpy, copy_, the OpenMP
+// copy (from 1 MiB) and tilecopy, whose row is divided by the best of the others; and copies into
+// a destination whose pages were never touched (page faults dominate: reported without a target).
+struct Condition {
+    std::string name;           // the label's suffix: "after 30 ms idle"
+    double idle_ms = 0;         // before the timed call (and after each lead-in call)
+    int lead_in = 0;            // Variant::lead_in
+    std::function<void()> prepare;
+    double target = 0;          // tilecopy's row's target ratio; 0: none
+};
+Condition idle_condition(double ms, double target);
+Condition stream_condition(double gap_ms, double target);
+Condition torch_op_condition(double target);
+Section isolated_section(std::size_t bytes, const Context& ctx, const std::vector<Condition>& conditions);
 Section fresh_pages_section(std::size_t bytes, const Context& ctx);
 
 // A variant that copies `pair` with `copy` and verifies byte for byte.

@@ -133,8 +133,10 @@ Section conversion_section(ConversionDirection direction, std::size_t f32_bytes,
     }
     if (ctx.methods.torch) {
         add("torch", "torch copy_", [raw] { raw->dst.copy_(raw->src); });
-        if (s.variants.size() == 2)
+        if (s.variants.size() == 2) {
             s.variants[1].reference = 0;
+            s.variants[0].best_of = {1}; // tilecopy against copy_, as in every other section
+        }
     }
     return s;
 }

@@ -11,7 +11,10 @@ struct Cache {
     std::uint64_t id = 0;
     void* line = nullptr;
 };
-thread_local Cache t_cache;
+// Initial-exec: a fixed offset from the thread pointer, no __tls_get_addr call (one page fewer
+// for a small copy after idleness to walk to). 16 bytes of the static TLS that glibc keeps
+// for libraries loaded later (the Python module's dlopen).
+thread_local Cache t_cache __attribute__((tls_model("initial-exec")));
 
 } // namespace
 
@@ -29,8 +32,14 @@ Counters::Line& Counters::local() noexcept {
 Counters::Line& Counters::find_or_add() noexcept {
     const auto me = std::this_thread::get_id();
     std::lock_guard<std::mutex> lock(mutex_);
+    if (first_taken_ && first_line_.owner == me) return first_line_;
     for (Line& line : lines_)
         if (line.owner == me) return line;
+    if (!first_taken_) {
+        first_taken_ = true;
+        first_line_.owner = me;
+        return first_line_;
+    }
     try {
         Line& line = lines_.emplace_back();
         line.owner = me;
@@ -44,7 +53,8 @@ std::array<std::uint64_t, kCounterCount> Counters::snapshot() const noexcept {
     std::array<std::uint64_t, kCounterCount> sum{};
     std::lock_guard<std::mutex> lock(mutex_);
     for (unsigned c = 0; c < kCounterCount; ++c) {
-        sum[c] = shared_line_.values[c].load(std::memory_order_relaxed);
+        sum[c] = shared_line_.values[c].load(std::memory_order_relaxed) +
+                 first_line_.values[c].load(std::memory_order_relaxed);
         for (const Line& line : lines_) sum[c] += line.values[c].load(std::memory_order_relaxed);
     }
     return sum;

@@ -164,6 +164,8 @@ void Crew::stop() noexcept {
     // never (a forked child); they find `stopping` and leave without touching anything else.
 }
 
+int Crew::running() const noexcept { return shared_->running.load(std::memory_order_relaxed); }
+
 std::uint64_t Crew::pinned() const noexcept { return shared_->pinned.load(std::memory_order_relaxed); }
 std::uint64_t Crew::pin_failures() const noexcept { return shared_->pin_failures.load(std::memory_order_relaxed); }
 

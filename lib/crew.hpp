@@ -104,6 +104,8 @@ public:
     // (its thread's binding restored). Helpers that start later leave at once.
     void stop() noexcept;
 
+    // Helpers that started and have not left: working, or lingering for the next job.
+    int running() const noexcept;
     // How many helper tasks may run at once.
     int helpers() const noexcept { return max_helpers_; }
     // How many helper threads were bound, and how many bindings failed, so far.

@@ -3,6 +3,7 @@
 #include "engine.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <new>
 #include <string>
 
@@ -46,6 +47,8 @@ Options resolved(Options o, const Strategy& s, const kernels::KernelSet& kernel)
     o.threads = s.threads.value;
     o.block_bytes = s.block_bytes.value;
     o.inline_threshold = s.inline_threshold.value;
+    o.idle_inline_threshold = s.idle_inline_threshold.value;
+    o.string_copy_threshold = s.string_copy_threshold.value;
     o.nontemporal_threshold = s.nontemporal_threshold.value;
     o.linger_us = s.linger_us.value;
     o.async_inline_bytes = s.async_inline_bytes.value;
@@ -74,6 +77,9 @@ Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
     : strategy_(make_strategy(options, *topology)),
       memory_(make_memory_strategy(options)),
       kernel_(&choose_kernel(strategy_.kernel.name)),
+      copy_fn_(kernel_->copy),
+      copy_nt_fn_(kernel_->copy_nt),
+      string_copy_below_(strategy_.string_copy_threshold.value),
       options_(resolved(options, strategy_, *kernel_)),
       generation_(fork_generation()),
       scheduler_(std::move(topology), options_) {}
@@ -104,10 +110,27 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
         return;
     }
 
-    advise_fresh_destinations(regions, count, des);
     // An asynchronous copy runs under its limits; any other copy here is foreground work, which
     // background copies leave the threads to while it runs.
     CopyControl* const control = CopyControl::current();
+    // A synchronous copy while the helpers are asleep (none lingering, no such copy within the
+    // linger) runs here: waking one costs more than a copy this size would save. A copy within
+    // the linger of the last goes to the helpers, so back-to-back copies wake them and keep them.
+    if (!sums && !control) {
+        const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count();
+        const std::int64_t last = last_planned_ns_.exchange(now, std::memory_order_relaxed);
+        const bool recent = now - last <= static_cast<std::int64_t>(strategy_.linger_us.value) * 1000;
+        if (inline_while_idle(strategy_, dst_bytes, recent || scheduler_.helpers_lingering())) {
+            copy_here(regions, count, fn);
+            if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
+            if (counted) count_copy(kInlineCopies, dst_bytes, nt);
+            return;
+        }
+    }
+
+    advise_fresh_destinations(regions, count, des);
     const ForegroundCount::Scope foreground(control && control->background() ? nullptr : foreground_.get());
     const std::size_t threads = std::min(scheduler_.total_concurrency(), control ? control->threads() : kNever);
     const Decision d = decide(strategy_, dst_bytes, threads, false);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -89,10 +90,7 @@ private:
             if (regions[r].count) fn(regions[r].dst, regions[r].src, regions[r].count);
     }
     void count_copy(Counter path, std::size_t dst_bytes, bool nt) noexcept {
-        counters.add(kCopies, 1);
-        counters.add(kBytes, dst_bytes);
-        counters.add(path, 1);
-        if (nt) counters.add(kNontemporalCopies, 1);
+        counters.add_copy(path, dst_bytes, nt);
     }
 
     // Foreground copies on the arenas, which background copies yield to (async_limits.hpp);
@@ -101,6 +99,13 @@ private:
     Strategy strategy_;
     MemoryStrategy memory_;
     const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel
+    // Its plain copies, here: a small copy after idleness then reads no page of the kernel
+    // set's (each cold page costs it a page walk).
+    kernels::CopyFn copy_fn_, copy_nt_fn_;
+    std::size_t string_copy_below_; // strategy_.string_copy_threshold, beside them
+    // When the last copy of at least the inline threshold ended (steady clock, ns): with the
+    // helpers' lingering, what says whether they are awake (strategy.hpp, inline_while_idle).
+    std::atomic<std::int64_t> last_planned_ns_{std::numeric_limits<std::int64_t>::min() / 2};
     Options options_;                  // every default replaced by the value in use
     unsigned generation_;              // fork generation at construction
     Scheduler scheduler_;
@@ -148,7 +153,10 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
         for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
         if (below_inline(strategy_, dst_bytes)) {
             const bool nt = nontemporal_for(strategy_, dst_bytes);
-            const kernels::CopyFn fn = pick_kernel(*kernel_, conversion, nt);
+            const kernels::CopyFn fn = conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)
+                                       : nt                            ? copy_nt_fn_
+                                       : dst_bytes < string_copy_below_ ? kernels::string_copy
+                                                                        : copy_fn_;
             copy_here(regions, count, fn);
             if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
             count_copy(kInlineCopies, dst_bytes, nt);

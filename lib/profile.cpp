@@ -70,6 +70,8 @@ Profile parse_profile(const std::string& text, const std::string& path) {
         std::optional<std::size_t>* slot = nullptr;
         if (key == "nt_threshold") slot = &p.nt_threshold;
         else if (key == "inline_threshold") slot = &p.inline_threshold;
+        else if (key == "idle_inline_threshold") slot = &p.idle_inline_threshold;
+        else if (key == "string_copy_threshold") slot = &p.string_copy_threshold;
         else if (key == "block_bytes") slot = &p.block_bytes;
         else if (key == "threads") slot = &p.threads;
         else if (key == "linger_us") slot = &p.linger_us;
@@ -107,6 +109,8 @@ std::string format_profile(const Profile& p, const std::string& comment) {
     };
     put("nt_threshold", p.nt_threshold, true);
     put("inline_threshold", p.inline_threshold, true);
+    put("idle_inline_threshold", p.idle_inline_threshold, true);
+    put("string_copy_threshold", p.string_copy_threshold, true);
     put("block_bytes", p.block_bytes, true);
     put("threads", p.threads, false);
     put("linger_us", p.linger_us, false);

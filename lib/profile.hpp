@@ -7,6 +7,8 @@
 //     machine 1 NUMA node, 2 PUs, L2 1 MiB, last-level cache 32 MiB
 //     nt_threshold 64M                           (or never)
 //     inline_threshold 256K
+//     idle_inline_threshold 4M
+//     string_copy_threshold 32K
 //     block_bytes 256K
 //     threads 2
 //     linger_us 2000
@@ -30,7 +32,9 @@ struct Profile {
     std::string cpu;
     std::string machine;
     std::optional<std::size_t> nt_threshold; // kNever: never
-    std::optional<std::size_t> inline_threshold;
+    std::optional<std::size_t> inline_threshold;      // measured back to back (helpers awake)
+    std::optional<std::size_t> idle_inline_threshold; // measured after idleness (helpers asleep)
+    std::optional<std::size_t> string_copy_threshold;
     std::optional<std::size_t> block_bytes;
     std::optional<std::size_t> threads;
     std::optional<std::size_t> linger_us;

@@ -184,6 +184,12 @@ std::vector<ArenaInfo> Scheduler::arenas() const {
     return out;
 }
 
+bool Scheduler::helpers_lingering() const noexcept {
+    for (const auto& a : arenas_)
+        if (a->crew.running() > 0) return true;
+    return false;
+}
+
 std::size_t Scheduler::total_concurrency() const noexcept {
     std::size_t total = caller_outside_ ? 1 : 0;
     for (const auto& a : arenas_) total += a->concurrency;

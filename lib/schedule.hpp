@@ -54,6 +54,9 @@ public:
     std::size_t total_concurrency() const noexcept;
     // True when the arenas have no workers to use (a forked child): callers run copies inline.
     bool serial() const noexcept { return serial_; }
+    // Whether some arena's helper is working or lingering (spinning for the next job): a
+    // relaxed load per arena.
+    bool helpers_lingering() const noexcept;
     const Topology& topology() const noexcept { return *topology_; }
 
 private:

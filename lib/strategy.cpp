@@ -87,7 +87,8 @@ void resolve_async_defaults(const AsyncOptions& a, const Environment& env, Strat
 } // namespace
 
 const char* out_of_range(const std::string& k, std::size_t v) noexcept {
-    if (k == "nt_threshold" || k == "inline_threshold" || k == "min_run_bytes")
+    if (k == "nt_threshold" || k == "inline_threshold" || k == "min_run_bytes" || k == "idle_inline_threshold" ||
+        k == "string_copy_threshold")
         return v >= 1 ? nullptr : "must be at least 1";
     if (k == "async_inline_bytes" || k == "async_small_bytes") return nullptr;
     // Smaller blocks make a plan of one entry per block grow past 1% of the bytes it copies.
@@ -117,6 +118,8 @@ Environment Environment::from_process() {
     Environment e;
     e.nt_threshold = get("TILECOPY_NT_THRESHOLD");
     e.inline_threshold = get("TILECOPY_INLINE_THRESHOLD");
+    e.idle_inline_threshold = get("TILECOPY_IDLE_INLINE_THRESHOLD");
+    e.string_copy_threshold = get("TILECOPY_STRING_COPY_THRESHOLD");
     e.block_bytes = get("TILECOPY_BLOCK_BYTES");
     e.threads = get("TILECOPY_THREADS");
     e.linger_us = get("TILECOPY_LINGER_US");
@@ -162,6 +165,23 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
                               "inline_threshold", false, p ? p->inline_threshold : none, p, kDefaultInlineThreshold,
                               "256 KiB, the hand-off cost measured on 2-core hosts", o.inline_threshold != 0);
 
+    // While the helpers sleep: measured after idleness by tilecopy-tune, which times every
+    // variant both back to back and after the helpers have left (docs/tuning.md).
+    // An inline threshold given in Options or the environment means what it says: from it on,
+    // copies use the helpers (tests force paths so), unless this threshold is given as well.
+    const bool inline_given = s.inline_threshold.origin == Origin::Option || s.inline_threshold.origin == Origin::Environment;
+    s.idle_inline_threshold =
+        pick(o.idle_inline_threshold, "idle_inline_threshold", env.idle_inline_threshold,
+             "TILECOPY_IDLE_INLINE_THRESHOLD", "idle_inline_threshold", false, p ? p->idle_inline_threshold : none,
+             inline_given ? nullptr : p, inline_given ? s.inline_threshold.value : kDefaultIdleInlineThreshold,
+             inline_given ? "the inline threshold given, no other inline path"
+                          : "1 MiB, less than one core copies while a sleeping helper wakes",
+             o.idle_inline_threshold != 0);
+    if (s.idle_inline_threshold.value < s.inline_threshold.value) {
+        s.idle_inline_threshold.value = s.inline_threshold.value;
+        s.idle_inline_threshold.source += ", raised to the inline threshold";
+    }
+
     // Non-temporal stores: the reported last-level cache, trusted only within the band where
     // every measured host crossed over (README, "Tuning"): hosts of one kind report 8-508 MiB.
     std::size_t nt = kNtUnknownLlc;
@@ -206,6 +226,15 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
                            o.min_run_bytes != 0);
 
     resolve_async_defaults(o.async, env, s);
+    // A forced kernel copies everything (the tests force each in turn), unless this says otherwise.
+    const bool kernel_forced = !o.kernel.empty() || env.kernel;
+    s.string_copy_threshold =
+        pick(o.string_copy_threshold, "string_copy_threshold", env.string_copy_threshold,
+             "TILECOPY_STRING_COPY_THRESHOLD", "string_copy_threshold", false,
+             p ? p->string_copy_threshold : none, kernel_forced ? nullptr : p,
+             kernel_forced ? 1 : kDefaultStringCopyThreshold,
+             kernel_forced ? "none: a kernel is forced" : "32 KiB, where the kernels switch to it themselves",
+             o.string_copy_threshold != 0);
 
     if (!o.kernel.empty())
         s.kernel = {o.kernel, Origin::Option, "Options::kernel"};
@@ -220,6 +249,8 @@ std::vector<NamedTunable> named_tunables(const Strategy& s) {
     return {{"threads", &s.threads, "TILECOPY_THREADS"},
             {"block_bytes", &s.block_bytes, "TILECOPY_BLOCK_BYTES"},
             {"inline_threshold", &s.inline_threshold, "TILECOPY_INLINE_THRESHOLD"},
+            {"idle_inline_threshold", &s.idle_inline_threshold, "TILECOPY_IDLE_INLINE_THRESHOLD"},
+            {"string_copy_threshold", &s.string_copy_threshold, "TILECOPY_STRING_COPY_THRESHOLD"},
             {"nontemporal_threshold", &s.nontemporal_threshold, "TILECOPY_NT_THRESHOLD"},
             {"linger_us", &s.linger_us, "TILECOPY_LINGER_US"},
             {"async_inline_bytes", &s.async_inline_bytes, "TILECOPY_ASYNC_INLINE_BYTES"},
@@ -237,6 +268,10 @@ std::vector<std::string> describe_strategy(const Strategy& s) {
                     origin_text(s.block_bytes) + ")");
     lines.push_back("inline below: " + size_text(s.inline_threshold.value) + " (no tasks; " +
                     origin_text(s.inline_threshold) + ")");
+    lines.push_back("inline while the helpers sleep, below: " + size_text(s.idle_inline_threshold.value) + " (" +
+                    origin_text(s.idle_inline_threshold) + ")");
+    lines.push_back("string copy (rep movsb) for inline copies below: " + size_text(s.string_copy_threshold.value) +
+                    " (" + origin_text(s.string_copy_threshold) + ")");
     lines.push_back("helpers linger: " + std::to_string(s.linger_us.value) + " us after their last block (" +
                     origin_text(s.linger_us) + ")");
     lines.push_back((s.nontemporal_threshold.value == kNever

@@ -48,6 +48,8 @@ struct MachineFacts {
 struct Environment {
     const char* nt_threshold = nullptr;     // TILECOPY_NT_THRESHOLD: a size (64M) or "never"
     const char* inline_threshold = nullptr; // TILECOPY_INLINE_THRESHOLD
+    const char* idle_inline_threshold = nullptr; // TILECOPY_IDLE_INLINE_THRESHOLD
+    const char* string_copy_threshold = nullptr; // TILECOPY_STRING_COPY_THRESHOLD
     const char* block_bytes = nullptr;      // TILECOPY_BLOCK_BYTES
     const char* threads = nullptr;          // TILECOPY_THREADS
     const char* linger_us = nullptr;        // TILECOPY_LINGER_US
@@ -64,8 +66,9 @@ struct Environment {
 
 using tilecopy::parse_size; // <tilecopy/units.hpp>
 // Why a value from the environment or a profile is out of range for the tunable `key`
-// ("nt_threshold", "inline_threshold", "block_bytes", "threads", "linger_us",
-// "async_inline_bytes", "async_small_bytes", "min_run_bytes"), e.g. "must be at least 4096"; null
+// ("nt_threshold", "inline_threshold", "idle_inline_threshold", "string_copy_threshold",
+// "block_bytes", "threads", "linger_us", "async_inline_bytes", "async_small_bytes",
+// "min_run_bytes"), e.g. "must be at least 4096"; null
 // when it is in range.
 const char* out_of_range(const std::string& key, std::size_t value) noexcept;
 using tilecopy::size_text;
@@ -82,6 +85,13 @@ constexpr std::size_t kNtCeiling = std::size_t(64) << 20;
 constexpr std::size_t kNtUnknownLlc = std::size_t(32) << 20;
 constexpr std::size_t kDefaultInlineThreshold = std::size_t(256) << 10;
 constexpr std::size_t kDefaultLingerUs = 2000;
+// Below this, a copy while the helpers sleep runs on the caller: one core copies 1 MiB in
+// ~25-40 us, while waking a sleeping helper vCPU takes 30 us to 2 ms (docs/tuning.md).
+constexpr std::size_t kDefaultIdleInlineThreshold = std::size_t(1) << 20;
+// Below this, inline copies use the string copy: after 5-30 ms idle, `rep movsb` copied 1-64 KiB
+// 0.6-0.7 us faster than the AVX-512 kernel on the 2-vCPU Zen 5 (cold page walks and lines), and
+// the kernels themselves switch to it from 32 KiB (kernel_common.hpp).
+constexpr std::size_t kDefaultStringCopyThreshold = std::size_t(32) << 10;
 constexpr std::size_t kMinBlockBytes = std::size_t(16) << 10;
 // Asynchronous copies of at most this many bytes run at once on the submitting thread: handing
 // one to a lane costs ~8-13 us of wake-ups here (tilecopy-async-lanes, an idle engine), and
@@ -102,6 +112,8 @@ struct KernelRequest {
 struct Strategy {
     Tunable threads;               // in all, the caller's included
     Tunable inline_threshold;      // copies of fewer destination bytes run on the caller alone
+    Tunable idle_inline_threshold; // ... and, while the helpers sleep, copies of fewer than this
+    Tunable string_copy_threshold; // inline copies of fewer bytes: the string copy, not the kernel
     Tunable nontemporal_threshold; // from this many destination bytes on: non-temporal stores (kNever: never)
     Tunable block_bytes;           // a thread's unit of work
     Tunable linger_us;             // helpers' spin after their last block
@@ -148,6 +160,11 @@ struct Decision {
 // small copies need nothing else.
 inline bool below_inline(const Strategy& s, std::size_t dst_bytes) noexcept {
     return dst_bytes < s.inline_threshold.value;
+}
+// Past below_inline: whether a copy runs on the caller anyway, because the helpers are asleep
+// (`helpers_awake`: none lingering, and no copy of inline_threshold or more within linger_us).
+inline bool inline_while_idle(const Strategy& s, std::size_t dst_bytes, bool helpers_awake) noexcept {
+    return !helpers_awake && dst_bytes < s.idle_inline_threshold.value;
 }
 inline bool nontemporal_for(const Strategy& s, std::size_t dst_bytes) noexcept {
     return dst_bytes >= s.nontemporal_threshold.value;

@@ -52,8 +52,7 @@ enum class Fault { NullDestination, NullSource, PastAddressSpace, Overlap };
 
 } // namespace
 
-void validate_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total) {
-    if (region.count == 0) return;
+void reject_region(const Region& region, Conversion conversion, std::size_t index, std::size_t total) {
     const std::size_t des = dst_element_size(conversion);
     const std::size_t ses = src_element_size(conversion);
     if (region.dst == nullptr) reject(region, conversion, index, total, Fault::NullDestination);
@@ -64,7 +63,7 @@ void validate_region(const Region& region, Conversion conversion, std::size_t in
     const std::size_t max_count = top / std::max(des, ses);
     if (region.count > max_count || d > top - region.count * des || s > top - region.count * ses)
         reject(region, conversion, index, total, Fault::PastAddressSpace);
-    if (d < s + region.count * ses && s < d + region.count * des) reject(region, conversion, index, total, Fault::Overlap);
+    reject(region, conversion, index, total, Fault::Overlap);
 }
 
 namespace {

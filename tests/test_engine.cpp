@@ -252,3 +252,39 @@ TEST_CASE("a copy smaller than one block per thread is split evenly and still ex
         for (std::size_t off : {0, 3, 61}) check_copy(engine, bytes, off, 64 - off, std::uint32_t(bytes));
     CHECK(engine.stats().parallel_copies == 15);
 }
+
+TEST_CASE("a copy while the helpers sleep runs on the caller; the next within the linger uses them") {
+    Options o;
+    o.inline_threshold = 4 << 10;
+    o.idle_inline_threshold = std::size_t(64) << 20;
+    o.linger_us = 10'000'000; // "within the linger" for the rest of the test
+    CopyEngine engine(o);
+    check_copy(engine, (std::size_t(1) << 20) + 5, 3, 1, 1); // no helper awake, no copy before
+    CHECK(engine.stats().inline_copies == 1);
+    CHECK(engine.stats().parallel_copies == 0);
+    check_copy(engine, (std::size_t(1) << 20) + 5, 3, 1, 2); // within the linger of the last
+    CHECK(engine.stats().parallel_copies == 1);
+    check_copy(engine, 2 << 10, 0, 0, 3); // below the inline threshold: inline whatever the helpers do
+    CHECK(engine.stats().inline_copies == 2);
+
+    o.linger_us = 0; // helpers leave at once, and no copy is ever within the linger of another
+    CopyEngine alone(o);
+    for (int i = 0; i < 3; ++i) check_copy(alone, std::size_t(1) << 20, 1, 2, std::uint32_t(i));
+    CHECK(alone.stats().inline_copies == 3);
+    o.idle_inline_threshold = 1; // never: the inline threshold alone decides
+    CopyEngine never(o);
+    check_copy(never, std::size_t(1) << 20, 1, 2, 4);
+    CHECK(never.stats().parallel_copies == 1);
+}
+
+TEST_CASE("inline copies by the string copy are exact at every size and alignment") {
+    for (std::size_t below : {std::size_t(1), std::numeric_limits<std::size_t>::max()}) {
+        Options o;
+        o.string_copy_threshold = below; // 1: the kernel always; SIZE_MAX: the string copy always
+        CopyEngine engine(o);
+        CHECK(engine.options().string_copy_threshold == below);
+        for (std::size_t bytes : {std::size_t(1), std::size_t(63), std::size_t(4096 + 5), std::size_t(100000)})
+            for (std::size_t off : {0, 1, 33}) check_copy(engine, bytes, off, (off * 7) % 64, std::uint32_t(bytes + off));
+        CHECK(engine.stats().inline_copies == 12);
+    }
+}

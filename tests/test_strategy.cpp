@@ -97,6 +97,48 @@ TEST_CASE("without options, environment or profile, the non-temporal threshold i
     CHECK(s.inline_threshold.value == 256 * KiB);
     CHECK(s.threads.value == 2);
     CHECK(s.linger_us.value == 2000);
+    CHECK(s.idle_inline_threshold.value == 1 * MiB);
+    CHECK(s.string_copy_threshold.value == 32 * KiB);
+}
+
+TEST_CASE("the idle inline and string copy thresholds: a given inline threshold or kernel keeps its meaning") {
+    Environment env;
+    Options o;
+    o.inline_threshold = 64 * KiB;
+    Strategy s = resolve_strategy(o, env, nullptr, facts(32 * MiB));
+    CHECK(s.idle_inline_threshold.value == 64 * KiB); // from 64 KiB on, the helpers: as given
+    o.kernel = "scalar";
+    s = resolve_strategy(o, env, nullptr, facts(32 * MiB));
+    CHECK(s.string_copy_threshold.value == 1); // a forced kernel copies everything
+    o.idle_inline_threshold = 32 * KiB;        // below the inline threshold: raised to it
+    o.string_copy_threshold = 8 * KiB;
+    s = resolve_strategy(o, env, nullptr, facts(32 * MiB));
+    CHECK(s.idle_inline_threshold.value == 64 * KiB);
+    CHECK(s.string_copy_threshold.value == 8 * KiB);
+    CHECK(s.string_copy_threshold.origin == Origin::Option);
+
+    Profile p = profile_with(64 * MiB, 256 * KiB, 256 * KiB);
+    p.idle_inline_threshold = 4 * MiB;
+    p.string_copy_threshold = 16 * KiB;
+    s = resolve_strategy(Options{}, env, &p, facts(32 * MiB));
+    CHECK(s.idle_inline_threshold.value == 4 * MiB);
+    CHECK(s.idle_inline_threshold.origin == Origin::Profile);
+    CHECK(s.string_copy_threshold.value == 16 * KiB);
+    env.idle_inline_threshold = "8M";
+    env.string_copy_threshold = "2K";
+    s = resolve_strategy(Options{}, env, &p, facts(32 * MiB));
+    CHECK(s.idle_inline_threshold.value == 8 * MiB);
+    CHECK(s.string_copy_threshold.value == 2 * KiB);
+    CHECK(s.string_copy_threshold.origin == Origin::Environment);
+    env.string_copy_threshold = "lots";
+    CHECK_THROWS_WITH_AS(resolve_strategy(Options{}, env, &p, facts(32 * MiB)),
+                         doctest::Contains("TILECOPY_STRING_COPY_THRESHOLD"), tilecopy::Error);
+
+    // inline_while_idle: only while the helpers sleep, only below the threshold.
+    s = resolve_strategy(Options{}, Environment{}, &p, facts(32 * MiB));
+    CHECK(inline_while_idle(s, 1 * MiB, /*helpers_awake=*/false));
+    CHECK(!inline_while_idle(s, 1 * MiB, /*helpers_awake=*/true));
+    CHECK(!inline_while_idle(s, 4 * MiB, false));
 }
 
 TEST_CASE("Options win over the environment, the environment over the profile, the profile over the fallback") {
@@ -235,6 +277,11 @@ TEST_CASE("a profile reads back what was written, and a malformed one names its 
     CHECK(back.block_bytes == p.block_bytes);
     CHECK(back.threads == p.threads);
     CHECK(back.linger_us == p.linger_us);
+    p.idle_inline_threshold = 8 * MiB;
+    p.string_copy_threshold = 32 * KiB;
+    const Profile both = parse_profile(format_profile(p), "x");
+    CHECK(both.idle_inline_threshold == p.idle_inline_threshold);
+    CHECK(both.string_copy_threshold == p.string_copy_threshold);
     p.nt_threshold = kNever;
     CHECK(parse_profile(format_profile(p), "x").nt_threshold == kNever);
 

@@ -3,7 +3,11 @@
 // interleaved round by round so that a noisy neighbour hurts both sides of a comparison alike
 // (the benchmark's harness, bench/measure.hpp):
 //   - regular against non-temporal stores, 1 MiB to 1 GiB: the non-temporal threshold;
-//   - the caller alone against the arena, 16 KiB to 4 MiB: the inline threshold;
+//   - the caller alone against the arena, 16 KiB to 16 MiB, timed back to back (the helpers
+//     awake: the inline threshold) and one copy after the helpers have left (asleep: the
+//     threshold below which such a copy stays on the caller);
+//   - the string copy against the vector kernel for inline copies, 1-64 KiB, back to back and
+//     after idleness together: the string copy threshold;
 //   - block sizes 64 KiB to 1 MiB on a parallel copy: the block size.
 // Run time is bounded: sizes and rounds are fixed (--quick: a second or so, for tests).
 // It reads no profile (the one it replaces may be broken) and measures with the default linger.
@@ -19,6 +23,7 @@
 #include <string>
 #include <cstdlib>
 #include <sys/stat.h>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -50,8 +55,10 @@ struct Buffers {
 
 // Medians of each variant's GB/s per size, with the benchmark's harness (bench/measure.hpp):
 // one section per size, the variants interleaved in every round, each checked once.
+// `idle_ms` >= 0: each round times one call after that long idle (bench::Timing::Cold), else
+// back-to-back calls.
 std::vector<std::vector<double>> measure(const std::vector<CopyEngine*>& variants, const std::vector<std::size_t>& sizes,
-                                         Buffers& buffers, int rounds) {
+                                         Buffers& buffers, int rounds, double idle_ms = -1) {
     bench::TimingSettings timing;
     timing.rounds = rounds;
     // Each engine has its own helpers, which spin for Options::linger_us after its last copy:
@@ -74,6 +81,10 @@ std::vector<std::vector<double>> measure(const std::vector<CopyEngine*>& variant
                 engine->copy(buffers.dst.get(), buffers.src.get(), size);
                 return std::memcmp(buffers.dst.get(), buffers.src.get(), size) == 0 ? "" : "copied wrong bytes";
             };
+            if (idle_ms >= 0) {
+                variant.timing = bench::Timing::Cold;
+                variant.idle_ms = idle_ms;
+            }
             section.variants.push_back(std::move(variant));
         }
         const bench::SectionResult result = bench::run_section(section, timing, [](const std::string&) {});
@@ -91,20 +102,27 @@ std::vector<std::vector<double>> measure(const std::vector<CopyEngine*>& variant
 // the sizes measured (in log of the bandwidth ratio), so one noisy size cannot move it far,
 // as a rule "b wins at every larger size" let it. `none` (never b) is a candidate too; on a
 // tie the larger threshold wins.
-std::size_t crossover(const std::vector<std::size_t>& sizes, const std::vector<double>& a, const std::vector<double>& b,
-                      std::size_t none) {
+// `timings`: one (a, b) pair of figures per size for each way of timing them (back to back,
+// after idleness), all of which the threshold must serve: their losses add up.
+using Figures = std::pair<std::vector<double>, std::vector<double>>;
+std::size_t crossover(const std::vector<std::size_t>& sizes, const std::vector<Figures>& timings, std::size_t none) {
     auto loss_from = [&](std::size_t c) { // b from sizes[c] on; c == sizes.size(): never
         double loss = 0;
-        for (std::size_t i = 0; i < sizes.size(); ++i) {
-            const double r = std::log(std::max(b[i], 1e-9) / std::max(a[i], 1e-9));
-            loss += i < c ? std::max(0.0, r) : std::max(0.0, -r);
-        }
+        for (const auto& [a, b] : timings)
+            for (std::size_t i = 0; i < sizes.size(); ++i) {
+                const double r = std::log(std::max(b[i], 1e-9) / std::max(a[i], 1e-9));
+                loss += i < c ? std::max(0.0, r) : std::max(0.0, -r);
+            }
         return loss;
     };
     std::size_t best = sizes.size();
     for (std::size_t c = sizes.size(); c-- > 0;)
         if (loss_from(c) < loss_from(best)) best = c;
     return best < sizes.size() ? sizes[best] : none;
+}
+std::size_t crossover(const std::vector<std::size_t>& sizes, const std::vector<double>& a, const std::vector<double>& b,
+                      std::size_t none) {
+    return crossover(sizes, {Figures{a, b}}, none);
 }
 
 std::vector<std::size_t> powers(std::size_t from, std::size_t to, std::size_t step) {
@@ -132,10 +150,15 @@ bool write_text(const std::string& path, const std::string& text) {
 struct Forcer {
     Options base;
     Forcer() { base.linger_us = kDefaultLingerUs; }
-    std::unique_ptr<CopyEngine> operator()(std::size_t nt, std::size_t inline_below, std::size_t block) const {
+    // The idle inline threshold is the inline one (helpers whenever the size says so), and
+    // `string_below` the string copy threshold (1: never).
+    std::unique_ptr<CopyEngine> operator()(std::size_t nt, std::size_t inline_below, std::size_t block,
+                                           std::size_t string_below = 1) const {
         Options o = base;
         o.nontemporal_threshold = nt;
         o.inline_threshold = inline_below;
+        o.idle_inline_threshold = inline_below;
+        o.string_copy_threshold = string_below;
         o.block_bytes = block;
         return std::make_unique<CopyEngine>(o);
     }
@@ -166,23 +189,56 @@ std::size_t nontemporal_threshold(const Forcer& forced, const Settings& set, Buf
     return threshold;
 }
 
-// 2. The caller alone against the arena: the inline threshold.
-std::size_t inline_threshold(const Forcer& forced, const Settings& set, std::size_t nt_threshold, Buffers& big,
-                             std::ostream& log) {
-    const auto sizes = powers(16 * KiB, 4 * MiB, set.quick ? 4 : 2);
-    auto alone = forced(nt_threshold, kNever, set.default_block);
-    auto arena = forced(nt_threshold, 1, set.default_block);
-    const auto in = measure({alone.get(), arena.get()}, sizes, big, set.rounds);
-    log << "\ninline     size  one thread     arena  ratio\n";
+// A question's table: variants a and b per size, back to back and one copy after idleness.
+void log_both(std::ostream& log, const char* question, const char* a, const char* b, double idle_ms,
+              const std::vector<std::size_t>& sizes, const std::vector<std::vector<double>>& warm,
+              const std::vector<std::vector<double>>& idle) {
+    char line[200];
+    std::snprintf(line, sizeof line, "\n%-7s %8s %12s %10s  ratio   (one copy after %.0f ms idle:) %12s %10s  ratio\n",
+                  question, "size", a, b, idle_ms, a, b);
+    log << line;
     for (std::size_t i = 0; i < sizes.size(); ++i) {
-        char line[128];
-        std::snprintf(line, sizeof line, "%16s %11.1f %9.1f %6.2f\n", size_text(sizes[i]).c_str(), in[0][i], in[1][i],
-                      in[1][i] / std::max(in[0][i], 1e-9));
+        std::snprintf(line, sizeof line, "%16s %12.1f %10.1f %6.2f %33.1f %10.1f %6.2f\n", size_text(sizes[i]).c_str(),
+                      warm[0][i], warm[1][i], warm[1][i] / std::max(warm[0][i], 1e-9), idle[0][i], idle[1][i],
+                      idle[1][i] / std::max(idle[0][i], 1e-9));
         log << line;
     }
-    const std::size_t threshold = crossover(sizes, in[0], in[1], sizes.back() * 2);
-    log << "-> inline_threshold " << size_text(threshold) << "\n";
-    return threshold;
+}
+
+// 2. The caller alone against the arena, back to back and after idleness: the inline threshold
+// and the idle inline threshold (never below the first).
+std::pair<std::size_t, std::size_t> inline_thresholds(const Forcer& forced, const Settings& set, std::size_t nt_threshold,
+                                                      Buffers& big, std::ostream& log) {
+    const auto sizes = powers(16 * KiB, std::min(set.largest, 16 * MiB), set.quick ? 4 : 2);
+    auto alone = forced(nt_threshold, kNever, set.default_block);
+    auto arena = forced(nt_threshold, 1, set.default_block);
+    const auto warm = measure({alone.get(), arena.get()}, sizes, big, set.rounds);
+    // Past the helpers' linger: they have left, and the arena's copy must wake them.
+    const double idle_ms = double(kDefaultLingerUs) / 1e3 + 3.0;
+    const auto idle = measure({alone.get(), arena.get()}, sizes, big, set.rounds, idle_ms);
+    log_both(log, "inline", "one thread", "arena", idle_ms, sizes, warm, idle);
+    const std::size_t threshold = crossover(sizes, warm[0], warm[1], sizes.back() * 2);
+    const std::size_t idle_threshold = std::max(threshold, crossover(sizes, idle[0], idle[1], sizes.back() * 2));
+    log << "-> inline_threshold " << size_text(threshold) << " (back to back), idle_inline_threshold "
+        << size_text(idle_threshold) << " (after idleness)\n";
+    return {threshold, idle_threshold};
+}
+
+// 2b. Inline copies by the string copy against the vector kernel, back to back and after
+// idleness, one threshold for both: the string copy threshold.
+std::size_t string_copy_threshold(const Forcer& forced, const Settings& set, Buffers& big, std::ostream& log) {
+    const auto sizes = powers(KiB, 64 * KiB, set.quick ? 8 : 2);
+    auto string = forced(kNever, kNever, set.default_block, kNever);
+    auto kernel = forced(kNever, kNever, set.default_block, 1);
+    const auto warm = measure({string.get(), kernel.get()}, sizes, big, set.rounds);
+    const double idle_ms = set.quick ? 1.0 : 10.0;
+    const auto idle = measure({string.get(), kernel.get()}, sizes, big, set.rounds * 3, idle_ms);
+    log_both(log, "small", "string copy", "kernel", idle_ms, sizes, warm, idle);
+    // The string copy below the threshold, the kernel from it on; 1 when the kernel wins throughout.
+    const std::size_t threshold = crossover(sizes, {Figures{warm[0], warm[1]}, Figures{idle[0], idle[1]}}, kNever);
+    const std::size_t chosen = threshold == sizes.front() ? 1 : threshold == kNever ? sizes.back() * 2 : threshold;
+    log << "-> string_copy_threshold " << size_text(chosen) << "\n";
+    return chosen;
 }
 
 // 3. Block sizes on a parallel copy of a size a trainer copies often: the block size.
@@ -262,7 +318,8 @@ int main(int argc, char** argv) {
 
         Buffers big(largest);
         const std::size_t nt = nontemporal_threshold(forced, set, big, log);
-        const std::size_t inline_below = inline_threshold(forced, set, nt, big, log);
+        const auto [inline_below, idle_inline_below] = inline_thresholds(forced, set, nt, big, log);
+        const std::size_t string_below = string_copy_threshold(forced, set, big, log);
         const std::size_t block = block_bytes(forced, set, nt, big, log);
 
         Profile p;
@@ -270,6 +327,8 @@ int main(int argc, char** argv) {
         p.machine = machine_summary(st.facts);
         p.nt_threshold = nt;
         p.inline_threshold = inline_below;
+        p.idle_inline_threshold = idle_inline_below;
+        p.string_copy_threshold = string_below;
         p.block_bytes = block;
         std::cout << log.str();
         if (dry_run) {

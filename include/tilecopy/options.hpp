@@ -72,6 +72,16 @@ struct Options {
     static constexpr std::size_t kMinBlockBytes = std::size_t(4) << 10;
     // Copies of fewer bytes run on the caller's thread with no task. 0: default (256 KiB).
     std::size_t inline_threshold = 0;
+    // Copies of at least inline_threshold but fewer bytes than this also run on the caller's
+    // thread while the helpers are asleep (none lingering, and no copy of inline_threshold or
+    // more in the last linger_us): waking one costs more than it would copy. 0: default (the
+    // profile, else 1 MiB); 1: never (helpers are always used from inline_threshold on).
+    std::size_t idle_inline_threshold = 0;
+    // Inline copies of fewer bytes use the CPU's string copy (`rep movsb` on x86-64) rather than
+    // the vector kernel: it touches no kernel page and writes whole lines without reading them,
+    // which wins after idleness, when caches and TLBs are cold. 0: default (the profile, else
+    // 32 KiB; 1 when a kernel is forced, so that every copy goes through it); 1: never.
+    std::size_t string_copy_threshold = 0;
     // Copies of at least this many bytes use non-temporal stores. 0: default (the profile, else
     // the reported LLC size bounded to 16-64 MiB); SIZE_MAX: never.
     std::size_t nontemporal_threshold = 0;
