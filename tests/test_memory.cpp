@@ -32,6 +32,7 @@ using detail::ThpMode;
 namespace {
 
 constexpr std::size_t MiB = std::size_t(1) << 20;
+constexpr std::size_t GiB = std::size_t(1) << 30;
 const std::size_t kPage = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 
 // The VmFlags line of the mapping holding `addr` in /proc/self/smaps ("" when none).
@@ -194,6 +195,14 @@ TEST_CASE("the huge-page decision follows the THP mode and the free 2 MiB blocks
     detail::MemoryStrategy s = detail::resolve_memory_strategy(Options{}, ThpMode{"never", "madvise"}, nullptr, nullptr);
     CHECK(detail::huge_pages_plan(s).find("never") != std::string::npos);
     CHECK(detail::huge_pages_plan(s).find("no buffer gets huge pages") != std::string::npos);
+    // Under THP never a copy does not even look at its destination.
+    CHECK_FALSE(detail::fresh_advice_candidate(s, std::size_t(1) << 30));
+    s = detail::resolve_memory_strategy(Options{}, madvise, nullptr, nullptr);
+    CHECK(detail::fresh_advice_candidate(s, 4 * MiB));
+    CHECK_FALSE(detail::fresh_advice_candidate(s, 4 * MiB - 1));
+    Options off;
+    off.fresh_destinations = HugePages::Never;
+    CHECK_FALSE(detail::fresh_advice_candidate(detail::resolve_memory_strategy(off, madvise, nullptr, nullptr), GiB));
 }
 
 TEST_CASE("the kernel's THP settings and free blocks are read from their text") {
