@@ -296,6 +296,10 @@ TEST_CASE("placement binds buffers on a synthetic two-node machine whose binding
         CHECK(mask == 1);
     }
     CHECK(topology.node_of(zero.data()) == 0); // populated now, on node 0
+    // prefault runs each block on the arena of the node holding its pages.
+    std::memset(zero.data(), 3, 100);
+    engine.prefault(zero.data(), zero.size());
+    CHECK(static_cast<unsigned char*>(zero.data())[99] == 3);
     CHECK(resident_pages(zero.data(), 4 * MiB) == 4 * MiB / kPage);
 
     AllocOptions interleave;
