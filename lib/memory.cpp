@@ -194,7 +194,8 @@ HostBuffer CopyEngine::allocate(std::size_t bytes, const AllocOptions& options) 
         bound = err == 0;
     }
 
-    if (options.populate == Populate::Now) {
+    // Copier leaves every page to the copy's workers, whatever `populate` says.
+    if (options.populate == Populate::Now && options.placement != Placement::Copier) {
         // Default placement: first touch, in turn over the arenas; a bound buffer lands where
         // its binding says whoever touches it, so its own node's arena does the work.
         const int on = options.placement == Placement::Node ? options.node : detail::Engine::kInTurn;

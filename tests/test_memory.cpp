@@ -339,7 +339,8 @@ TEST_CASE("placement on a described machine that is not this one binds nothing a
         o.node = 1;
         HostBuffer buffer = engine.allocate(2 * MiB, o);
         CHECK_FALSE(buffer.bound());
-        CHECK(resident_pages(buffer.data(), 2 * MiB) == 2 * MiB / kPage);
+        // Populated now, except Copier's: its pages are the first copy's.
+        CHECK(resident_pages(buffer.data(), 2 * MiB) == (placement == Placement::Copier ? 0 : 2 * MiB / kPage));
     }
 }
 
