@@ -77,7 +77,7 @@ double median_ratio(const SectionResult& r, std::size_t a, std::size_t b) {
     const auto& y = r.variants[b].gbps;
     std::vector<double> ratios;
     for (std::size_t k = 0; k < x.size() && k < y.size(); ++k)
-        ratios.push_back(x[k] / y[k]);
+        if (y[k] > 0) ratios.push_back(x[k] / y[k]);
     return median(ratios);
 }
 

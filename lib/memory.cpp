@@ -120,7 +120,8 @@ MapsProbe probe_mappings(std::uintptr_t begin, std::uintptr_t end, bool for_writ
             const std::uintptr_t lo = std::strtoull(line, &after, 16);
             if (!after || *after != '-') continue;
             const std::uintptr_t hi = std::strtoull(after + 1, &after, 16);
-            if (!after || after[0] != ' ' || std::strlen(after) < 3) continue;
+            const char* const eol = pending.c_str() + nl;
+            if (!after || after + 3 > eol || after[0] != ' ') continue; // " rw" must follow
             if (hi <= cursor) continue;
             if (lo > cursor) { // a hole before this mapping
                 probe = {ENOMEM, cursor, std::min(lo, end)};
@@ -193,7 +194,8 @@ HostBuffer CopyEngine::allocate(std::size_t bytes, const AllocOptions& options) 
         bound = err == 0;
     }
 
-    if (options.populate == Populate::Now) {
+    // Copier leaves every page to the copy's workers, whatever `populate` says.
+    if (options.populate == Populate::Now && options.placement != Placement::Copier) {
         // Default placement: first touch, in turn over the arenas; a bound buffer lands where
         // its binding says whoever touches it, so its own node's arena does the work.
         const int on = options.placement == Placement::Node ? options.node : detail::Engine::kInTurn;

@@ -116,7 +116,7 @@ int Engine::populate(void* data, std::size_t bytes, bool for_write, int node) no
 }
 
 void Engine::advise_fresh_destinations(const Region* regions, std::size_t count, std::size_t des) noexcept {
-    if (memory_.fresh_destinations.value == HugePages::Never) return;
+    if (!memory_.fresh_may_advise) return;
     const std::size_t page = scheduler_.topology().page_bytes();
     for (std::size_t r = 0; r < count; ++r) {
         const std::size_t n = regions[r].count * des;

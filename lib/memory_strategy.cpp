@@ -79,6 +79,7 @@ MemoryStrategy resolve_memory_strategy(const Options& o, const ThpMode& thp, con
     s.fresh_destinations =
         resolve_huge_pages(o.fresh_destinations, "fresh_destinations", env_fresh, "TILECOPY_FRESH_HUGEPAGES",
                            kFreshDefault, "auto, measured faster into never-touched destinations (docs/memory.md)");
+    s.fresh_may_advise = s.fresh_destinations.value != HugePages::Never && !thp.enabled.empty() && thp.enabled != "never";
     return s;
 }
 

@@ -47,6 +47,7 @@ struct MemoryStrategy {
     HugePagesTunable huge_pages;         // allocate()'s policy (AllocOptions::huge_pages Default)
     HugePagesTunable fresh_destinations; // advice on copies into never-touched destinations
     ThpMode thp;
+    bool fresh_may_advise = false; // fresh_destinations is not never and the THP mode is not never
 };
 
 // Resolves both policies (Options, then $TILECOPY_HUGEPAGES / $TILECOPY_FRESH_HUGEPAGES, then the
@@ -70,10 +71,11 @@ using FreeHugeBytesFn = std::size_t (*)() noexcept;
 HugePageDecision decide_huge_pages(HugePages policy, const ThpMode& thp, std::size_t interior_bytes,
                                    FreeHugeBytesFn free_huge_bytes);
 
-// Whether a copy's destination region is large enough to look for never-touched huge-page
-// blocks in it (its interior holds at least one 2 MiB block).
+// Whether a copy's destination region is worth looking for never-touched huge-page blocks in:
+// the policy may advise, the kernel may grant, and its interior holds a whole 2 MiB block. Under
+// THP never a copy pays nothing for the option, not even the mincore.
 inline bool fresh_advice_candidate(const MemoryStrategy& s, std::size_t dst_region_bytes) noexcept {
-    return s.fresh_destinations.value != HugePages::Never && dst_region_bytes >= 2 * kHugePageBytes;
+    return dst_region_bytes >= 2 * kHugePageBytes && s.fresh_may_advise;
 }
 
 // The size of one populate block: a 2 MiB multiple, about eight per thread so that a slow

@@ -32,6 +32,7 @@ using detail::ThpMode;
 namespace {
 
 constexpr std::size_t MiB = std::size_t(1) << 20;
+constexpr std::size_t GiB = std::size_t(1) << 30;
 const std::size_t kPage = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 
 // The VmFlags line of the mapping holding `addr` in /proc/self/smaps ("" when none).
@@ -194,6 +195,14 @@ TEST_CASE("the huge-page decision follows the THP mode and the free 2 MiB blocks
     detail::MemoryStrategy s = detail::resolve_memory_strategy(Options{}, ThpMode{"never", "madvise"}, nullptr, nullptr);
     CHECK(detail::huge_pages_plan(s).find("never") != std::string::npos);
     CHECK(detail::huge_pages_plan(s).find("no buffer gets huge pages") != std::string::npos);
+    // Under THP never a copy does not even look at its destination.
+    CHECK_FALSE(detail::fresh_advice_candidate(s, std::size_t(1) << 30));
+    s = detail::resolve_memory_strategy(Options{}, madvise, nullptr, nullptr);
+    CHECK(detail::fresh_advice_candidate(s, 4 * MiB));
+    CHECK_FALSE(detail::fresh_advice_candidate(s, 4 * MiB - 1));
+    Options off;
+    off.fresh_destinations = HugePages::Never;
+    CHECK_FALSE(detail::fresh_advice_candidate(detail::resolve_memory_strategy(off, madvise, nullptr, nullptr), GiB));
 }
 
 TEST_CASE("the kernel's THP settings and free blocks are read from their text") {
@@ -287,6 +296,10 @@ TEST_CASE("placement binds buffers on a synthetic two-node machine whose binding
         CHECK(mask == 1);
     }
     CHECK(topology.node_of(zero.data()) == 0); // populated now, on node 0
+    // prefault runs each block on the arena of the node holding its pages.
+    std::memset(zero.data(), 3, 100);
+    engine.prefault(zero.data(), zero.size());
+    CHECK(static_cast<unsigned char*>(zero.data())[99] == 3);
     CHECK(resident_pages(zero.data(), 4 * MiB) == 4 * MiB / kPage);
 
     AllocOptions interleave;
@@ -326,7 +339,8 @@ TEST_CASE("placement on a described machine that is not this one binds nothing a
         o.node = 1;
         HostBuffer buffer = engine.allocate(2 * MiB, o);
         CHECK_FALSE(buffer.bound());
-        CHECK(resident_pages(buffer.data(), 2 * MiB) == 2 * MiB / kPage);
+        // Populated now, except Copier's: its pages are the first copy's.
+        CHECK(resident_pages(buffer.data(), 2 * MiB) == (placement == Placement::Copier ? 0 : 2 * MiB / kPage));
     }
 }
 

@@ -28,6 +28,7 @@ enum class Placement : std::uint8_t {
     Node,       // AllocOptions::node (an index into CopyEngine::info().nodes)
     Interleave, // pages spread over the nodes in turn
     Copier,     // local to the arena that copies each block: left to the first copy's workers
+                // (nothing is populated by allocate(), whatever AllocOptions::populate says)
 };
 
 // When a buffer's pages are made present.
