@@ -3,6 +3,8 @@
 // share of the buffer in one call of the kernel the engine chose: no plan, no blocks, no claims,
 // one fence per thread. Threads are created once and woken per call (they spin for the
 // engine's linger after each call, then sleep), so a round times copies, not thread creation.
+// They keep the process's CPU binding: on one NUMA node the same CPUs the engine binds its
+// helpers to (with several nodes the engine also splits by node, the limit does not).
 #pragma once
 
 #include "sections.hpp"

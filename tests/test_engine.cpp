@@ -80,6 +80,43 @@ TEST_CASE("every supported kernel copies exactly across blocks and tiles, inline
     }
 }
 
+TEST_CASE("every supported kernel copies many small regions packed into blocks exactly with streaming stores") {
+    // Blocks of 16 KiB pack several regions each, so a thread runs many unfenced kernel calls
+    // per block and fences once per job; the gaps between regions must keep their canary.
+    constexpr std::size_t kRegions = 300, kGap = 64;
+    constexpr std::size_t kMaxRegion = 5000, kBytes = kRegions * (kMaxRegion + kGap);
+    std::vector<std::size_t> sizes;
+    for (std::size_t i = 0; i < kRegions; ++i) sizes.push_back(1 + (i * 977) % kMaxRegion);
+    for (const auto& name : runnable_kernels()) {
+        Options o;
+        o.kernel = name;
+        o.block_bytes = 16 << 10;
+        o.inline_threshold = 4096;
+        o.nontemporal_threshold = 1;
+        CopyEngine engine(o);
+        CAPTURE(name);
+        GuardedBuffer src(kBytes), dst(kBytes);
+        fill_pattern(src.data(), kBytes, 7);
+        std::memset(dst.data(), test::kCanary, kBytes);
+        std::vector<Region> regions;
+        for (std::size_t i = 0, at = 0; i < kRegions; at += sizes[i] + kGap, ++i)
+            regions.push_back(Region{dst.data() + at + i % 64, src.data() + at, sizes[i]});
+        engine.copy_regions(regions.data(), regions.size());
+        std::size_t wrong = 0;
+        for (std::size_t i = 0, at = 0; i < kRegions; at += sizes[i] + kGap, ++i) {
+            const unsigned char* d = dst.data() + at;
+            const std::size_t off = i % 64;
+            wrong += std::memcmp(d + off, src.data() + at, sizes[i]) != 0;
+            for (std::size_t k = 0; k < off; ++k) wrong += d[k] != test::kCanary;
+            for (std::size_t k = off + sizes[i]; k < sizes[i] + kGap; ++k) wrong += d[k] != test::kCanary;
+        }
+        CHECK(wrong == 0);
+        CHECK(dst.canaries_intact());
+        CHECK(engine.stats().parallel_copies == 1);
+        CHECK(engine.stats().nontemporal_copies == 1);
+    }
+}
+
 TEST_CASE("the default engine copies large buffers exactly, with the store kind its thresholds choose") {
     // Which store kind the defaults pick depends on the machine (its profile, or the cache sizes
     // its hwloc reports: 8 MiB to 508 MiB on hosts of one kind), so this checks exactness and
