@@ -28,7 +28,8 @@ std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn f
         if (const kernels::CopyFn regular = regular_twin(kernels, fn)) fn = regular;
     // Every step's destination is a multiple of 64 bytes, so each step after the first starts
     // where the first did relative to a cache line.
-    const std::size_t step = (bytes && fn == kernels.copy_nt ? kCrcStreamChunkBytes : kCrcChunkBytes) / std::max(des, ses);
+    const bool stream = bytes && fn == kernels.copy_nt;
+    const std::size_t step = (stream ? kCrcStreamChunkBytes : kCrcChunkBytes) / std::max(des, ses);
     auto* d = static_cast<char*>(dst);
     const auto* s = static_cast<const char*>(src);
     std::uint32_t crc = 0;
@@ -36,7 +37,10 @@ std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn f
         const std::size_t n = std::min(step, count - done);
         char* dn = d + done * des;
         const char* sn = s + done * ses;
-        if (bytes) {
+        if (stream) {
+            fn(dn, sn, n);
+            crc = crc_update(backend, kind, crc, sn, n);
+        } else if (bytes) {
             crc = crc_update(backend, kind, crc, sn, n);
             fn(dn, sn, n);
         } else {
