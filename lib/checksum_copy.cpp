@@ -4,28 +4,12 @@
 
 namespace tilecopy::detail {
 
-namespace {
-
-// The regular-store kernel of a conversion whose non-temporal one is `fn`; null when fn is not
-// a non-temporal conversion kernel.
-kernels::CopyFn regular_twin(const kernels::KernelSet& k, kernels::CopyFn fn) noexcept {
-    if (fn == k.f32_to_bf16_nt) return k.f32_to_bf16;
-    if (fn == k.bf16_to_f32_nt) return k.bf16_to_f32;
-    if (fn == k.f32_to_f16_nt) return k.f32_to_f16;
-    if (fn == k.f16_to_f32_nt) return k.f16_to_f32;
-    return nullptr;
-}
-
-} // namespace
-
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept {
     const std::size_t ses = src_element_size(conversion);
     if (!fn) return crc_update(backend, kind, 0, src, count * ses);
     const std::size_t des = dst_element_size(conversion);
     const bool bytes = conversion == Conversion::None;
-    if (!bytes)
-        if (const kernels::CopyFn regular = regular_twin(kernels, fn)) fn = regular;
     // Every step's destination is a multiple of 64 bytes, so each step after the first starts
     // where the first did relative to a cache line.
     const bool stream = bytes && fn == kernels.copy_nt;

@@ -34,10 +34,10 @@ constexpr std::size_t kCrcStreamChunkBytes = std::size_t(16) << 10;
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
 // destination's bytes, step by step: from the source for a byte copy (the same bytes; before
 // the step is copied with regular stores, after with non-temporal ones), from the destination,
-// just written, after a conversion. A conversion always uses regular stores
-// (fn's regular twin when fn is a non-temporal kernel): converting into a scratch buffer, taking
-// its CRC there and streaming it out ran at 0.56-0.64x the plain conversion of 128 MiB, against
-// 0.74-0.84x for regular stores and a CRC of the destination while it is in L1.
+// just written, after a conversion. The engine gives a conversion its regular-store kernel
+// whatever the size: converting into a scratch buffer, taking its CRC there and streaming it
+// out ran at 0.56-0.64x the plain conversion of 128 MiB, against 0.74-0.84x for regular stores
+// and a CRC of the destination while it is in L1.
 // With fn null the CRC is of the source's bytes.
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept;
@@ -64,7 +64,7 @@ public:
 private:
     Checksum kind_;
     CrcBackend backend_;
-    const kernels::KernelSet* kernels_; // the engine's: the staged conversions need two of them
+    const kernels::KernelSet* kernels_; // the engine's: which of its kernels streams
     bool copies_;
     std::uint32_t* out_;
     std::vector<std::size_t> first_slot_; // per block
