@@ -4,31 +4,16 @@
 
 namespace tilecopy::detail {
 
-namespace {
-
-// The regular-store kernel of a conversion whose non-temporal one is `fn`; null when fn is not
-// a non-temporal conversion kernel.
-kernels::CopyFn regular_twin(const kernels::KernelSet& k, kernels::CopyFn fn) noexcept {
-    if (fn == k.f32_to_bf16_nt) return k.f32_to_bf16;
-    if (fn == k.bf16_to_f32_nt) return k.bf16_to_f32;
-    if (fn == k.f32_to_f16_nt) return k.f32_to_f16;
-    if (fn == k.f16_to_f32_nt) return k.f16_to_f32;
-    return nullptr;
-}
-
-} // namespace
-
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept {
     const std::size_t ses = src_element_size(conversion);
     if (!fn) return crc_update(backend, kind, 0, src, count * ses);
     const std::size_t des = dst_element_size(conversion);
     const bool bytes = conversion == Conversion::None;
-    if (!bytes)
-        if (const kernels::CopyFn regular = regular_twin(kernels, fn)) fn = regular;
     // Every step's destination is a multiple of 64 bytes, so each step after the first starts
     // where the first did relative to a cache line.
-    const std::size_t step = (bytes && fn == kernels.copy_nt ? kCrcStreamChunkBytes : kCrcChunkBytes) / std::max(des, ses);
+    const bool stream = bytes && fn == kernels.copy_nt;
+    const std::size_t step = (stream ? kCrcStreamChunkBytes : kCrcChunkBytes) / std::max(des, ses);
     auto* d = static_cast<char*>(dst);
     const auto* s = static_cast<const char*>(src);
     std::uint32_t crc = 0;
@@ -36,7 +21,10 @@ std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn f
         const std::size_t n = std::min(step, count - done);
         char* dn = d + done * des;
         const char* sn = s + done * ses;
-        if (bytes) {
+        if (stream) {
+            fn(dn, sn, n);
+            crc = crc_update(backend, kind, crc, sn, n);
+        } else if (bytes) {
             crc = crc_update(backend, kind, crc, sn, n);
             fn(dn, sn, n);
         } else {

@@ -19,24 +19,25 @@
 
 namespace tilecopy::detail {
 
-// Bytes checksummed and copied per step. The CRC of a step is taken from the source before it is
-// copied: ISA-L's CRC (~54 GB/s per core on the 2-core Zen 5, whether its data sits in L1 or L2)
-// pulls the step into L1, and the copy then reads it from there; copying first and taking the CRC
-// after ran 25-35% slower for copies of 1-16 MiB, the copy's loads waiting on L2 or L3 while the
-// CRC waits on the copy. Steps of 8 KiB measured best with regular stores (single thread, 1-16
-// MiB: 0.62-0.80x the plain copy against 0.45-0.60x with 16 KiB steps copied first); with
-// non-temporal stores each kernel call ends with a fence that waits for the stores to drain, so
-// steps are 64 KiB there (64 MiB: 0.60-0.76x against 0.40-0.62x). Measure again with
-// tilecopy-bench --only crc when cores change.
+// Bytes checksummed and copied per step. With regular stores a step's CRC is taken from the
+// source before it is copied: ISA-L's CRC (~54 GB/s per core on the 2-core Zen 5, whether its
+// data sits in L1 or L2) pulls the step into L1 and the copy then reads it from there; copying
+// first ran 25-35% slower for copies of 1-16 MiB (single thread: 0.45-0.60x the plain copy with
+// 16 KiB steps copied first, 0.62-0.80x with 8 KiB steps summed first). With non-temporal
+// stores (copies from DRAM) the copy goes first: its loads keep more lines in flight than the
+// CRC's, which then reads the step from L1 or L2 (64 MiB, medians: 0.71-0.76x copying first,
+// 0.60-0.68x summing first; prefetching the next step during the CRC did not help). Measure
+// again with tilecopy-bench --only crc when cores change.
 constexpr std::size_t kCrcChunkBytes = std::size_t(8) << 10;
-constexpr std::size_t kCrcStreamChunkBytes = std::size_t(64) << 10;
+constexpr std::size_t kCrcStreamChunkBytes = std::size_t(16) << 10;
 
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
-// destination's bytes, step by step: from the source for a byte copy (the same bytes), from
-// the destination, just written, after a conversion. A conversion always uses regular stores
-// (fn's regular twin when fn is a non-temporal kernel): converting into a scratch buffer, taking
-// its CRC there and streaming it out ran at 0.56-0.64x the plain conversion of 128 MiB, against
-// 0.74-0.84x for regular stores and a CRC of the destination while it is in L1.
+// destination's bytes, step by step: from the source for a byte copy (the same bytes; before
+// the step is copied with regular stores, after with non-temporal ones), from the destination,
+// just written, after a conversion. The engine gives a conversion its regular-store kernel
+// whatever the size: converting into a scratch buffer, taking its CRC there and streaming it
+// out ran at 0.56-0.64x the plain conversion of 128 MiB, against 0.74-0.84x for regular stores
+// and a CRC of the destination while it is in L1.
 // With fn null the CRC is of the source's bytes.
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept;
@@ -63,7 +64,7 @@ public:
 private:
     Checksum kind_;
     CrcBackend backend_;
-    const kernels::KernelSet* kernels_; // the engine's: the staged conversions need two of them
+    const kernels::KernelSet* kernels_; // the engine's: which of its kernels streams
     bool copies_;
     std::uint32_t* out_;
     std::vector<std::size_t> first_slot_; // per block

@@ -99,8 +99,10 @@ CopyHandle CopyEngine::copy_batch_async(std::vector<Region> regions, Checksum ki
     const std::size_t count = regions.size();
     return detail::adapter::submit_checksummed(
         *this,
-        [engine, regions = std::move(regions), conversion, kind](std::atomic<std::uint64_t>& copied, std::uint32_t* out) {
-            if (!regions.empty()) detail::run_checksummed(*engine, regions.data(), regions.size(), conversion, kind, out, &copied);
+        [engine, regions = std::move(regions), conversion, kind](std::atomic<std::uint64_t>& copied,
+                                                                 std::uint32_t* out) {
+            if (!regions.empty())
+                detail::run_checksummed(*engine, regions.data(), regions.size(), conversion, kind, out, &copied);
         },
         count, total, nullptr);
 }

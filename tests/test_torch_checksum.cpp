@@ -144,11 +144,11 @@ BatchCase batch_case() {
         c.srcs.push_back(src);
         c.twins.push_back(twin);
     };
-    const at::Tensor f = at::randn({200, 1500});
-    add(at::empty({200, 1500}), f, at::empty({200, 1500}));
-    add(at::empty({200, 1500}, at::kBFloat16), f, at::empty({200, 1500}, at::kBFloat16));
-    add(at::zeros({200, 2000}).narrow(1, 300, 1500), f, at::zeros({200, 2000}).narrow(1, 300, 1500));
-    add(at::empty({1500, 200}).t(), f, at::empty({1500, 200}).t());
+    const at::Tensor f = at::randn({64, 1100}); // rows of 4400 bytes: runs the kernels take
+    add(at::empty({64, 1100}), f, at::empty({64, 1100}));
+    add(at::empty({64, 1100}, at::kBFloat16), f, at::empty({64, 1100}, at::kBFloat16));
+    add(at::zeros({64, 1300}).narrow(1, 150, 1100), f, at::zeros({64, 1300}).narrow(1, 150, 1100));
+    add(at::empty({1100, 64}).t(), f, at::empty({1100, 64}).t());
     add(at::empty({7}), at::randn({7}), at::empty({7})); // a run shorter than min_run_bytes: copy_'s path
     add(at::empty({0, 9}), at::empty({0, 9}), at::empty({0, 9}));
     add(at::empty({4000}, at::kInt), at::randint(0, 99, {4000}, at::kLong), at::empty({4000}, at::kInt));
