@@ -4,6 +4,8 @@
 // into warm memory of the same size beside them as the ceiling.
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -15,7 +17,6 @@
 
 #include <tilecopy/torch.hpp>
 
-#include "report.hpp"
 #include "sections.hpp"
 
 namespace bench {
@@ -70,11 +71,13 @@ Section clone_section(std::size_t bytes, const Context& ctx) {
     };
     add("torch", "torch clone()", [p] { return p->src.clone(); });
     add("tilecopy-tensor", "tilecopy clone", [engine, p] { return engine->clone(p->src); });
-    add("tilecopy-tensor", "tilecopy clone, populate now", [engine, p] {
-        tilecopy::AllocOptions now;
-        now.populate = tilecopy::Populate::Now;
-        return engine->clone(p->src, now);
-    });
+    for (tilecopy::Populate populate : {tilecopy::Populate::Now, tilecopy::Populate::FirstCopy}) {
+        tilecopy::AllocOptions options;
+        options.populate = populate;
+        add("tilecopy-tensor",
+            populate == tilecopy::Populate::Now ? "tilecopy clone, populated first" : "tilecopy clone, by the copy",
+            [engine, p, options] { return engine->clone(p->src, options); });
+    }
     add("tilecopy-tensor", "tilecopy into a fresh torch.empty", [engine, p] {
         at::Tensor t = at::empty_like(p->src);
         engine->copy(t, p->src);
@@ -87,13 +90,19 @@ Section clone_section(std::size_t bytes, const Context& ctx) {
     });
     s.notes = [](const SectionResult& r) {
         std::vector<std::string> notes;
-        const auto ratio = [&](std::size_t a, std::size_t b, const std::string& what) {
-            if (r.variants.size() > std::max(a, b) && !r.variants[a].gbps.empty() && !r.variants[b].gbps.empty())
-                notes.push_back(what + ": " + fixed(median_ratio(r, a, b), 2) + "x (median of per-round ratios)");
+        const auto ratio = [&](std::size_t a, std::size_t b, const char* what) {
+            if (r.variants.size() <= std::max(a, b)) return;
+            std::vector<double> per_round; // a's GB/s over b's, round by round
+            for (std::size_t k = 0; k < r.variants[a].gbps.size() && k < r.variants[b].gbps.size(); ++k)
+                per_round.push_back(r.variants[a].gbps[k] / r.variants[b].gbps[k]);
+            if (per_round.empty()) return;
+            char line[160];
+            std::snprintf(line, sizeof line, "%s: %.2fx (median of per-round ratios)", what, median(per_round));
+            notes.push_back(line);
         };
         ratio(1, 0, "tilecopy clone / torch clone() (target >= 1.8x from 64 MiB)");
-        ratio(1, 5, "tilecopy clone / the engine's warm copy");
-        ratio(1, 2, "clone populated by the copy / populated first");
+        ratio(1, 6, "tilecopy clone / the engine's warm copy");
+        ratio(3, 2, "tilecopy clone populated by the copy / populated first");
         return notes;
     };
     return s;
