@@ -80,11 +80,6 @@ void set_torch_threads(int threads);
 Section batch_section(std::size_t pairs, std::size_t bytes_each, const Context& ctx);
 Section async_section(std::size_t bytes, const Context& ctx);
 std::string torch_version();
-// The median over rounds of variant a's GB/s over variant b's in the same round; a number with
-// `digits` decimals (for notes).
-double median_ratio(const SectionResult& r, std::size_t a, std::size_t b);
-std::string fixed(double value, int digits);
-
 // clone_methods.cpp: CopyEngine::clone of a `bytes` float32 tensor against torch's clone(),
 // memcpy into fresh pages and tilecopy into a fresh torch.empty (ratios to torch's clone), with
 // the engine's warm copy of the same size beside them.

@@ -64,13 +64,6 @@ Variant list_variant(std::string method, std::string label, const std::shared_pt
     return v;
 }
 
-// "64K", "8M"
-std::string short_size(std::size_t bytes) {
-    return bytes >= (std::size_t(1) << 20) ? std::to_string(bytes >> 20) + "M" : std::to_string(bytes >> 10) + "K";
-}
-
-} // namespace
-
 // The median over rounds of variant a's GB/s over variant b's in the same round.
 double median_ratio(const SectionResult& r, std::size_t a, std::size_t b) {
     const auto& x = r.variants[a].gbps;
@@ -86,6 +79,13 @@ std::string fixed(double value, int digits) {
     std::snprintf(text, sizeof text, "%.*f", digits, value);
     return text;
 }
+
+// "64K", "8M"
+std::string short_size(std::size_t bytes) {
+    return bytes >= (std::size_t(1) << 20) ? std::to_string(bytes >> 20) + "M" : std::to_string(bytes >> 10) + "K";
+}
+
+} // namespace
 
 Section batch_section(std::size_t pairs, std::size_t bytes_each, const Context& ctx) {
     Section s;

@@ -149,24 +149,18 @@ public:
     // values); copies of several as one schedule, in one allocation; prefault of the bytes a
     // tensor's elements span. The tensors' memory outlives the engine. A tensor that is not
     // strided CPU memory (sparse, quantized, another device, a Python subclass...) throws
-    // tilecopy::Error naming it, with nothing allocated. The clones' pages are populated by the
-    // copy's own workers unless `options` say otherwise (Populate::FirstCopy, measured).
+    // tilecopy::Error naming it, with nothing allocated. Clones take allocate()'s defaults
+    // (populated first, in parallel: no slower than by the copy's workers, docs/torch.md).
     at::Tensor empty_like(const at::Tensor& t, const AllocOptions& options = {});
-    at::Tensor clone(const at::Tensor& t, const AllocOptions& options = clone_options());
+    at::Tensor clone(const at::Tensor& t, const AllocOptions& options = {});
     std::vector<at::Tensor> clone_batch(const std::vector<at::Tensor>& tensors,
-                                        const AllocOptions& options = clone_options());
+                                        const AllocOptions& options = {});
     void prefault(const at::Tensor& t, bool for_write = true);
     // The clones, allocated and checked now (errors thrown here), copied on the engine's
     // submitter thread; TensorsHandle::result() waits and gives them.
-    TensorsHandle clone_async(const at::Tensor& t, const AllocOptions& options = clone_options());
+    TensorsHandle clone_async(const at::Tensor& t, const AllocOptions& options = {});
     TensorsHandle clone_batch_async(const std::vector<at::Tensor>& tensors,
-                                    const AllocOptions& options = clone_options());
-    // AllocOptions{} with Populate::FirstCopy: what clones use by default.
-    static AllocOptions clone_options() noexcept {
-        AllocOptions o;
-        o.populate = Populate::FirstCopy;
-        return o;
-    }
+                                    const AllocOptions& options = {});
     // What this engine sees and does: nodes, arenas and their pinning, caches, every tunable
     // with its value and origin, the kernel and CPU features, the torch adapter (info.hpp).
     EngineInfo info() const;

@@ -111,8 +111,8 @@ Enum choose(const char* call, const char* keyword, py::handle value, Enum fallba
 } // namespace
 
 AllocOptions alloc_options(const char* call, py::handle huge_pages, py::handle placement, py::handle node,
-                           py::handle populate, bool clone) {
-    AllocOptions o = clone ? CopyEngine::clone_options() : AllocOptions{};
+                           py::handle populate) {
+    AllocOptions o;
     o.huge_pages = choose(call, "huge_pages", huge_pages, o.huge_pages,
                           {{"default", HugePages::Default}, {"auto", HugePages::Auto},
                            {"always", HugePages::Always}, {"never", HugePages::Never}});

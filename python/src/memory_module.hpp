@@ -9,9 +9,9 @@
 namespace tilecopy::python {
 
 // AllocOptions from the calls' keywords (None: the default); a bad value is a ValueError
-// naming the keyword. `clone`: the clones' default population (CopyEngine::clone_options()).
+// naming the keyword.
 AllocOptions alloc_options(const char* call, pybind11::handle huge_pages, pybind11::handle placement,
-                           pybind11::handle node, pybind11::handle populate, bool clone);
+                           pybind11::handle node, pybind11::handle populate);
 
 // A clone in flight: the copy, what it must keep alive (the sources' Python objects), and the
 // result to hand out once it is done (a tensor, or the structure of clone_batch).

@@ -149,7 +149,7 @@ std::unique_ptr<Handle> clone_handle(CopyEngine& engine, py::handle tensors, boo
 py::object clone_call(CopyEngine& engine, py::object owner, py::handle tensors, bool batch, bool non_blocking,
                       py::handle huge_pages, py::handle placement, py::handle node, py::handle populate) {
     const AllocOptions o = alloc_options(batch ? "tilecopy.clone_batch" : "tilecopy.clone", huge_pages, placement,
-                                         node, populate, true);
+                                         node, populate);
     if (non_blocking) return py::cast(clone_handle(engine, tensors, batch, o, std::move(owner)));
     return clone_now(engine, tensors, batch, o);
 }
@@ -157,7 +157,7 @@ py::object clone_call(CopyEngine& engine, py::object owner, py::handle tensors, 
 py::object empty_like_call(CopyEngine& engine, py::handle tensor, py::handle huge_pages, py::handle placement,
                            py::handle node, py::handle populate) {
     return empty_like_now(engine, tensor,
-                          alloc_options("tilecopy.empty_like", huge_pages, placement, node, populate, false));
+                          alloc_options("tilecopy.empty_like", huge_pages, placement, node, populate));
 }
 
 // At interpreter exit (the package's atexit hook, while Python still runs other threads):
@@ -312,7 +312,7 @@ constexpr const char* kCloneDoc = R"(clone(tensor, *, non_blocking=False, huge_p
 
 A copy of tensor in memory tilecopy allocated (an anonymous mapping its storage frees when it
 dies): Tensor.clone().detach()'s sizes, strides, dtype and values; requires_grad is False. The
-pages are populated by the copy's own workers unless populate says 'now'. With non_blocking,
+keywords choose huge pages, NUMA placement and population as for allocate(). With non_blocking,
 returns a Handle at once; Handle.result() waits and gives the clone. Raises tilecopy.Error for a
 tensor that is not strided CPU memory (sparse, quantized, another device...).)";
 constexpr const char* kCloneBatchDoc = R"(clone_batch(tensors, *, non_blocking=False, huge_pages=None, placement=None, node=None, populate=None)
