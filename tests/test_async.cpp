@@ -291,12 +291,14 @@ std::size_t bytes_written(const std::vector<unsigned char>& dst, const std::vect
     return n;
 }
 
-// An engine of `threads` threads over a fake one-node machine, 64 KiB blocks.
-std::unique_ptr<CopyEngine> limits_engine(unsigned threads) {
+// An engine of `threads` threads over a fake one-node machine (or two nodes of one CPU each:
+// an arena per node, the copy's own thread in none), 64 KiB blocks.
+std::unique_ptr<CopyEngine> limits_engine(unsigned threads, bool two_nodes = false) {
     Options o;
     o.block_bytes = kBlock;
     o.pin_threads = false;
-    return std::make_unique<CopyEngine>(o, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{threads}));
+    const std::vector<unsigned> nodes = two_nodes ? std::vector<unsigned>{1, 1} : std::vector<unsigned>{threads};
+    return std::make_unique<CopyEngine>(o, std::make_shared<tilecopy::test::FakeTopology>(nodes));
 }
 
 detail::CopyControl::Counts counts_of(const CopyHandle& h) {
@@ -372,9 +374,15 @@ TEST_CASE("cancelling a queued copy finishes it at once with nothing written, an
 }
 
 TEST_CASE("cancelling a running copy stops it at a block boundary with exact progress") {
-    for (unsigned threads : {1u, 2u}) {
+    struct Case {
+        unsigned threads;
+        bool two_nodes;
+    };
+    for (const Case c : {Case{1, false}, Case{2, false}, Case{2, true}}) {
+        const unsigned threads = c.threads;
         CAPTURE(threads);
-        auto engine = limits_engine(2);
+        CAPTURE(c.two_nodes);
+        auto engine = limits_engine(2, c.two_nodes);
         const std::size_t bytes = 16 * kBlock;
         const auto src = nonzero_source(bytes, threads);
         std::vector<unsigned char> dst(bytes, 0);
@@ -466,8 +474,11 @@ TEST_CASE("an asynchronous copy uses at most its threads, and a throttled one ta
     CHECK(async_dst == src);
 }
 
-TEST_CASE("a background copy yields to foreground work and resumes after it") {
-    auto engine = limits_engine(2);
+namespace {
+
+void background_yields_to_foreground(bool two_nodes) {
+    CAPTURE(two_nodes);
+    auto engine = limits_engine(2, two_nodes);
     detail::Engine& internals = detail::internals(*engine);
     const std::size_t bytes = 32 * kBlock;
     const auto src = nonzero_source(bytes, 5);
@@ -501,6 +512,13 @@ TEST_CASE("a background copy yields to foreground work and resumes after it") {
     h.cancel();
     CHECK(error_of(h) == "tilecopy: cancelled after 0 of 2097152 bytes");
     CHECK(bytes_written(dst2, src) == 0);
+}
+
+} // namespace
+
+TEST_CASE("a background copy yields to foreground work and resumes after it") {
+    background_yields_to_foreground(false);
+    background_yields_to_foreground(true); // an arena per node: every crew is called back
 }
 
 TEST_CASE("the engine's asynchronous defaults come from Options or TILECOPY_ASYNC_* and are described") {

@@ -52,6 +52,15 @@ int in_child(Fn&& child) {
     return status;
 }
 
+// A job that holds the engine's bulk lane until `release`: copies submitted after it stay queued.
+CopyHandle hold_bulk_lane(CopyEngine& engine, std::atomic<bool>& release) {
+    return detail::internals(engine).submit(
+        [&release](detail::AsyncState&) {
+            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        },
+        std::uint64_t(1) << 30, nullptr);
+}
+
 } // namespace
 
 TEST_CASE("an engine used before fork() copies in the child and the child exits") {
@@ -100,11 +109,7 @@ TEST_CASE("a handle whose copy was running at fork() never blocks in the child, 
     std::atomic<bool> release{false};
     // A job that holds the bulk lane until the parent releases it: at fork() it is running,
     // and the copy submitted after it is queued.
-    CopyHandle running = detail::internals(*engine).submit(
-        [&release](detail::AsyncState&) {
-            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        },
-        std::uint64_t(1) << 30, nullptr);
+    CopyHandle running = hold_bulk_lane(*engine, release);
     const std::size_t bytes = std::size_t(8) << 20;
     std::vector<unsigned char> src(bytes), dst(bytes, 0);
     tilecopy::test::fill_pattern(src.data(), bytes, 77);
@@ -178,11 +183,7 @@ TEST_CASE("an engine made in the child of a process that ran oneTBB itself is de
 TEST_CASE("cancelling in a forked child does nothing to the parent's copies") {
     auto engine = std::make_unique<CopyEngine>();
     std::atomic<bool> release{false};
-    CopyHandle running = detail::internals(*engine).submit(
-        [&release](detail::AsyncState&) {
-            while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        },
-        std::uint64_t(1) << 30, nullptr);
+    CopyHandle running = hold_bulk_lane(*engine, release);
     const std::size_t bytes = std::size_t(4) << 20;
     std::vector<unsigned char> src(bytes), dst(bytes, 0);
     tilecopy::test::fill_pattern(src.data(), bytes, 78);

@@ -173,3 +173,46 @@ TEST_CASE("an asynchronous copy or batch that copy_ refuses is refused at submis
     expected.copy_(f({3}, 8).to_sparse());
     CHECK(storage_bytes(sparse_dst.to_dense()) == storage_bytes(expected.to_dense()));
 }
+
+TEST_CASE("a tensor batch under limits copies like copy_, and cancelled frees its tensors with exact progress") {
+    tilecopy::Options o;
+    o.block_bytes = 64 << 10;
+    tilecopy::CopyEngine engine(o);
+    // Limited: one thread, background, a rate that a batch of 3 MiB meets in well under a second.
+    std::vector<at::Tensor> srcs, dsts;
+    for (int i = 0; i < 3; ++i) {
+        srcs.push_back(at::arange(1 << 18, at::kFloat).mul_(0.37f + float(i)));
+        dsts.push_back(at::zeros({1 << 18}, i == 2 ? at::kBFloat16 : at::kFloat));
+    }
+    tilecopy::AsyncOptions limits;
+    limits.threads = 1;
+    limits.bytes_per_second = std::uint64_t(64) << 20;
+    limits.priority = tilecopy::Priority::Background;
+    engine.copy_batch_async(dsts, srcs, limits).wait();
+    for (int i = 0; i < 3; ++i) CHECK(storage_bytes(dsts[i]) == storage_bytes(at::empty_like(dsts[i]).copy_(srcs[i])));
+
+    // Held at its first block by a rate of 1 byte a second, then cancelled: the tensors the
+    // handle kept alive are released, only finished blocks count, the rest is untouched.
+    WatchedMemory watch;
+    at::Tensor dst = at::zeros({1 << 20}, at::kFloat);
+    tilecopy::CopyHandle h;
+    {
+        at::Tensor src = watched_tensor(watch, 1 << 20, 50);
+        tilecopy::AsyncOptions slow;
+        slow.threads = 1;
+        slow.bytes_per_second = 1;
+        h = engine.copy_async(dst, src, slow);
+    }
+    while (h.bytes_copied() == 0) std::this_thread::yield();
+    h.cancel();
+    const std::uint64_t n = h.bytes_copied();
+    CHECK_THROWS_WITH_AS(h.wait(), ("tilecopy: cancelled after " + std::to_string(n) + " of 4194304 bytes").c_str(),
+                         tilecopy::Error);
+    CHECK(watch.freed);
+    CHECK(n % sizeof(float) == 0);
+    CHECK(n < (std::uint64_t(4) << 20));
+    const auto* d = static_cast<const unsigned char*>(dst.data_ptr());
+    bool rest_untouched = true;
+    for (std::size_t i = n; i < (std::size_t(4) << 20); ++i) rest_untouched = rest_untouched && d[i] == 0;
+    CHECK(rest_untouched);
+}
