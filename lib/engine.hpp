@@ -23,6 +23,12 @@ namespace tilecopy::detail {
 class PlanChecksums; // checksum_copy.hpp
 
 class Engine {
+    // What a small copy reads, first and together (a page and a line or two beside the
+    // counters' first line): after idleness each cold page costs a page walk. Copies of
+    // strategy_'s and kernel_'s values.
+    std::size_t inline_below_, nt_from_, string_copy_below_;
+    kernels::CopyFn copy_fn_, copy_nt_fn_;
+
 public:
     // Throws tilecopy::Error for invalid options, naming the option or variable.
     Engine(const Options& options, std::shared_ptr<Topology> topology);
@@ -71,10 +77,6 @@ private:
 
     Strategy strategy_;
     const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel
-    // Its plain copies, here: a small copy after idleness then reads no page of the kernel
-    // set's (each cold page costs it a page walk).
-    kernels::CopyFn copy_fn_, copy_nt_fn_;
-    std::size_t string_copy_below_; // strategy_.string_copy_threshold, beside them
     // When the last copy of at least the inline threshold ended (steady clock, ns): with the
     // helpers' lingering, what says whether they are awake (strategy.hpp, inline_while_idle).
     std::atomic<std::int64_t> last_planned_ns_{std::numeric_limits<std::int64_t>::min() / 2};
@@ -113,8 +115,8 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
         const std::size_t des = dst_element_size(conversion);
         std::size_t dst_bytes = 0;
         for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
-        if (below_inline(strategy_, dst_bytes)) {
-            const bool nt = nontemporal_for(strategy_, dst_bytes);
+        if (dst_bytes < inline_below_) { // below_inline(strategy_, dst_bytes)
+            const bool nt = dst_bytes >= nt_from_;
             const kernels::CopyFn fn = conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)
                                        : nt                            ? copy_nt_fn_
                                        : dst_bytes < string_copy_below_ ? kernels::string_copy
