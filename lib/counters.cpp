@@ -29,6 +29,7 @@ Counters::Line& Counters::find_or_add() noexcept {
     if (!first_taken_) {
         first_taken_ = true;
         first_line_.owner = me;
+        first_owner_.store(thread_pointer(), std::memory_order_relaxed);
         return first_line_;
     }
     try {

@@ -69,8 +69,22 @@ private:
             line.values[c].store(line.values[c].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
     Line& local() noexcept {
+        // The first line's owner is known by its thread pointer, read without the GOT entry
+        // that a TLS variable of a shared library needs (one more cold page after idleness).
+        if (const std::uintptr_t tp = thread_pointer(); tp != 0 && first_owner_.load(std::memory_order_relaxed) == tp)
+            return first_line_;
         if (t_counter_cache.id == id_) return *static_cast<Line*>(t_counter_cache.line);
         return local_slow();
+    }
+    // The x86-64 TLS ABI keeps the thread pointer at %fs:0; 0 (unknown) elsewhere.
+    static std::uintptr_t thread_pointer() noexcept {
+#if defined(__x86_64__) && defined(__linux__)
+        std::uintptr_t tp;
+        __asm__("mov %%fs:0, %0" : "=r"(tp));
+        return tp;
+#else
+        return 0;
+#endif
     }
     Line& local_slow() noexcept;
     Line& find_or_add() noexcept;
@@ -81,6 +95,7 @@ private:
     // then counts in the page that holds its other state (after idleness each page a small
     // copy touches costs it a page walk).
     Line first_line_;
+    std::atomic<std::uintptr_t> first_owner_{0}; // its thread's thread_pointer(), once taken
     bool first_taken_ = false;
     std::deque<Line> lines_;
     Line shared_line_;

@@ -117,11 +117,16 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
         for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
         if (dst_bytes < inline_below_) { // below_inline(strategy_, dst_bytes)
             const bool nt = dst_bytes >= nt_from_;
-            const kernels::CopyFn fn = conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)
-                                       : nt                            ? copy_nt_fn_
-                                       : dst_bytes < string_copy_below_ ? kernels::string_copy
-                                                                        : copy_fn_;
-            copy_here(regions, count, fn);
+            if (conversion == Conversion::None && !nt && dst_bytes < string_copy_below_) {
+                // Called directly, so that it is inlined here: no kernel page to enter.
+                for (std::size_t r = 0; r < count; ++r)
+                    if (regions[r].count) kernels::string_copy(regions[r].dst, regions[r].src, regions[r].count);
+            } else {
+                copy_here(regions, count,
+                          conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)
+                          : nt                            ? copy_nt_fn_
+                                                          : copy_fn_);
+            }
             if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
             count_copy(kInlineCopies, dst_bytes, nt);
             return;
