@@ -8,7 +8,7 @@ std::atomic<std::uint64_t> g_next_id{1};
 
 } // namespace
 
-__thread CounterCache t_counter_cache __attribute__((tls_model("initial-exec"))) = {0, nullptr};
+__thread CounterCache t_counter_cache = {0, nullptr};
 
 Counters::Counters() noexcept : id_(g_next_id.fetch_add(1, std::memory_order_relaxed)) {
     shared_line_.shared = true;

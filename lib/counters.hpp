@@ -12,15 +12,14 @@
 
 namespace tilecopy::detail {
 
-// The line this thread used last, and whose Counters it belongs to (counters.cpp). Initial-exec
-// TLS: a fixed offset from the thread pointer, no __tls_get_addr call and no wrapper (one page
-// fewer for a small copy after idleness to walk to); 16 bytes of the static TLS that glibc
-// keeps for libraries loaded later (the Python module's dlopen).
+// The line this thread used last, and whose Counters it belongs to (counters.cpp). __thread, so
+// no wrapper call; the default TLS model, as initial-exec fails to dlopen once torch has taken
+// glibc's static TLS surplus ("cannot allocate memory in static TLS block").
 struct CounterCache {
     std::uint64_t id;
     void* line;
 };
-extern __thread CounterCache t_counter_cache __attribute__((tls_model("initial-exec")));
+extern __thread CounterCache t_counter_cache;
 
 enum Counter : unsigned {
     kCopies,
