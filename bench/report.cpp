@@ -270,7 +270,7 @@ std::string write_svg(const std::string& path, const RunInfo& info, const std::v
                 if (!panels[p].series.count(key))
                     panels[p].order.push_back(key);
                 auto [lo, hi] = std::minmax_element(v.ratios.begin(), v.ratios.end());
-                panels[p].series[key][s.dst_bytes] = {v.median_ratio, *lo, *hi};
+                panels[p].series[key][s.size_bytes] = {v.median_ratio, *lo, *hi}; // conversions: the float32 side
             }
         }
     }

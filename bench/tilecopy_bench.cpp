@@ -325,7 +325,7 @@ double process_cpu_ms() {
     return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
 }
 
-// No helper may spin past its linger: after a parallel copy and the linger (and 20 ms for torch's
+// No helper may spin past its linger: after a parallel copy and the linger (and 50 ms for torch's
 // and OpenMP's threads to stop spinning too), the process must use no CPU while it sleeps.
 // Prints one line with a target, as the table's rows do.
 void print_idle_cpu(tilecopy::CopyEngine& engine) {
@@ -334,7 +334,7 @@ void print_idle_cpu(tilecopy::CopyEngine& engine) {
     engine.copy(dst.data(), src.data(), bytes); // wakes the helpers when the strategy uses them
     engine.copy(dst.data(), src.data(), bytes); // within the linger: helpers in any case
     const double linger_ms = static_cast<double>(engine.options().linger_us) / 1e3;
-    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(linger_ms + 20.0));
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(linger_ms + 50.0));
     const double window_ms = 200.0;
     const double before = process_cpu_ms();
     std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(window_ms));

@@ -6,26 +6,17 @@ namespace {
 
 std::atomic<std::uint64_t> g_next_id{1};
 
-// The line this thread used last, and whose Counters it belongs to.
-struct Cache {
-    std::uint64_t id = 0;
-    void* line = nullptr;
-};
-// Initial-exec: a fixed offset from the thread pointer, no __tls_get_addr call (one page fewer
-// for a small copy after idleness to walk to). 16 bytes of the static TLS that glibc keeps
-// for libraries loaded later (the Python module's dlopen).
-thread_local Cache t_cache __attribute__((tls_model("initial-exec")));
-
 } // namespace
+
+__thread CounterCache t_counter_cache = {0, nullptr};
 
 Counters::Counters() noexcept : id_(g_next_id.fetch_add(1, std::memory_order_relaxed)) {
     shared_line_.shared = true;
 }
 
-Counters::Line& Counters::local() noexcept {
-    if (t_cache.id == id_) return *static_cast<Line*>(t_cache.line);
+Counters::Line& Counters::local_slow() noexcept {
     Line& line = find_or_add();
-    t_cache = Cache{id_, &line};
+    t_counter_cache = CounterCache{id_, &line};
     return line;
 }
 
@@ -38,6 +29,7 @@ Counters::Line& Counters::find_or_add() noexcept {
     if (!first_taken_) {
         first_taken_ = true;
         first_line_.owner = me;
+        first_owner_.store(thread_pointer(), std::memory_order_relaxed);
         return first_line_;
     }
     try {

@@ -12,6 +12,15 @@
 
 namespace tilecopy::detail {
 
+// The line this thread used last, and whose Counters it belongs to (counters.cpp). __thread, so
+// no wrapper call; the default TLS model, as initial-exec fails to dlopen once torch has taken
+// glibc's static TLS surplus ("cannot allocate memory in static TLS block").
+struct CounterCache {
+    std::uint64_t id;
+    void* line;
+};
+extern __thread CounterCache t_counter_cache;
+
 enum Counter : unsigned {
     kCopies,
     kBytes,
@@ -58,7 +67,25 @@ private:
         else
             line.values[c].store(line.values[c].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
-    Line& local() noexcept;
+    Line& local() noexcept {
+        // The first line's owner is known by its thread pointer, read without the GOT entry
+        // that a TLS variable of a shared library needs (one more cold page after idleness).
+        if (const std::uintptr_t tp = thread_pointer(); tp != 0 && first_owner_.load(std::memory_order_relaxed) == tp)
+            return first_line_;
+        if (t_counter_cache.id == id_) return *static_cast<Line*>(t_counter_cache.line);
+        return local_slow();
+    }
+    // The x86-64 TLS ABI keeps the thread pointer at %fs:0; 0 (unknown) elsewhere.
+    static std::uintptr_t thread_pointer() noexcept {
+#if defined(__x86_64__) && defined(__linux__)
+        std::uintptr_t tp;
+        __asm__("mov %%fs:0, %0" : "=r"(tp));
+        return tp;
+#else
+        return 0;
+#endif
+    }
+    Line& local_slow() noexcept;
     Line& find_or_add() noexcept;
 
     const std::uint64_t id_; // unique per Counters object: thread caches never confuse two
@@ -67,6 +94,7 @@ private:
     // then counts in the page that holds its other state (after idleness each page a small
     // copy touches costs it a page walk).
     Line first_line_;
+    std::atomic<std::uintptr_t> first_owner_{0}; // its thread's thread_pointer(), once taken
     bool first_taken_ = false;
     std::deque<Line> lines_;
     Line shared_line_;

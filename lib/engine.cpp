@@ -74,15 +74,19 @@ std::size_t block_elements(const Plan& plan, const Block& block) noexcept {
 } // namespace
 
 Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
-    : strategy_(make_strategy(options, *topology)),
+    : inline_below_(0), nt_from_(0), string_copy_below_(0), copy_fn_(nullptr), copy_nt_fn_(nullptr),
+      strategy_(make_strategy(options, *topology)),
       memory_(make_memory_strategy(options)),
       kernel_(&choose_kernel(strategy_.kernel.name)),
-      copy_fn_(kernel_->copy),
-      copy_nt_fn_(kernel_->copy_nt),
-      string_copy_below_(strategy_.string_copy_threshold.value),
       options_(resolved(options, strategy_, *kernel_)),
       generation_(fork_generation()),
-      scheduler_(std::move(topology), options_) {}
+      scheduler_(std::move(topology), options_) {
+    inline_below_ = strategy_.inline_threshold.value;
+    nt_from_ = strategy_.nontemporal_threshold.value;
+    string_copy_below_ = strategy_.string_copy_threshold.value;
+    copy_fn_ = kernel_->copy;
+    copy_nt_fn_ = kernel_->copy_nt;
+}
 
 Engine::~Engine() {
     if (fork_generation() != generation_) scheduler_.abandon();

@@ -28,6 +28,12 @@ class PlanChecksums; // checksum_copy.hpp
 MemoryStrategy make_memory_strategy(const Options& options);
 
 class Engine {
+    // What a small copy reads, first and together (a page and a line or two beside the
+    // counters' first line): after idleness each cold page costs a page walk. Copies of
+    // strategy_'s and kernel_'s values.
+    std::size_t inline_below_, nt_from_, string_copy_below_;
+    kernels::CopyFn copy_fn_, copy_nt_fn_;
+
 public:
     // Throws tilecopy::Error for invalid options, naming the option or variable.
     Engine(const Options& options, std::shared_ptr<Topology> topology);
@@ -99,10 +105,6 @@ private:
     Strategy strategy_;
     MemoryStrategy memory_;
     const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel
-    // Its plain copies, here: a small copy after idleness then reads no page of the kernel
-    // set's (each cold page costs it a page walk).
-    kernels::CopyFn copy_fn_, copy_nt_fn_;
-    std::size_t string_copy_below_; // strategy_.string_copy_threshold, beside them
     // When the last copy of at least the inline threshold ended (steady clock, ns): with the
     // helpers' lingering, what says whether they are awake (strategy.hpp, inline_while_idle).
     std::atomic<std::int64_t> last_planned_ns_{std::numeric_limits<std::int64_t>::min() / 2};
@@ -151,13 +153,18 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
         const std::size_t des = dst_element_size(conversion);
         std::size_t dst_bytes = 0;
         for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
-        if (below_inline(strategy_, dst_bytes)) {
-            const bool nt = nontemporal_for(strategy_, dst_bytes);
-            const kernels::CopyFn fn = conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)
-                                       : nt                            ? copy_nt_fn_
-                                       : dst_bytes < string_copy_below_ ? kernels::string_copy
-                                                                        : copy_fn_;
-            copy_here(regions, count, fn);
+        if (dst_bytes < inline_below_) { // below_inline(strategy_, dst_bytes)
+            const bool nt = dst_bytes >= nt_from_;
+            if (conversion == Conversion::None && !nt && dst_bytes < string_copy_below_) {
+                // Called directly, so that it is inlined here: no kernel page to enter.
+                for (std::size_t r = 0; r < count; ++r)
+                    if (regions[r].count) kernels::string_copy(regions[r].dst, regions[r].src, regions[r].count);
+            } else {
+                copy_here(regions, count,
+                          conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)
+                          : nt                            ? copy_nt_fn_
+                                                          : copy_fn_);
+            }
             if (progress) progress->fetch_add(dst_bytes, std::memory_order_relaxed);
             count_copy(kInlineCopies, dst_bytes, nt);
             return;
