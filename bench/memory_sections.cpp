@@ -113,6 +113,16 @@ std::vector<std::string> granted_notes(const FreshList& all) {
     return notes;
 }
 
+// The median over rounds of variant a's GB/s over variant b's in the same round.
+double median_ratio(const SectionResult& r, std::size_t a, std::size_t b) {
+    std::vector<double> ratios;
+    const auto& x = r.variants[a].gbps;
+    const auto& y = r.variants[b].gbps;
+    for (std::size_t i = 0; i < x.size() && i < y.size(); ++i)
+        if (y[i] > 0) ratios.push_back(x[i] / y[i]);
+    return median(ratios);
+}
+
 } // namespace
 
 Section prefault_section(std::size_t bytes, const Context& ctx) {
