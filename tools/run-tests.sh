@@ -76,9 +76,10 @@ run_one() {
 # Each stage's wall and CPU seconds (user + system of every process its shell waited for; each
 # lane is its own shell, so a stage's CPU is its own even while the other lane runs).
 cpu_now() { # sets $cpu; `times` must run in the lane's own shell: a subshell's children are not its
-  times >"$state/times.$BASHPID"
+  local file=$state/times.$BASHPID # named here: $BASHPID differs inside $(...)
+  times >"$file"
   cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } }
-             END { printf "%d", s }' "$state/times.$BASHPID")
+             END { printf "%d", s }' "$file")
 }
 stage_begin() { stage_start=$SECONDS; cpu_now; stage_cpu=$cpu; }
 stage_done() {
