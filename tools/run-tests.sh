@@ -53,7 +53,7 @@ print("\n".join(sorted(out)))' "$(cd "$1" && pwd)" "$targets"
 
 # Counts and stage timings go to files: the background lane's tests and stages count too.
 state=$(mktemp -d)
-trap 'rm -rf "$state"' EXIT
+trap 'wait; rm -rf "$state"' EXIT # a failed foreground step still lets the background lane end
 count() { echo "$1 $2" >>"$state/counts"; } # passed, failed
 
 run_suite() { # dir, meson test arguments...
@@ -76,9 +76,10 @@ run_one() {
 # Each stage's wall and CPU seconds (user + system of every process its shell waited for; each
 # lane is its own shell, so a stage's CPU is its own even while the other lane runs).
 cpu_now() { # sets $cpu; `times` must run in the lane's own shell: a subshell's children are not its
-  times >"$state/times.$BASHPID"
+  local file=$state/times.$BASHPID # named here: $BASHPID differs inside $(...)
+  times >"$file"
   cpu=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } }
-             END { printf "%d", s }' "$state/times.$BASHPID")
+             END { printf "%d", s }' "$file")
 }
 stage_begin() { stage_start=$SECONDS; cpu_now; stage_cpu=$cpu; }
 stage_done() {
@@ -227,7 +228,8 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   run_suite build-asan --no-rebuild || status=1
 stage_done "build-asan: meson test"
 
-finish_bg lane-tsan-fuzz || status=1
+# Its tests count themselves; a build of it that failed shows here.
+finish_bg lane-tsan-fuzz || { echo "tilecopy lane ThreadSanitizer, fuzzing: FAILED"; status=1; }
 
 cpu_now
 echo "stage timings (two lanes side by side: a stage's wall overlaps the other lane's, its CPU is its own):"
