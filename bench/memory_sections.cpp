@@ -100,6 +100,20 @@ void release_all(const FreshList& all) {
     for (const auto& entry : all) entry.second->release(true);
 }
 
+// Adds a fresh variant on a memory of its own (listed in `all`, all of the section's size):
+// before each call every memory of the section goes, then `prepare` (untimed), `run` (timed);
+// `check` says what is wrong after one untimed run ("" when right).
+void add_fresh(Section& s, const std::shared_ptr<FreshList>& all, std::string method, std::string label,
+               std::function<void(FreshMemory&)> prepare, std::function<void(FreshMemory&)> run,
+               std::function<std::string(const FreshMemory&)> check) {
+    auto m = std::make_shared<FreshMemory>(s.dst_bytes);
+    FreshMemory* f = m.get();
+    all->emplace_back(label, m);
+    s.variants.push_back(fresh_variant(
+        std::move(method), std::move(label), [all, f, prepare] { release_all(*all); prepare(*f); },
+        [f, run] { run(*f); }, [f, check] { return check(*f); }));
+}
+
 // Notes: each fresh variant's granted huge pages (median over its rounds).
 std::vector<std::string> granted_notes(const FreshList& all) {
     std::vector<std::string> notes;
@@ -134,15 +148,10 @@ Section prefault_section(std::size_t bytes, const Context& ctx) {
     tilecopy::CopyEngine* engine = ctx.engine;
     const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
     auto all_list = std::make_shared<FreshList>();
-    FreshList& all = *all_list;
     auto add = [&](std::string label, std::function<void(FreshMemory&)> prepare, std::function<void(FreshMemory&)> run) {
-        auto m = std::make_shared<FreshMemory>(bytes);
-        FreshMemory* f = m.get();
-        all.emplace_back(label, m);
-        auto list = all_list;
-        s.variants.push_back(fresh_variant(
-            "prefault", std::move(label), [list, f, prepare] { release_all(*list); prepare(*f); }, [f, run] { run(*f); },
-            [f] { return all_resident(f->data(), f->bytes) ? std::string() : std::string("pages left absent"); }));
+        add_fresh(s, all_list, "prefault", std::move(label), std::move(prepare), std::move(run), [](const FreshMemory& m) {
+            return all_resident(m.data(), m.bytes) ? std::string() : std::string("pages left absent");
+        });
     };
     add("one thread writing each page", [](FreshMemory& m) { m.renew(); },
         [page](FreshMemory& m) {
@@ -190,19 +199,12 @@ Section fresh_copy_section(std::size_t bytes, const Context& ctx) {
     auto engine_never = std::make_shared<tilecopy::CopyEngine>(never);
     const unsigned char* src = pair->src();
     auto all_list = std::make_shared<FreshList>();
-    FreshList& all = *all_list;
     auto add = [&](std::string label, std::function<void(FreshMemory&)> prepare, std::function<void(FreshMemory&)> run) {
-        auto m = std::make_shared<FreshMemory>(bytes);
-        FreshMemory* f = m.get();
-        all.emplace_back(label, m);
-        auto list = all_list;
-        s.variants.push_back(fresh_variant(
-            label.rfind("memcpy", 0) == 0 ? "memcpy" : "tilecopy", std::move(label),
-            [list, f, prepare] { release_all(*list); prepare(*f); },
-            [f, run] { run(*f); },
-            [f, src] {
-                return std::memcmp(f->data(), src, f->bytes) == 0 ? std::string() : std::string("destination differs");
-            }));
+        std::string method = label.rfind("memcpy", 0) == 0 ? "memcpy" : "tilecopy";
+        add_fresh(s, all_list, std::move(method), std::move(label), std::move(prepare), std::move(run),
+                  [src](const FreshMemory& m) {
+                      return std::memcmp(m.data(), src, m.bytes) == 0 ? std::string() : std::string("destination differs");
+                  });
     };
     auto renew = [](FreshMemory& m) { m.renew(); };
     add("memcpy into fresh pages", renew, [src](FreshMemory& m) { std::memcpy(m.data(), src, m.bytes); });
