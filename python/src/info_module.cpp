@@ -1,19 +1,17 @@
-// tilecopy._tilecopy_info: tilecopy.info(), the JSON `tilecopy-info --json` prints, made by the
-// same formatter (tools/info_json.hpp) over the public CopyEngine::info() of the shared core
-// library that _tilecopy uses too: one copy of the core per process.
+// tilecopy.info(): the JSON `tilecopy-info --json` prints, made by the same formatter
+// (tools/info_json.hpp) over the public CopyEngine::info() of the shared core library.
+// Part of _tilecopy when nlohmann-json is found at build time (TILECOPY_PYTHON_INFO).
 #include <cstddef>
-#include <exception>
 #include <string>
 
-#include <pybind11/pybind11.h>
-
-#include <tilecopy/error.hpp>
-
 #include "info_json.hpp"
+#include "info_module.hpp"
 
 namespace py = pybind11;
 
-PYBIND11_MODULE(_tilecopy_info, m) {
+namespace tilecopy::python {
+
+void register_info(py::module_& m) {
     m.def(
         "info_json",
         [](const std::string& numa, std::size_t threads, bool pin_threads, const std::string& synthetic,
@@ -22,13 +20,6 @@ PYBIND11_MODULE(_tilecopy_info, m) {
             return tilecopy::tools::engine_info_json(numa, threads, pin_threads, synthetic, xml);
         },
         py::arg("numa"), py::arg("threads"), py::arg("pin_threads"), py::arg("synthetic"), py::arg("xml"));
-    // tilecopy::Error becomes the package's tilecopy.Error (which _tilecopy defines).
-    py::register_local_exception_translator([](std::exception_ptr p) {
-        try {
-            if (p) std::rethrow_exception(p);
-        } catch (const tilecopy::Error& e) {
-            const py::object error = py::module_::import("tilecopy._tilecopy").attr("Error");
-            PyErr_SetString(error.ptr(), e.what());
-        }
-    });
 }
+
+} // namespace tilecopy::python

@@ -26,6 +26,9 @@
 
 #include "checksum_module.hpp"
 #include "engine_options.hpp"
+#ifdef TILECOPY_PYTHON_INFO
+#include "info_module.hpp"
+#endif
 #include "memory_module.hpp"
 #include "python_threads.hpp"
 #include "tensor_args.hpp"
@@ -524,6 +527,9 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("prefault", [](py::handle t, bool for_write) { prefault_now(tilecopy::default_engine(), t, for_write); },
           py::arg("tensor"), py::arg("for_write") = true, kPrefaultDoc);
     register_checksums(m);
+#ifdef TILECOPY_PYTHON_INFO
+    register_info(m);
+#endif
     // A checksummed asynchronous copy's result (copy_async(..., checksum="crc32c")).
     py::class_<Handle>(m.attr("Handle"))
         .def("checksum",

@@ -75,11 +75,10 @@ def info(numa="auto", threads=None, pin_threads=True, synthetic=None, xml=None):
     kernel, caches, thresholds and describe() lines of an engine made with these settings
     (the tool's flags: --numa auto|interleave|off|node:N, --threads, --no-pin, --synthetic, --xml).
     """
-    try:
-        from . import _tilecopy_info
-    except ImportError as e:
-        raise Error("tilecopy.info() is not available: this build has no _tilecopy_info module "
-                    "(it needs nlohmann-json at build time, like tilecopy-info)") from e
+    from . import _tilecopy
+    if not hasattr(_tilecopy, "info_json"):
+        raise Error("tilecopy.info() is not available: this build has no info_json "
+                    "(it needs nlohmann-json at build time, like tilecopy-info)")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 0):
         raise ValueError(f"tilecopy.info: threads must be an int >= 0 or None, got {threads!r}")
-    return _json.loads(_tilecopy_info.info_json(numa, threads or 0, bool(pin_threads), synthetic or "", xml or ""))
+    return _json.loads(_tilecopy.info_json(numa, threads or 0, bool(pin_threads), synthetic or "", xml or ""))
