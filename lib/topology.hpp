@@ -76,6 +76,10 @@ public:
 // tilecopy::Error for an invalid description or unreadable file. Without hwloc (build option
 // off): one node with every online PU, cache sizes from sysconf.
 std::shared_ptr<Topology> load_topology(const Options& options);
+// The topology without hwloc (topology_sysconf.cpp), and what both kinds share there.
+std::shared_ptr<Topology> make_sysconf_topology();
+std::size_t system_page_bytes() noexcept;
+std::string list_string(const std::vector<unsigned>& pus); // "0-3,8" from ascending PU numbers
 
 // The kernel's memory settings (topology_memory.cpp; no hwloc): the text of
 // /sys/kernel/mm/transparent_hugepage/{enabled,defrag}'s bracketed words, empty where
