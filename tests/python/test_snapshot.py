@@ -232,3 +232,16 @@ def test_a_forked_child_takes_its_own_snapshot():
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_cancel_in_a_forked_child_leaves_the_parents_snapshot_alone():
+    e = engine()
+    src = {"w": torch.randint(1, 100, (8 * BLOCK // 4,), dtype=torch.int32)}
+    h = e.snapshot(src, bytes_per_second=8 * BLOCK * 20)  # ~50 ms
+    pid = os.fork()
+    if pid == 0:
+        h.cancel()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert torch.equal(h.result()["w"], src["w"])  # ran whole in the parent
