@@ -219,29 +219,31 @@ def test_blocking_snapshots_refuse_limits():
         tilecopy.snapshot(torch.ones(3), threads=0)
 
 
-def test_a_forked_child_takes_its_own_snapshot():
-    src = state(5, rows=8)
-    tilecopy.snapshot(src).result()  # the parent's threads exist before the fork
+def exit_status_of_child(body):
+    """Runs body() in a forked child; its exit status (0: body returned True)."""
     pid = os.fork()
     if pid == 0:
         try:
-            snap = tilecopy.snapshot(src, checksum="crc32c").result()
-            ok = all(torch.equal(a, b) for a, b in zip(tensors(snap), tensors(src)))
-            os._exit(0 if ok else 1)
+            os._exit(0 if body() else 1)
         except BaseException:
             os._exit(2)
     _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+
+
+def test_a_forked_child_takes_its_own_snapshot():
+    src = state(5, rows=8)
+    tilecopy.snapshot(src).result()  # the parent's threads exist before the fork
+
+    def child():
+        snap = tilecopy.snapshot(src, checksum="crc32c").result()
+        return all(torch.equal(a, b) for a, b in zip(tensors(snap), tensors(src)))
+    assert exit_status_of_child(child) == 0
 
 
 def test_cancel_in_a_forked_child_leaves_the_parents_snapshot_alone():
     e = engine()
     src = {"w": torch.randint(1, 100, (8 * BLOCK // 4,), dtype=torch.int32)}
     h = e.snapshot(src, bytes_per_second=8 * BLOCK * 20)  # ~50 ms
-    pid = os.fork()
-    if pid == 0:
-        h.cancel()
-        os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert exit_status_of_child(lambda: h.cancel() is None) == 0
     assert torch.equal(h.result()["w"], src["w"])  # ran whole in the parent
