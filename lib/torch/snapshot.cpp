@@ -16,6 +16,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/core/InferenceMode.h>
 
 #include <tilecopy/snapshot.hpp>
 
@@ -44,10 +45,12 @@ std::string snapshot_index(std::size_t i, std::size_t n) {
 }
 
 // into's tensor may take the source's bytes as its clone would: the same sizes, dtype and
-// clone()'s strides, in plain strided CPU memory that copy_ may write without autograd.
+// clone()'s strides, in plain strided CPU memory that copy_ may write without autograd (and an
+// inference tensor only in InferenceMode, where its version counter may not rise otherwise).
 bool reusable(const at::Tensor& previous, const at::Tensor& src) {
     return previous.defined() && previous.device().is_cpu() && previous.layout() == at::kStrided &&
            previous.has_storage() && !previous.is_conj() && !previous.is_neg() && !previous.requires_grad() &&
+           (!previous.is_inference() || c10::InferenceMode::is_enabled()) &&
            previous.scalar_type() == src.scalar_type() && previous.sizes().equals(src.sizes()) &&
            previous.strides().vec() == preserved_strides(src);
 }

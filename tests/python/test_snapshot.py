@@ -116,6 +116,20 @@ def test_snapshot_into_the_previous_reuses_its_tensors_and_reallocates_only_what
         assert (new.data_ptr() == old.data_ptr()) == (id(s) not in changed)
 
 
+def test_sources_requiring_grad_and_inference_tensors():
+    w = torch.randn(100, requires_grad=True)
+    snap = tilecopy.snapshot([w, w * 2]).result()
+    assert not snap[0].requires_grad and snap[1].grad_fn is None
+    assert torch.equal(snap[0], w.detach()) and torch.equal(snap[1], (w * 2).detach())
+    with torch.inference_mode():
+        made_inside = tilecopy.snapshot([w.detach()], non_blocking=False)
+    assert made_inside[0].is_inference()
+    # Outside InferenceMode an inference tensor cannot be written: into= passes it over.
+    again = tilecopy.snapshot([w.detach()], into=made_inside, non_blocking=False)
+    assert again[0] is not made_inside[0] and not again[0].is_inference()
+    assert torch.equal(again[0], w.detach())
+
+
 def test_nested_containers_and_values_are_kept():
     src = [({"a": [torch.ones(2), (torch.zeros(3), None)]},), "x", 5, [], {}, collections.OrderedDict(b=torch.ones(1))]
     snap = tilecopy.snapshot(src, non_blocking=False)
