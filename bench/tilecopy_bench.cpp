@@ -26,6 +26,7 @@
 #include "checksum_sections.hpp"
 #include "memory_sections.hpp"
 #include "sections.hpp"
+#include "snapshot_sections.hpp"
 
 namespace {
 
@@ -274,6 +275,12 @@ std::vector<PlannedSection> plan_sections(const Arguments& a, const std::vector<
             if (bytes >= MiB)
                 plan.push_back({tilecopy::size_text(bytes) + " clone",
                                 [bytes, c] { return bench::clone_section(bytes, *c); }});
+    // Snapshots of a state_dict: into the previous one against a warm copy_batch, a first one
+    // against torch's clone() (docs/snapshot.md).
+    if (m.tilecopy_batch && m.torch)
+        for (std::size_t bytes : a.quick ? std::vector<std::size_t>{64 * MiB} : std::vector<std::size_t>{64 * MiB, GiB})
+            plan.push_back({tilecopy::size_text(bytes) + " snapshot",
+                            [bytes, c] { return bench::snapshot_section(bytes, *c); }});
     if (m.tilecopy_async) {
         const std::size_t async_bytes = a.quick ? 64 * MiB : GiB;
         plan.push_back({tilecopy::size_text(async_bytes) + " async",

@@ -1,9 +1,14 @@
 // An optimizer-state swap as a trainer does it (ZeRO-Offload / DeepSpeed's swapper): the
 // fp32 master weights and Adam's two moments of every parameter are moved out to page-aligned
 // staging buffers and back with one asynchronous batch each way, while the trainer does other
-// work; then the bf16 weights the model computes with are cast from the fp32 masters. Every
-// step is checked byte for byte against torch's copy_; exits 1 on any mismatch.
+// work; then the bf16 weights the model computes with are cast from the fp32 masters. Then a
+// few training steps with asynchronous checkpointing: every kSnapshotEvery steps the optimizer
+// state is snapshotted in the background (throttled, background priority, into the previous
+// snapshot's memory) while the next forward/backward runs, and the snapshot must equal the state
+// of its step. Every step is checked byte for byte against torch's copy_ (or clone for the
+// snapshots); exits 1 on any mismatch.
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +18,7 @@
 
 #include <ATen/ATen.h>
 
+#include <tilecopy/snapshot.hpp>
 #include <tilecopy/torch.hpp>
 
 namespace {
@@ -115,8 +121,47 @@ int main() {
         check(same_bytes(by_engine, by_torch), "bf16 weights of shape " + std::to_string(w.numel()));
     }
 
-    std::printf("optimizer_swap: %zu tensors, %.1f MiB each way: out %.2f ms, in %.2f ms (side work %.3g); %s\n",
-                state.size(), static_cast<double>(bytes) / (1 << 20), out_s * 1e3, in_s * 1e3, busy,
-                failures ? "MISMATCH" : "all copies match copy_");
+    // Training steps with a background snapshot of the optimizer state every kSnapshotEvery
+    // steps. The update writes the state, so a snapshot must be done before the next update; the
+    // forward/backward in between (which only reads the weights) overlaps with it.
+    constexpr int kSteps = 6, kSnapshotEvery = 2;
+    tilecopy::SnapshotOptions background;
+    background.limits.bytes_per_second = std::uint64_t(4) << 30; // staging must not take the trainer's bandwidth
+    background.limits.threads = 1;
+    background.checksum = tilecopy::Checksum::crc32c;
+    std::vector<at::Tensor> previous; // the last snapshot: the next one copies into its memory
+    std::size_t snapshots = 0, allocated_after_first = 0;
+    const at::Tensor activations = at::randn({256, 256});
+    double loss = 0;
+    for (int step = 1; step <= kSteps; ++step) {
+        for (std::size_t i = 0; i < weights.size(); ++i) { // Adam's update with a made-up gradient
+            const at::Tensor grad = at::sin(weights[i] * static_cast<double>(step));
+            exp_avg[i].mul_(0.9).add_(grad, 0.1);
+            exp_avg_sq[i].mul_(0.999).addcmul_(grad, grad, 0.001);
+            weights[i].addcdiv_(exp_avg[i], exp_avg_sq[i].sqrt().add_(1e-8), -1e-3);
+        }
+        if (step % kSnapshotEvery != 0) continue;
+        std::vector<at::Tensor> expected;
+        for (const auto& t : state) expected.push_back(t.clone());
+        tilecopy::SnapshotHandle snap = tilecopy::snapshot_async(engine, state, background, previous);
+        if (snapshots > 0) allocated_after_first += snap.allocated_tensors();
+        const double forward = activations.matmul(activations).relu().sum().item<double>(); // next step's compute
+        std::vector<at::Tensor> taken = snap.result();
+        const std::vector<std::uint32_t> sums = snap.checksums();
+        for (std::size_t i = 0; i < state.size(); ++i) {
+            check(same_bytes(taken[i], expected[i]), "snapshot " + std::to_string(snapshots) + " tensor " + std::to_string(i));
+            check(sums[i] == engine.checksum(expected[i], tilecopy::Checksum::crc32c),
+                  "snapshot " + std::to_string(snapshots) + " checksum " + std::to_string(i));
+        }
+        loss = forward;
+        previous = std::move(taken);
+        ++snapshots;
+    }
+    check(allocated_after_first == 0, "snapshots into the previous one (they allocated)");
+
+    std::printf("optimizer_swap: %zu tensors, %.1f MiB each way: out %.2f ms, in %.2f ms (side work %.3g); "
+                "%zu background snapshots in %d steps (loss %.3g); %s\n",
+                state.size(), static_cast<double>(bytes) / (1 << 20), out_s * 1e3, in_s * 1e3, busy, snapshots,
+                kSteps, loss, failures ? "MISMATCH" : "all copies match copy_");
     return failures ? 1 : 0;
 }

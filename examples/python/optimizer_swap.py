@@ -1,9 +1,11 @@
 """An optimizer-state swap as DeepSpeed's swapper does it, from Python: the fp32 master weights
 and Adam's two moments of every parameter go out to page-aligned staging buffers and come back
 with one copy_batch_async each way, while the trainer does other work; then the bf16 weights
-the forward pass uses are cast from the masters, and training goes on. Every step is checked
-byte for byte against torch's copy_ and against a model that was never swapped; exits 1 on any
-mismatch.
+the forward pass uses are cast from the masters, and training goes on, checkpointed: every
+other step the model's and optimizer's state_dicts are snapshotted in the background (into the
+previous snapshot, with CRC-32) while the next forward and backward run. Every step is checked
+byte for byte against torch's copy_, copy.deepcopy and a model that was never swapped; exits 1
+on any mismatch.
 
     PYTHONPATH=build/python /usr/bin/python3 examples/python/optimizer_swap.py
 """
@@ -11,6 +13,7 @@ mismatch.
 import copy
 import sys
 import time
+import zlib
 
 import torch
 
@@ -35,14 +38,56 @@ def staging_for(tensors):
 
 def same_bytes(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and torch.equal(
-        a.detach().contiguous().view(torch.uint8), b.detach().contiguous().view(torch.uint8))
+        a.detach().reshape(-1).view(torch.uint8), b.detach().reshape(-1).view(torch.uint8))
 
 
-def train_step(model, optimizer, tokens):
+def forward_backward(model, optimizer, tokens):
     optimizer.zero_grad()
     loss = model(tokens).float().pow(2).mean()
     loss.backward()
+
+
+def train_step(model, optimizer, tokens):
+    forward_backward(model, optimizer, tokens)
     optimizer.step()
+
+
+def compare_snapshot(ours, ref, sums, where, check):
+    """Checks a snapshot (and its checksums) against a deepcopy of the state, key by key;
+    returns the snapshot's tensors in order."""
+    if isinstance(ref, torch.Tensor):
+        check(same_bytes(ours, ref), where)
+        check(sums == zlib.crc32(ref.reshape(-1).view(torch.uint8).numpy()), where + "'s checksum")
+        return [ours]
+    check(type(ours) is type(ref), where + "'s type")
+    if isinstance(ref, dict):
+        check(list(ours) == list(ref), where + "'s keys")
+        return [t for k in ref for t in compare_snapshot(ours[k], ref[k], sums[k], f"{where}[{k!r}]", check)]
+    if isinstance(ref, (list, tuple)):
+        return [t for i, (a, b, c) in enumerate(zip(ours, ref, sums))
+                for t in compare_snapshot(a, b, c, f"{where}[{i}]", check)]
+    check(ours == ref and sums is None, where)
+    return []
+
+
+def checkpointed_steps(model, optimizer, tokens, steps, check):
+    """Training with a background snapshot after every other step. The optimizer's step writes
+    the state, so a snapshot must be done before the next step; the forward and backward before
+    it (which only read the weights) overlap with the copy. Returns how many were taken."""
+    h, expected, previous, previous_tensors, taken = None, None, None, [], 0
+    for step in range(1, steps + 1):
+        forward_backward(model, optimizer, tokens)  # beside the copy of the last snapshot
+        if h is not None:
+            tensors = compare_snapshot(h.result(), expected, h.checksums(), f"snapshot {taken}", check)
+            if previous is not None:  # into= the previous snapshot: the same tensors, nothing allocated
+                check(all(a is b for a, b in zip(tensors, previous_tensors)), f"snapshot {taken}'s memory")
+            previous, previous_tensors, taken, h = h.result(), tensors, taken + 1, None
+        optimizer.step()
+        if step % 2 == 0:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+            expected = copy.deepcopy(state)
+            h = tilecopy.snapshot(state, into=previous, checksum="crc32", bytes_per_second=4e9, threads=1)
+    return taken
 
 
 def main():
@@ -114,8 +159,10 @@ def main():
     for i, (p, q) in enumerate(zip(model.parameters(), reference_model.parameters())):
         check(same_bytes(p, q), f"parameter {i} after a step")
 
+    snapshots = checkpointed_steps(model, optimizer, tokens, 5, check)
+
     print(f"optimizer_swap.py: {len(state)} tensors, {nbytes / 2**20:.1f} MiB each way: out {out_s * 1e3:.2f} ms, "
-          f"in {in_s * 1e3:.2f} ms (side work {busy:.3g}); "
+          f"in {in_s * 1e3:.2f} ms (side work {busy:.3g}); {snapshots} background snapshots; "
           f"{'MISMATCH' if failures else 'all copies match copy_'}")
     return 1 if failures else 0
 

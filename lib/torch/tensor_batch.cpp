@@ -160,6 +160,7 @@ struct AsyncBatch {
     bool indexed = false;
     Checksum kind = Checksum::none;
     at::ThreadLocalState torch_state;
+    std::function<void()> then;
 };
 
 } // namespace
@@ -204,7 +205,7 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
 }
 
 CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
-                        Checksum kind, const AsyncOptions& limits) {
+                        Checksum kind, const AsyncOptions& limits, std::function<void()> then) {
     auto job = std::make_shared<AsyncBatch>();
     job->plan = plan_batch(dsts, srcs, indexed, adapter::min_run_bytes(api));
     if (kind != Checksum::none) check_checksummable(dsts.data(), dsts.size(), indexed);
@@ -212,6 +213,7 @@ CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vect
     job->srcs = std::move(srcs);
     job->indexed = indexed;
     job->kind = kind;
+    job->then = std::move(then);
     const std::uint64_t total = job->plan.total_bytes;
     AsyncBatch* batch = job.get(); // owned by the state's keep_alive until the work is done
     CopyEngine* engine = &api;
@@ -220,6 +222,7 @@ CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vect
         PairChecksums sums{batch->kind, out, {}};
         carry_out(*engine, batch->plan.pairs.data(), batch->plan.pairs.size(), batch->dsts.data(), batch->srcs.data(),
                   batch->indexed, &copied, out ? &sums : nullptr);
+        if (batch->then) batch->then();
     };
     if (kind == Checksum::none)
         return adapter::submit(

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -37,8 +38,11 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
 
 // plan_batch now, carry_out on the submitter thread (with the caller's torch thread-local state).
 // With a checksum kind, the handle's checksums() gives one per pair. `limits`: the handle's
-// AsyncOptions (a cancelled copy skips the copy_ pairs not yet started).
+// AsyncOptions (a cancelled copy skips the copy_ pairs not yet started). `then`, if any, runs on
+// the submitter thread once carry_out has returned, before the handle reports the copy done; it
+// is dropped with the tensors when the copy ends, however it ends.
 CopyHandle submit_batch(CopyEngine& api, std::vector<at::Tensor> dsts, std::vector<at::Tensor> srcs, bool indexed,
-                        Checksum kind = Checksum::none, const AsyncOptions& limits = {});
+                        Checksum kind = Checksum::none, const AsyncOptions& limits = {},
+                        std::function<void()> then = {});
 
 } // namespace tilecopy::detail

@@ -34,6 +34,8 @@
 #include <tilecopy/copy_engine.hpp>
 #include <tilecopy/torch.hpp>
 
+#include "tensor_memory.hpp"
+
 #include "adapter.hpp"
 #include "tensor_batch.hpp"
 #include "tensor_pair.hpp"
@@ -53,8 +55,8 @@ std::string in_batch(std::optional<std::size_t> index) {
     return index ? " (tensor " + std::to_string(*index) + " of the batch)" : std::string();
 }
 
-// Strided CPU memory (conjugate and negative views included) or a tilecopy::Error naming what
-// the tensor is instead; nothing has been allocated when it throws.
+} // namespace
+
 void check_strided_cpu(const at::Tensor& t, const char* call, std::optional<std::size_t> index) {
     if (!t.defined()) throw Error(std::string("tilecopy: ") + call + ": an undefined tensor" + in_batch(index));
     if (strided_cpu_view(t)) return;
@@ -78,11 +80,12 @@ void check_strided_cpu(const at::Tensor& t, const char* call, std::optional<std:
                 ": only strided CPU tensors are supported: " + why.str());
 }
 
-// torch's layout for clone() and empty_like(memory_format=preserve) of a strided tensor.
 std::vector<std::int64_t> preserved_strides(const at::Tensor& t) {
     if (t.is_non_overlapping_and_dense()) return t.strides().vec();
     return at::infer_dense_strides(t.sizes(), t.strides());
 }
+
+namespace {
 
 // The heap block a DataPtr's context points to: the mapping and how many storages use it.
 struct SharedBuffer {
@@ -116,14 +119,6 @@ std::size_t round_up(std::size_t value, std::size_t to, const char* call) {
     return rounded;
 }
 
-// The tensors made for a clone, and the ones the copy writes: the same storages, sizes and
-// strides in tensors of their own, whose version counters take the copy's bumps, so that a clone
-// starts at version 0 as torch's does (its clone() writes below the version counter).
-struct Made {
-    std::vector<at::Tensor> tensors;
-    std::vector<at::Tensor> writers;
-};
-
 at::Tensor tensor_on(c10::Storage storage, const at::Tensor& like, at::IntArrayRef strides) {
     at::Tensor t = at::detail::make_tensor<c10::TensorImpl>(std::move(storage),
                                                             c10::DispatchKeySet(c10::DispatchKey::CPU), like.dtype());
@@ -131,9 +126,8 @@ at::Tensor tensor_on(c10::Storage storage, const at::Tensor& like, at::IntArrayR
     return t;
 }
 
-// Tensors like `tensors` (torch's preserved layout, their dtypes) in one allocation; checked
-// first, whole. Made outside InferenceMode they are normal tensors, inside it inference
-// tensors, as torch's factories make them; none requires grad.
+} // namespace
+
 Made make_like(CopyEngine& engine, const std::vector<at::Tensor>& tensors, const AllocOptions& options,
                const char* call, bool indexed, bool writers) {
     for (std::size_t i = 0; i < tensors.size(); ++i)
@@ -174,8 +168,6 @@ Made make_like(CopyEngine& engine, const std::vector<at::Tensor>& tensors, const
     return out;
 }
 
-// The sources as the copies read them: a tensor carrying a forward-mode gradient is detached,
-// so that the clone gets none (the copies run under no-grad, which leaves forward mode on).
 std::vector<at::Tensor> sources_of(const std::vector<at::Tensor>& tensors) {
     std::vector<at::Tensor> srcs;
     srcs.reserve(tensors.size());
@@ -183,7 +175,6 @@ std::vector<at::Tensor> sources_of(const std::vector<at::Tensor>& tensors) {
     return srcs;
 }
 
-} // namespace
 } // namespace detail
 
 TensorsHandle::TensorsHandle(CopyHandle copy, std::vector<at::Tensor> tensors) noexcept

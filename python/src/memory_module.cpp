@@ -1,6 +1,5 @@
 // tilecopy.clone / clone_batch / empty_like / prefault. The structure of a clone_batch argument
-// (lists, tuples, dicts and their subclasses: OrderedDict with a state_dict's _metadata,
-// namedtuples) is walked here with the GIL held; allocating, checking and copying run with it
+// (structure.hpp) is walked with the GIL held; allocating, checking and copying run with it
 // released.
 #include "memory_module.hpp"
 
@@ -14,57 +13,14 @@
 #include <tilecopy/torch.hpp>
 
 #include "python_threads.hpp"
+#include "structure.hpp"
 
 namespace py = pybind11;
 
 namespace tilecopy::python {
 namespace {
 
-// Deeper than any state_dict; past it (a list holding itself, say) is a ValueError.
-constexpr int kMaxDepth = 64;
-
 std::string type_of(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
-
-bool is_tensor(py::handle obj) { return THPVariable_Check(obj.ptr()); }
-
-void collect(py::handle obj, std::vector<at::Tensor>& out, int depth, const char* call) {
-    if (depth > kMaxDepth)
-        throw py::value_error(std::string(call) + ": tensors nested more than " + std::to_string(kMaxDepth) +
-                              " levels deep (a container holding itself?)");
-    if (is_tensor(obj)) {
-        out.push_back(THPVariable_Unpack(obj.ptr()));
-    } else if (PyDict_Check(obj.ptr())) {
-        for (auto item : py::reinterpret_borrow<py::dict>(obj)) collect(item.second, out, depth + 1, call);
-    } else if (PyList_Check(obj.ptr()) || PyTuple_Check(obj.ptr())) {
-        for (auto item : obj) collect(item, out, depth + 1, call);
-    }
-}
-
-// `obj` with each tensor replaced by the next of `clones`; containers are new objects of the
-// same type (a dict subclass's instance attributes copied: a state_dict's _metadata).
-py::object rebuild(py::handle obj, const std::vector<py::object>& clones, std::size_t& next) {
-    if (is_tensor(obj)) return clones[next++];
-    const py::handle type = py::type::handle_of(obj);
-    if (PyDict_Check(obj.ptr())) {
-        py::dict items;
-        for (auto item : py::reinterpret_borrow<py::dict>(obj))
-            items[item.first] = rebuild(item.second, clones, next);
-        if (PyDict_CheckExact(obj.ptr())) return std::move(items);
-        py::object out = type();
-        for (auto item : items) out[item.first] = item.second;
-        if (py::hasattr(obj, "__dict__")) out.attr("__dict__").attr("update")(obj.attr("__dict__"));
-        return out;
-    }
-    if (PyList_Check(obj.ptr()) || PyTuple_Check(obj.ptr())) {
-        py::list items;
-        for (auto item : obj) items.append(rebuild(item, clones, next));
-        if (PyList_CheckExact(obj.ptr())) return std::move(items);
-        if (PyTuple_CheckExact(obj.ptr())) return py::tuple(items);
-        if (PyTuple_Check(obj.ptr()) && py::hasattr(obj, "_fields")) return type(*items); // a namedtuple
-        return type(items);
-    }
-    return py::reinterpret_borrow<py::object>(obj);
-}
 
 std::vector<at::Tensor> tensors_of(py::handle tensors, bool batch, const char* call) {
     std::vector<at::Tensor> out;
@@ -78,11 +34,9 @@ std::vector<at::Tensor> tensors_of(py::handle tensors, bool batch, const char* c
         !PyTuple_Check(tensors.ptr()))
         throw py::type_error(std::string(call) + ": tensors must be a list, tuple or dict of torch.Tensor, not " +
                              type_of(tensors));
-    collect(tensors, out, 0, call);
+    collect(tensors, out, call);
     return out;
 }
-
-py::object wrap(const at::Tensor& t) { return py::reinterpret_steal<py::object>(THPVariable_Wrap(t)); }
 
 py::object result_of(py::handle tensors, bool batch, const std::vector<at::Tensor>& clones) {
     std::vector<py::object> wrapped;
@@ -90,7 +44,9 @@ py::object result_of(py::handle tensors, bool batch, const std::vector<at::Tenso
     for (const at::Tensor& t : clones) wrapped.push_back(wrap(t));
     if (!batch) return wrapped.front();
     std::size_t next = 0;
-    return rebuild(tensors, wrapped, next);
+    return rebuild(tensors, [&](py::handle leaf) {
+        return is_tensor(leaf) ? wrapped[next++] : py::reinterpret_borrow<py::object>(leaf);
+    });
 }
 
 template <class Enum>

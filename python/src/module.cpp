@@ -26,11 +26,13 @@
 
 #include "checksum_module.hpp"
 #include "engine_options.hpp"
+#include "handle.hpp"
 #ifdef TILECOPY_PYTHON_INFO
 #include "info_module.hpp"
 #endif
 #include "memory_module.hpp"
 #include "python_threads.hpp"
+#include "snapshot_module.hpp"
 #include "tensor_args.hpp"
 
 #ifndef TILECOPY_TORCH_VERSION
@@ -57,86 +59,6 @@ auto with_torch_warnings(Body&& body) {
         throw;
     }
 }
-
-// A CopyHandle as Python sees it, holding the tensors' Python objects until the copy is done.
-// The C++ handle keeps the at::Tensors alive by itself, but if the caller dropped the Python
-// objects meanwhile, torch hands each object's ownership to its tensor, and the engine's thread
-// would then need the GIL to drop it: a Python thread holding the GIL would stall the queue of
-// copies behind it, and at interpreter exit it could never get it. Held here, the objects die
-// in Python, with the GIL, after the copy.
-//
-// Destroying a handle whose copy runs waits for it (C++ semantics), with the GIL released.
-// Every live handle is listed (under the GIL) for finish_pending(), which the package runs at
-// interpreter exit.
-struct Handle {
-    CopyHandle handle;
-    py::object tensors; // a tuple of the arguments' tensor objects; None once the copy is done
-    py::object value = py::none(); // what result() gives once done: the clones (None for a copy)
-
-    Handle(CopyHandle h, py::object held) : handle(std::move(h)), tensors(std::move(held)) { live().insert(this); }
-    Handle(const Handle&) = delete;
-    Handle& operator=(const Handle&) = delete;
-    ~Handle() {
-        live().erase(this);
-        if (!handle.done() && !_Py_IsFinalizing()) {
-            NoGil released;
-            CopyHandle finished = std::move(handle);
-        }
-    }
-
-    static std::unordered_set<Handle*>& live() {
-        static auto* handles = new std::unordered_set<Handle*>; // never destroyed: used until the last handle goes
-        return *handles;
-    }
-
-    bool done() {
-        if (!handle.done()) return false;
-        tensors = py::none();
-        return true;
-    }
-
-    // True when the copy has finished (rethrowing its error, every call); False when
-    // `timeout` seconds passed first. Waits in slices of kWaitSlice with the GIL released, and
-    // between slices lets Python run its signal handlers: Ctrl-C raises KeyboardInterrupt here
-    // (the copy goes on).
-    bool wait(const py::object& timeout) {
-        using Clock = std::chrono::steady_clock;
-        bool bounded = false;
-        Clock::time_point deadline;
-        if (!timeout.is_none()) {
-            if (!PyFloat_Check(timeout.ptr()) && (!PyLong_Check(timeout.ptr()) || PyBool_Check(timeout.ptr())))
-                throw py::type_error("tilecopy.Handle.wait: timeout must be a number of seconds or None, not " +
-                                     type_name(timeout));
-            double seconds = timeout.cast<double>();
-            if (!(seconds >= 0))
-                throw py::value_error("tilecopy.Handle.wait: timeout must be >= 0 seconds or None, got " +
-                                      std::string(py::repr(timeout)));
-            seconds = std::min(seconds, 1e9); // ~31 years: no overflow in nanoseconds
-            bounded = true;
-            deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                          std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9)));
-        }
-        for (;;) {
-            std::chrono::nanoseconds slice = kWaitSlice;
-            if (bounded) slice = std::min<std::chrono::nanoseconds>(slice, deadline - Clock::now());
-            bool finished = false;
-            {
-                NoGil released;
-                finished = handle.wait_for(slice);
-            }
-            if (finished) break;
-            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-            if (bounded && Clock::now() >= deadline) return false;
-        }
-        tensors = py::none();
-        handle.wait(); // finished: rethrows its error, never blocks
-        return true;
-    }
-
-    // Short enough that Ctrl-C feels immediate, long enough that a waiting thread costs nothing
-    // (one GIL hand-over per slice).
-    static constexpr std::chrono::milliseconds kWaitSlice{20};
-};
 
 // A clone in flight as a Handle: result() gives the clones.
 // `owner`: the Engine's Python object, kept until the copy is done (None: the default engine).
@@ -385,10 +307,11 @@ PYBIND11_MODULE(_tilecopy, m) {
         .def("result",
              [](Handle& h) {
                  h.wait(py::none());
+                 if (h.results && h.value.is_none()) h.value = h.results->result();
                  return h.value;
              },
-             "result() -> the clones (of clone or clone_batch with non_blocking=True): waits as wait() does, "
-             "raising the copy's error; None for a copy's Handle.")
+             "result() -> the clones (of clone or clone_batch with non_blocking=True) or the snapshot: waits as "
+             "wait() does, raising the copy's error; None for a copy's Handle.")
         .def("done", &Handle::done, "done() -> bool: never blocks.")
         .def("cancel", [](Handle& h) { h.handle.cancel(); },
              "cancel() -> None\n\nStops the copy at the next block boundary (never blocks; safe from any thread). "
@@ -527,6 +450,7 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("prefault", [](py::handle t, bool for_write) { prefault_now(tilecopy::default_engine(), t, for_write); },
           py::arg("tensor"), py::arg("for_write") = true, kPrefaultDoc);
     register_checksums(m);
+    register_snapshot(m, m.attr("Engine"), [](py::handle e) -> CopyEngine& { return *e.cast<Engine&>().engine; });
 #ifdef TILECOPY_PYTHON_INFO
     register_info(m);
 #endif
@@ -541,11 +465,13 @@ PYBIND11_MODULE(_tilecopy, m) {
              "(of dst.contiguous()'s bytes); tilecopy.Error for a batch of several pairs (use checksums()) or a copy "
              "started without one.")
         .def("checksums",
-             [](Handle& h) {
+             [](Handle& h) -> py::object {
                  h.wait(py::none());
-                 return h.handle.checksums();
+                 if (h.results) return h.results->checksums(h.handle.checksums());
+                 return py::cast(h.handle.checksums());
              },
-             "checksums() -> list[int]: waits, then gives one checksum per pair of a copy started with checksum=...");
+             "checksums() -> list[int]: waits, then gives one checksum per pair of a copy started with checksum=...; "
+             "for a snapshot, the snapshot's structure with each tensor's checksum (None elsewhere).");
     m.def("deepspeed_py_memcpy",
           [](py::handle dst, py::handle src) {
               at::Tensor d = tensor_arg(dst, "tilecopy.deepspeed_py_memcpy", "dst");

@@ -4,7 +4,9 @@
     tilecopy.copy_(dst, src)                    # torch's Tensor.copy_ semantics, GIL released
     h = tilecopy.copy_batch_async(dsts, srcs)   # one schedule for many pairs; returns at once
     h.wait()
-    snapshot = tilecopy.clone_batch(model.state_dict())   # fresh memory, one schedule
+    copy = tilecopy.clone_batch(model.state_dict())      # fresh memory, one schedule
+    h = tilecopy.snapshot(optimizer.state_dict(), into=previous, bytes_per_second=2e9)
+    previous = h.result()                       # background copy into the previous snapshot
     engine = tilecopy.Engine(threads=2, numa="off")
 
 Every call releases the GIL while it copies or waits. Refused inputs raise tilecopy.Error (a
@@ -42,6 +44,7 @@ from ._tilecopy import (  # noqa: E402
     default_engine,
     empty_like,
     prefault,
+    snapshot,
 )
 
 # A copy still queued at exit may need Python (a __torch_dispatch__ tensor's copy_); once
@@ -56,7 +59,7 @@ torch_version = _build_info.TORCH_VERSION
 __all__ = [
     "Engine", "Error", "Handle", "checksum", "clone", "clone_batch", "copy_", "copy_async", "copy_batch",
     "copy_batch_async", "copy_with_checksum", "deepspeed_py_memcpy", "default_engine", "describe", "empty_like",
-    "info", "prefault", "stats",
+    "info", "prefault", "snapshot", "stats",
 ]
 
 

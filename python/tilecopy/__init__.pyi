@@ -26,7 +26,8 @@ class Handle:
         exception a __torch_dispatch__ raised). With a timeout in seconds: False if still running
         then. Ctrl-C interrupts the wait (KeyboardInterrupt); the copy goes on."""
     def result(self) -> Any:
-        """Waits as wait() does; the clones of clone/clone_batch(non_blocking=True), None for a copy."""
+        """Waits as wait() does; the clones of clone/clone_batch(non_blocking=True) or the
+        snapshot of snapshot(), None for a copy."""
     def done(self) -> bool: ...
     @property
     def bytes_copied(self) -> int: ...
@@ -35,8 +36,9 @@ class Handle:
     def checksum(self) -> int:
         """Waits, then the checksum of a copy started with checksum=... (Error for a batch of
         several pairs or a copy started without one)."""
-    def checksums(self) -> List[int]:
-        """Waits, then one checksum per pair of a copy started with checksum=..."""
+    def checksums(self) -> Any:
+        """Waits, then one checksum per pair of a copy started with checksum=... (a list); for a
+        snapshot, its structure with each copied tensor's checksum and None elsewhere."""
     def cancel(self) -> None:
         """Stops the copy at the next block boundary; wait() then raises Error("... cancelled
         after N of M bytes"), N = bytes_copied (finished blocks only). Never blocks."""
@@ -50,6 +52,7 @@ class Handle:
     def bytes_per_second(self) -> float: ...
 
 _Priority = Literal["foreground", "background"]
+_NonCpu = Literal["error", "keep"]
 
 class Engine:
     """A copy engine with its own threads; keyword arguments are tilecopy::Options
@@ -97,6 +100,17 @@ class Engine:
             huge_pages: _HugePages = None, placement: _Placement = None, node: Optional[int] = None,
             populate: _Populate = None) -> torch.Tensor: ...
     def prefault(self, tensor: torch.Tensor, for_write: bool = True) -> None: ...
+    @overload
+    def snapshot(self, obj: Any, *, into: Any = None, non_blocking: Literal[True] = ...,
+            checksum: Optional[_Kind] = None, non_cpu: _NonCpu = "error", threads: Optional[int] = None,
+            bytes_per_second: Optional[Union[int, float]] = None, priority: Optional[_Priority] = None,
+            huge_pages: _HugePages = None, placement: _Placement = None, node: Optional[int] = None,
+            populate: _Populate = None) -> Handle: ...
+    @overload
+    def snapshot(self, obj: Any, *, into: Any = None, non_blocking: Literal[False],
+            checksum: Optional[_Kind] = None, non_cpu: _NonCpu = "error",
+            huge_pages: _HugePages = None, placement: _Placement = None, node: Optional[int] = None,
+            populate: _Populate = None) -> Any: ...
     def stats(self) -> Dict[str, Any]: ...
     def describe(self) -> List[str]: ...
     @property
@@ -137,6 +151,21 @@ def empty_like(tensor: torch.Tensor, *,
         huge_pages: _HugePages = None, placement: _Placement = None, node: Optional[int] = None,
         populate: _Populate = None) -> torch.Tensor: ...
 def prefault(tensor: torch.Tensor, for_write: bool = True) -> None: ...
+@overload
+def snapshot(obj: Any, *, into: Any = None, non_blocking: Literal[True] = ...,
+        checksum: Optional[_Kind] = None, non_cpu: _NonCpu = "error", threads: Optional[int] = None,
+        bytes_per_second: Optional[Union[int, float]] = None, priority: Optional[_Priority] = None,
+        huge_pages: _HugePages = None, placement: _Placement = None, node: Optional[int] = None,
+        populate: _Populate = None, engine: Optional[Engine] = None) -> Handle:
+    """A copy of a tensor or a nested dict/list/tuple of them (a state_dict) in tilecopy memory, as
+    one schedule; into= reuses a previous snapshot's matching tensors. Background priority unless
+    told otherwise. Handle.result() gives the structure; checksums() a matching structure."""
+@overload
+def snapshot(obj: Any, *, into: Any = None, non_blocking: Literal[False],
+        checksum: Optional[_Kind] = None, non_cpu: _NonCpu = "error",
+        huge_pages: _HugePages = None, placement: _Placement = None, node: Optional[int] = None,
+        populate: _Populate = None, engine: Optional[Engine] = None) -> Any:
+    """The structure now (a synchronous copy); with checksum, a tuple (structure, checksums)."""
 def stats() -> Dict[str, Any]: ...
 def describe() -> List[str]: ...
 def info(
