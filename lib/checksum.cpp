@@ -6,6 +6,7 @@
 #include <tilecopy/error.hpp>
 
 #include "config.hpp"
+#include "dispatch.hpp"
 
 #if defined(TILECOPY_HAVE_ISAL)
 #include <isa-l/crc.h>
@@ -173,6 +174,28 @@ std::uint32_t crc_shift(Checksum kind, std::uint64_t bytes_b) noexcept {
 std::uint32_t crc_combine_shifted(Checksum kind, std::uint32_t crc_a, std::uint32_t crc_b, std::uint32_t shift) noexcept {
     if (kind == Checksum::none) return 0;
     return multmodp(kind == Checksum::crc32c ? kPolyCrc32c : kPolyCrc32, shift, crc_a) ^ crc_b;
+}
+
+std::uint32_t CrcShifts::get(std::uint64_t bytes) noexcept {
+    const std::size_t filled = used_ < kEntries ? used_ : kEntries;
+    for (std::size_t i = 0; i < filled; ++i)
+        if (bytes_[i] == bytes) return shift_[i];
+    const std::size_t at = used_++ % kEntries;
+    bytes_[at] = bytes;
+    return shift_[at] = crc_shift(kind_, bytes);
+}
+
+bool fast_isal_crc() noexcept {
+#if defined(TILECOPY_HAVE_ISAL) && (defined(__x86_64__) || defined(__i386__))
+    // ISA-L's dispatch takes its by16_10 (VPCLMULQDQ on ZMM) functions on these features.
+    static const bool fast = [] {
+        const CpuFeatures& f = cpu_features();
+        return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.os_zmm && __builtin_cpu_supports("vpclmulqdq");
+    }();
+    return fast;
+#else
+    return false;
+#endif
 }
 
 std::uint32_t crc_combine(Checksum kind, std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t bytes_b) noexcept {

@@ -40,6 +40,27 @@ std::uint32_t crc_combine(Checksum kind, std::uint32_t crc_a, std::uint32_t crc_
 std::uint32_t crc_shift(Checksum kind, std::uint64_t bytes_b) noexcept;
 std::uint32_t crc_combine_shifted(Checksum kind, std::uint32_t crc_a, std::uint32_t crc_b, std::uint32_t shift) noexcept;
 
+// The shift operators of the last few piece lengths asked for, so that combining a plan's pieces
+// (a few lengths: the block size, the tail blocks', the regions' edges) costs one multiplication
+// per piece instead of O(log bytes) for each change of length.
+class CrcShifts {
+public:
+    explicit CrcShifts(Checksum kind) noexcept : kind_(kind) {}
+    // crc_shift(kind, bytes).
+    std::uint32_t get(std::uint64_t bytes) noexcept;
+
+private:
+    static constexpr std::size_t kEntries = 4;
+    Checksum kind_;
+    std::uint64_t bytes_[kEntries] = {};
+    std::uint32_t shift_[kEntries] = {};
+    std::size_t used_ = 0; // entries filled, then the next to replace is used_ % kEntries
+};
+
+// Whether ISA-L runs its AVX-512 VPCLMULQDQ CRCs on this CPU (about as fast per byte as a copy
+// from cache), rather than its crc32-instruction (CRC32C) and 128-bit PCLMULQDQ (CRC-32) ones.
+bool fast_isal_crc() noexcept;
+
 // Throws tilecopy::Error naming the kinds when `kind` is not a value of the enum.
 void check_kind(Checksum kind);
 

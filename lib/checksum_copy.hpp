@@ -19,28 +19,41 @@
 
 namespace tilecopy::detail {
 
-// Bytes checksummed and copied per step. With regular stores a step's CRC is taken from the
-// source before it is copied: ISA-L's CRC (~54 GB/s per core on the 2-core Zen 5, whether its
-// data sits in L1 or L2) pulls the step into L1 and the copy then reads it from there; copying
-// first ran 25-35% slower for copies of 1-16 MiB (single thread: 0.45-0.60x the plain copy with
-// 16 KiB steps copied first, 0.62-0.80x with 8 KiB steps summed first). With non-temporal
-// stores (copies from DRAM) the copy goes first: its loads keep more lines in flight than the
-// CRC's, which then reads the step from L1 or L2 (64 MiB, medians: 0.71-0.76x copying first,
-// 0.60-0.68x summing first; prefetching the next step during the CRC did not help). Measure
-// again with tilecopy-bench --only crc when cores change.
+// Bytes checksummed and copied per step, and the order of the two within a step. ISA-L's CRCs
+// are compute-bound (per core, in cache): on the 2-core AMD EPYC VM without AVX-512 CRC32C runs
+// at ~20 GB/s (crc32_iscsi_01: one crc32 instruction of 8 bytes per cycle) and CRC-32 at ~11 GB/s
+// (crc32_gzip_refl_by8_02, 128-bit PCLMULQDQ), against ~29 GB/s for a 1 MiB copy from L3; on the
+// Zen 5 VM with AVX-512 VPCLMULQDQ both ran at ~54 GB/s. With regular stores a step's CRC is
+// taken from the source before it is copied: the CRC pulls the step into L1 and the copy then
+// reads it from there (copying first ran 25-35% slower for copies of 1-16 MiB on both CPUs).
+// With non-temporal stores (copies from DRAM) the order depends on the CRC's speed: where it is
+// as fast as a copy from cache (fast_isal_crc()) the copy goes first, its loads keeping more
+// lines in flight than the CRC's (Zen 5, 64 MiB: 0.71-0.76x the plain copy against 0.60-0.68x
+// summing first); where the CRC is slower, summing first overlaps the CRC's computation with its
+// own loads from DRAM and the copy then reads L1 (EPYC VM, 64-256 MiB, 1 and 2 threads: 0.68-0.98x
+// against 0.49-0.70x, medians of 9 interleaved rounds). Prefetching the next step while the CRC
+// runs did not help on either. docs/benchmarks.md, "Checksums".
 constexpr std::size_t kCrcChunkBytes = std::size_t(8) << 10;
 constexpr std::size_t kCrcStreamChunkBytes = std::size_t(16) << 10;
 
+enum class StreamOrder : std::uint8_t {
+    CopyFirst, // non-temporal copy of the step, then its CRC from the source (still in cache)
+    CrcFirst,  // the step's CRC from the source, then its non-temporal copy from L1
+};
+// CopyFirst where fast_isal_crc() and the backend is ISA-L, else CrcFirst.
+StreamOrder stream_order_for(CrcBackend backend) noexcept;
+
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
 // destination's bytes, step by step: from the source for a byte copy (the same bytes; before
-// the step is copied with regular stores, after with non-temporal ones), from the destination,
-// just written, after a conversion. The engine gives a conversion its regular-store kernel
-// whatever the size: converting into a scratch buffer, taking its CRC there and streaming it
-// out ran at 0.56-0.64x the plain conversion of 128 MiB, against 0.74-0.84x for regular stores
-// and a CRC of the destination while it is in L1.
+// the step is copied with regular stores, in `order` with non-temporal ones), from the
+// destination, just written, after a conversion. The engine gives a conversion its
+// regular-store kernel whatever the size: converting into a scratch buffer, taking its CRC there
+// and streaming it out ran at 0.56-0.64x the plain conversion of 128 MiB, against 0.74-0.84x for
+// regular stores and a CRC of the destination while it is in L1.
 // With fn null the CRC is of the source's bytes.
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
-                            const void* src, std::size_t count, Checksum kind, CrcBackend backend) noexcept;
+                            const void* src, std::size_t count, Checksum kind, CrcBackend backend,
+                            StreamOrder order) noexcept;
 
 class PlanChecksums {
 public:
@@ -48,7 +61,8 @@ public:
     // copies == false: a checksum of the sources alone; nothing is written to the destinations.
     PlanChecksums(Checksum kind, CrcBackend backend, const kernels::KernelSet& kernels, bool copies,
                   std::uint32_t* out) noexcept
-        : kind_(kind), backend_(backend), kernels_(&kernels), copies_(copies), out_(out) {}
+        : kind_(kind), backend_(backend), order_(stream_order_for(backend)), kernels_(&kernels), copies_(copies),
+          out_(out) {}
 
     bool copies() const noexcept { return copies_; }
 
@@ -64,6 +78,7 @@ public:
 private:
     Checksum kind_;
     CrcBackend backend_;
+    StreamOrder order_;
     const kernels::KernelSet* kernels_; // the engine's: which of its kernels streams
     bool copies_;
     std::uint32_t* out_;

@@ -15,6 +15,7 @@
 #include <tilecopy/tilecopy.hpp>
 
 #include "checksum.hpp"
+#include "checksum_copy.hpp"
 #include "crc_reference.hpp"
 #include "kernel_support.hpp"
 
@@ -278,6 +279,69 @@ TEST_CASE("block CRCs combine exactly at every block size the strategy can choos
             CHECK(engine.stats().parallel_copies == 2);
         }
     }
+}
+
+TEST_CASE("the shift operators of many piece lengths, more than the cache holds, combine like the serial CRC") {
+    // Lengths cycling through more values than CrcShifts keeps, so that entries are replaced and
+    // found again; each combination checked against crc_shift and the serial CRC of the whole.
+    const std::size_t lengths[] = {1, 4096, Options::kMinBlockBytes + 64, 16 << 10, 65536, 262144, 7, 4096, 1, 262144};
+    std::size_t total = 0;
+    for (std::size_t n : lengths) total += n;
+    std::vector<unsigned char> data(total);
+    fill_pattern(data.data(), total, 9);
+    for (Checksum kind : kKinds) {
+        detail::CrcShifts shifts(kind);
+        std::uint32_t crc = 0;
+        std::size_t at = 0;
+        for (int pass = 0; pass < 3; ++pass) {
+            for (std::size_t n : lengths) {
+                CHECK(shifts.get(n) == detail::crc_shift(kind, n));
+                if (pass == 0) {
+                    const std::uint32_t piece = bitwise(kind, data.data() + at, n);
+                    crc = detail::crc_combine_shifted(kind, crc, piece, shifts.get(n));
+                    at += n;
+                }
+            }
+        }
+        CHECK(crc == bitwise(kind, data.data(), total));
+    }
+}
+
+TEST_CASE("both step orders of a streamed copy, and the regular-store steps, copy exactly and match the reference") {
+    // copy_with_crc directly, every kernel's regular and non-temporal copy, both orders (the
+    // engine takes one per CPU), lengths around the step sizes, both backends.
+    const std::size_t lengths[] = {0, 1, 63, detail::kCrcChunkBytes - 1, detail::kCrcChunkBytes + 1,
+                                   detail::kCrcStreamChunkBytes, 3 * detail::kCrcStreamChunkBytes + 77, 200003};
+    constexpr std::size_t kMax = 200003;
+    GuardedBuffer src(kMax + 16);
+    fill_pattern(src.data(), src.size(), 41);
+    for (const auto* k : test::runnable_kernels()) {
+        for (CrcBackend b : backends()) {
+            for (detail::StreamOrder order : {detail::StreamOrder::CopyFirst, detail::StreamOrder::CrcFirst}) {
+                for (bool nt : {false, true}) {
+                    for (std::size_t src_off : {0, 5}) {
+                        for (std::size_t len : lengths) {
+                            GuardedBuffer dst(len, 40);
+                            const Checksum kind = (len + src_off) % 2 ? Checksum::crc32c : Checksum::crc32;
+                            const std::uint32_t crc =
+                                detail::copy_with_crc(*k, nt ? k->copy_nt : k->copy, Conversion::None, dst.data(),
+                                                      src.data() + src_off, len, kind, b, order);
+                            CAPTURE(std::string(k->name));
+                            CAPTURE(detail::backend_name(b));
+                            CAPTURE(order == detail::StreamOrder::CopyFirst);
+                            CAPTURE(nt);
+                            CAPTURE(src_off);
+                            CAPTURE(len);
+                            CHECK(crc == bitwise(kind, src.data() + src_off, len));
+                            CHECK((len == 0 || std::memcmp(dst.data(), src.data() + src_off, len) == 0));
+                            CHECK(dst.canaries_intact());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    CHECK(src.canaries_intact());
 }
 
 TEST_CASE("a batch gives one checksum per region, empty regions included, with canaries intact") {
