@@ -1,14 +1,13 @@
 #include "report.hpp"
 
+#include "gnuplot.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <iterator>
-#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <stdexcept>
-
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -167,35 +166,6 @@ void write_json(const std::string& path, const RunInfo& info, const std::vector<
         throw std::runtime_error("cannot write JSON to '" + path + "'");
 }
 
-namespace {
-
-// Removes a temporary directory and what this file put in it.
-struct TempDir {
-    std::string path;
-    std::vector<std::string> files;
-    ~TempDir() {
-        for (const std::string& f : files)
-            ::unlink(f.c_str());
-        if (!path.empty())
-            ::rmdir(path.c_str());
-    }
-};
-
-std::string quoted_for_gnuplot(const std::string& s) {
-    std::string out = "'";
-    for (char c : s)
-        out += c == '\'' ? std::string("''") : std::string(1, c);
-    return out + "'";
-}
-
-std::string quoted_for_shell(const std::string& s) {
-    std::string out = "'";
-    for (char c : s)
-        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-} // namespace
 
 namespace {
 
@@ -228,8 +198,7 @@ std::string plot_list(TempDir& dir, const std::string& stem, const std::vector<s
                       std::map<std::string, Series>& series, std::string& error) {
     std::string list;
     for (std::size_t i = 0; i < order.size(); ++i) {
-        std::string data = dir.path + "/" + stem + std::to_string(i) + ".dat";
-        dir.files.push_back(data);
+        const std::string data = dir.file(stem + std::to_string(i) + ".dat");
         std::ofstream f(data);
         f << "# bytes median min max\n";
         for (const auto& [bytes, p] : series[order[i]])
@@ -247,7 +216,7 @@ std::string plot_list(TempDir& dir, const std::string& stem, const std::vector<s
 } // namespace
 
 std::string write_svg(const std::string& path, const RunInfo& info, const std::vector<SectionResult>& sections) {
-    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+    if (!have_gnuplot())
         return "gnuplot is not installed (Debian: apt-get install gnuplot-nox)";
 
     // (a) Ratios: panel -> series -> size -> (median, min, max) over rounds.
@@ -294,13 +263,11 @@ std::string write_svg(const std::string& path, const RunInfo& info, const std::v
     if (order.empty() && drawn == 0)
         return "no rows to plot";
 
-    char dir_template[] = "/tmp/tilecopy-bench-XXXXXX";
-    if (::mkdtemp(dir_template) == nullptr)
+    TempDir dir;
+    if (!dir.make("tilecopy-bench"))
         return "cannot create a temporary directory for gnuplot";
-    TempDir dir{dir_template, {}};
 
-    std::string script = dir.path + "/plot.gp";
-    dir.files.push_back(script);
+    const std::string script = dir.file("plot.gp");
     std::ofstream f(script);
     const std::size_t rows = std::max<std::size_t>(drawn, 2);
     f << "set terminal svg size 1500," << 80 + 330 * rows << " dynamic enhanced font 'sans,11' background rgb 'white'\n"
@@ -341,11 +308,7 @@ std::string write_svg(const std::string& path, const RunInfo& info, const std::v
     f.close();
     if (!f)
         return "cannot write " + script;
-    // gnuplot's complaints belong on stderr with ours, not in the table.
-    std::string command = "gnuplot " + quoted_for_shell(script) + " 1>&2";
-    if (std::system(command.c_str()) != 0)
-        return "gnuplot failed on " + script;
-    return {};
+    return run_gnuplot(script);
 }
 
 } // namespace bench

@@ -19,16 +19,21 @@ namespace tilecopy::detail {
 using SteadyClock = std::chrono::steady_clock;
 
 // A token bucket of destination bytes: `rate` bytes a second, holding at most `capacity`,
-// starting full. take() lends: the bytes are taken at once (the bucket may go into debt) and
-// the caller waits until the time it returns, so threads that take in turn are served in turn
-// and the rate holds at block granularity. Pure (the caller passes the time) and not
-// thread-safe (CopyControl locks around it).
+// starting with `initial` (at most capacity; full by default). take() lends: the bytes are taken
+// at once (the bucket may go into debt) and the caller waits until the time it returns, so
+// threads that take in turn are served in turn and the rate holds at block granularity. A taker
+// that comes late (its thread was preempted) finds the tokens of the time it missed, up to
+// capacity. Pure (the caller passes the time) and not thread-safe (CopyControl locks around it).
 class TokenBucket {
 public:
-    TokenBucket(std::uint64_t rate, std::uint64_t capacity, SteadyClock::time_point start) noexcept;
+    TokenBucket(std::uint64_t rate, std::uint64_t capacity, SteadyClock::time_point start) noexcept
+        : TokenBucket(rate, capacity, start, capacity) {}
+    TokenBucket(std::uint64_t rate, std::uint64_t capacity, SteadyClock::time_point start,
+                std::uint64_t initial) noexcept;
     SteadyClock::time_point take(std::uint64_t bytes, SteadyClock::time_point now) noexcept;
 
     std::uint64_t taken() const noexcept { return taken_; }
+    double capacity() const noexcept { return capacity_; }
     // The most that the bytes released by some time t ever exceeded capacity + rate * (t - start):
     // at most 0 (give or take rounding) when the limit held.
     double worst_excess() const noexcept { return worst_excess_; }
@@ -109,6 +114,7 @@ public:
         std::uint64_t yields = 0;       // times a thread left it for foreground work
         std::uint64_t token_waits = 0;  // blocks that waited for their tokens
         std::uint64_t tokens_taken = 0; // bytes taken from the bucket
+        double bucket_bytes = 0;        // the bucket's capacity (0: no bucket)
         double worst_excess = 0;        // TokenBucket::worst_excess
     };
     Counts counts() const;

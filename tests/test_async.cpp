@@ -347,6 +347,20 @@ TEST_CASE("a token bucket never releases more than its capacity plus its rate ov
     CHECK(bucket.worst_excess() <= 1e-6);
 }
 
+TEST_CASE("a token bucket lets a taker that comes late catch up, up to its capacity") {
+    using namespace std::chrono;
+    const auto t0 = detail::SteadyClock::time_point(seconds(100));
+    detail::TokenBucket bucket(1000, 100, t0, 10); // 1000 bytes/s, holds 100, starts with 10
+    CHECK(bucket.take(10, t0) == t0);
+    CHECK(bucket.take(10, t0) == t0 + milliseconds(10));
+    // Its thread comes 50 ms after its time (preempted): the bytes of those 50 ms are there.
+    CHECK(bucket.take(50, t0 + milliseconds(60)) == t0 + milliseconds(60));
+    // 200 ms late: only the capacity's worth is there.
+    CHECK(bucket.take(100, t0 + milliseconds(260)) == t0 + milliseconds(260));
+    CHECK(bucket.take(1, t0 + milliseconds(260)) == t0 + milliseconds(261));
+    CHECK(bucket.worst_excess() <= 1e-6);
+}
+
 TEST_CASE("cancelling a queued copy finishes it at once with nothing written, and it never runs") {
     auto engine = limits_engine(2);
     const std::size_t bytes = 1 << 20;
@@ -445,7 +459,8 @@ TEST_CASE("an asynchronous copy uses at most its threads, and a throttled one ta
         CHECK(counts_of(h).most_threads <= std::min<std::size_t>(threads, 2));
         CHECK(counts_of(h).tokens_taken == 0); // no bucket
     }
-    // 16 MiB/s over 1 MiB: the bucket (one block) holds 1/16 of it; the rest comes as it refills.
+    // 16 MiB/s over 1 MiB: the bucket starts with one block (more than a millisecond's bytes), 1/16
+    // of it, and holds ten milliseconds' bytes; the rest comes as it refills.
     std::vector<unsigned char> dst(bytes / 4, 0);
     AsyncOptions limits;
     limits.bytes_per_second = 16 << 20;
@@ -455,6 +470,7 @@ TEST_CASE("an asynchronous copy uses at most its threads, and a throttled one ta
     const auto c = counts_of(h);
     CHECK(c.tokens_taken == bytes / 4);
     CHECK(c.worst_excess <= 1.0);
+    CHECK(c.bucket_bytes == double((16 << 20) / 100));
     // Synchronous copies are never throttled: an engine default applies to asynchronous ones.
     Options o;
     o.block_bytes = kBlock;

@@ -50,8 +50,9 @@ struct AsyncOptions {
     // included (more than the engine has: all of them; kAllThreads lifts an engine default).
     std::size_t threads = 0;
     // At most this many destination bytes per second, from a token bucket that a block takes its
-    // bytes from before it is copied (holding at most one block or 1 ms of bytes, whichever is
-    // more). Per copy: a copy starts with a full bucket. kUnlimited lifts an engine default.
+    // bytes from before it is copied (starting with one block or 1 ms of bytes, whichever is
+    // more, and holding up to one block or 10 ms of bytes). Per copy. kUnlimited lifts an engine
+    // default.
     std::uint64_t bytes_per_second = 0;
     Priority priority = Priority::Default;
 };
