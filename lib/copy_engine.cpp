@@ -24,15 +24,30 @@ CopyEngine::CopyEngine(const Options& options, std::shared_ptr<detail::Topology>
 
 CopyEngine::~CopyEngine() = default;
 
+namespace {
+
+// CopyEngine::copy past its small path: an empty copy, a rejected one, or one for run().
+[[gnu::noinline, gnu::cold]] void copy_rest(detail::Engine& engine, const Region& region) {
+    if (region.count == 0) return;
+    detail::validate_region(region, Conversion::None, 0, 1);
+    engine.run(&region, 1, Conversion::None);
+}
+
+} // namespace
+
+// After idleness every line and page a small copy touches is a cache miss or a page walk, so its
+// path is one straight run of code (the rest out of line, in copy_rest) over two lines of the
+// engine: the thresholds, and the counters' first line.
 void CopyEngine::copy(void* dst, const void* src, std::size_t bytes) {
-    if (bytes == 0) return;
     // Start the buffers' page walks and line fills now, so that after idleness they overlap
     // the engine's own cold lines instead of following them (a prefetch never faults).
     __builtin_prefetch(src, 0);
     __builtin_prefetch(dst, 1);
     const Region region{dst, src, bytes};
-    detail::validate_region(region, Conversion::None, 0, 1);
-    impl_->run(&region, 1, Conversion::None);
+    if (__builtin_expect(bytes != 0 && detail::region_valid(region, Conversion::None), 1) &&
+        __builtin_expect(impl_->copy_small(dst, src, bytes), 1))
+        return;
+    copy_rest(*impl_, region);
 }
 
 void CopyEngine::copy_regions(const Region* regions, std::size_t count, Conversion conversion) {

@@ -20,6 +20,14 @@ Counters::Line& Counters::local_slow() noexcept {
     return line;
 }
 
+void Counters::add_copy_elsewhere(Counter path, std::uint64_t bytes, bool nt) noexcept {
+    Line& line = other_line();
+    bump(line, kCopies, 1);
+    bump(line, kBytes, bytes);
+    bump(line, path, 1);
+    if (nt) bump(line, kNontemporalCopies, 1);
+}
+
 Counters::Line& Counters::find_or_add() noexcept {
     const auto me = std::this_thread::get_id();
     std::lock_guard<std::mutex> lock(mutex_);
@@ -29,7 +37,7 @@ Counters::Line& Counters::find_or_add() noexcept {
     if (!first_taken_) {
         first_taken_ = true;
         first_line_.owner = me;
-        first_owner_.store(thread_pointer(), std::memory_order_relaxed);
+        first_line_.tp.store(thread_pointer(), std::memory_order_relaxed);
         return first_line_;
     }
     try {

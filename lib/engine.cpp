@@ -74,7 +74,7 @@ std::size_t block_elements(const Plan& plan, const Block& block) noexcept {
 } // namespace
 
 Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
-    : inline_below_(0), nt_from_(0), string_copy_below_(0), copy_fn_(nullptr), copy_nt_fn_(nullptr),
+    : string_copy_below_(0), inline_below_(0), nt_from_(0), copy_fn_(nullptr), copy_nt_fn_(nullptr),
       strategy_(make_strategy(options, *topology)),
       memory_(make_memory_strategy(options)),
       kernel_(&choose_kernel(strategy_.kernel.name)),
@@ -83,7 +83,7 @@ Engine::Engine(const Options& options, std::shared_ptr<Topology> topology)
       scheduler_(std::move(topology), options_) {
     inline_below_ = strategy_.inline_threshold.value;
     nt_from_ = strategy_.nontemporal_threshold.value;
-    string_copy_below_ = strategy_.string_copy_threshold.value;
+    string_copy_below_ = std::min({strategy_.string_copy_threshold.value, inline_below_, nt_from_});
     copy_fn_ = kernel_->copy;
     copy_nt_fn_ = kernel_->copy_nt;
 }

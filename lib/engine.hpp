@@ -28,10 +28,11 @@ class PlanChecksums; // checksum_copy.hpp
 MemoryStrategy make_memory_strategy(const Options& options);
 
 class Engine {
-    // What a small copy reads, first and together (a page and a line or two beside the
-    // counters' first line): after idleness each cold page costs a page walk. Copies of
-    // strategy_'s and kernel_'s values.
-    std::size_t inline_below_, nt_from_, string_copy_below_;
+    // What a small copy reads, first and together (one line, in the page of the counters' first
+    // line): after idleness each cold page and line costs it a page walk or a memory access.
+    // Copies of strategy_'s and kernel_'s values; string_copy_below_ is the least of the string
+    // copy, inline and non-temporal thresholds, so one comparison admits a string copy.
+    std::size_t string_copy_below_, inline_below_, nt_from_;
     kernels::CopyFn copy_fn_, copy_nt_fn_;
 
 public:
@@ -57,6 +58,15 @@ public:
     // `limits`: the call's AsyncOptions over the engine's defaults (Options::async).
     CopyHandle submit(std::function<void(AsyncState&)> work, std::uint64_t total_bytes, std::shared_ptr<void> keep_alive,
                       const AsyncOptions& limits = {});
+
+    // One validated, non-empty byte copy small enough for the string copy, done here and counted;
+    // false (nothing done) for any other. CopyEngine::copy's whole path for small copies.
+    bool copy_small(void* dst, const void* src, std::size_t bytes) noexcept {
+        if (bytes >= string_copy_below_) return false;
+        kernels::string_copy(dst, src, bytes);
+        counters.add_copy(kInlineCopies, bytes, false);
+        return true;
+    }
 
     void warm_up() { scheduler_.warm_up(); }
     // The foreground copies running on the arenas (tests hold a Scope to stand for one).
@@ -155,7 +165,7 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
         for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
         if (dst_bytes < inline_below_) { // below_inline(strategy_, dst_bytes)
             const bool nt = dst_bytes >= nt_from_;
-            if (conversion == Conversion::None && !nt && dst_bytes < string_copy_below_) {
+            if (conversion == Conversion::None && dst_bytes < string_copy_below_) { // and so !nt
                 // Called directly, so that it is inlined here: no kernel page to enter.
                 for (std::size_t r = 0; r < count; ++r)
                     if (regions[r].count) kernels::string_copy(regions[r].dst, regions[r].src, regions[r].count);

@@ -314,6 +314,24 @@ TEST_CASE("a copy while the helpers sleep runs on the caller; the next within th
     CHECK(never.stats().parallel_copies == 1);
 }
 
+TEST_CASE("the string copy stops at the non-temporal and inline thresholds") {
+    Options o;
+    o.string_copy_threshold = std::numeric_limits<std::size_t>::max();
+    o.nontemporal_threshold = 8192;
+    o.inline_threshold = 64 * 1024;
+    o.idle_inline_threshold = 64 * 1024;
+    CopyEngine engine(o);
+    check_copy(engine, 100, 0, 0, 1);
+    CHECK(engine.stats().nontemporal_copies == 0);
+    check_copy(engine, 8192, 3, 5, 2); // non-temporal, so the kernel's, not the string copy
+    CHECK(engine.stats().nontemporal_copies == 1);
+    CHECK(engine.stats().inline_copies == 2);
+    check_copy(engine, 64 * 1024, 0, 0, 3); // past the inline threshold: the helpers'
+    CHECK(engine.stats().parallel_copies == 1);
+    CHECK(engine.stats().copies == 3);
+    CHECK(engine.stats().bytes == 100 + 8192 + 64 * 1024);
+}
+
 TEST_CASE("inline copies by the string copy are exact at every size and alignment") {
     for (std::size_t below : {std::size_t(1), std::numeric_limits<std::size_t>::max()}) {
         Options o;
