@@ -22,6 +22,8 @@
 namespace tilecopy::detail {
 
 class PlanChecksums; // checksum_copy.hpp
+class BufferPool;    // memory_pool.hpp
+std::shared_ptr<BufferPool> make_buffer_pool(std::size_t limit_bytes);
 
 // The memory policies for these options over $TILECOPY_HUGEPAGES, $TILECOPY_FRESH_HUGEPAGES and
 // the kernel's THP mode (memory_engine.cpp). Throws tilecopy::Error for a bad variable.
@@ -83,6 +85,8 @@ public:
 
     // Host memory (memory_engine.cpp). The huge-page policies and the kernel's THP mode.
     const MemoryStrategy& memory() const noexcept { return memory_; }
+    // The clone pool (memory_pool.hpp); the tensors it lends hold it weakly.
+    const std::shared_ptr<BufferPool>& clone_pool() const noexcept { return clone_pool_; }
     // Where populate() runs each block: on one node's arena (an index into the topology's
     // nodes), in turn over the arenas, or on the node that holds the block's pages (else in turn).
     static constexpr int kInTurn = -1;
@@ -114,6 +118,7 @@ private:
     std::shared_ptr<ForegroundCount> foreground_ = std::make_shared<ForegroundCount>();
     Strategy strategy_;
     MemoryStrategy memory_;
+    std::shared_ptr<BufferPool> clone_pool_ = make_buffer_pool(memory_.clone_pool_bytes.value);
     const kernels::KernelSet* kernel_; // chosen once, from strategy_.kernel
     // When the last copy of at least the inline threshold ended (steady clock, ns): with the
     // helpers' lingering, what says whether they are awake (strategy.hpp, inline_while_idle).

@@ -63,8 +63,11 @@ bool any_resident(char* p, std::size_t n, std::size_t page) noexcept {
 } // namespace
 
 MemoryStrategy make_memory_strategy(const Options& options) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    const std::size_t memory = pages > 0 && page > 0 ? std::size_t(pages) * std::size_t(page) : 0;
     return resolve_memory_strategy(options, read_thp_mode(), env_or_null("TILECOPY_HUGEPAGES"),
-                                   env_or_null("TILECOPY_FRESH_HUGEPAGES"));
+                                   env_or_null("TILECOPY_FRESH_HUGEPAGES"), env_or_null("TILECOPY_CLONE_POOL_BYTES"),
+                                   memory);
 }
 
 int Engine::bind_area(void* data, std::size_t bytes, int node) noexcept {

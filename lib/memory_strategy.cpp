@@ -71,7 +71,7 @@ HugePagesTunable resolve_huge_pages(HugePages option, const char* option_name, c
 }
 
 MemoryStrategy resolve_memory_strategy(const Options& o, const ThpMode& thp, const char* env_huge_pages,
-                                       const char* env_fresh) {
+                                       const char* env_fresh, const char* env_clone_pool, std::size_t memory_bytes) {
     MemoryStrategy s;
     s.thp = thp;
     s.huge_pages = resolve_huge_pages(o.huge_pages, "huge_pages", env_huge_pages, "TILECOPY_HUGEPAGES",
@@ -79,6 +79,19 @@ MemoryStrategy resolve_memory_strategy(const Options& o, const ThpMode& thp, con
     s.fresh_destinations =
         resolve_huge_pages(o.fresh_destinations, "fresh_destinations", env_fresh, "TILECOPY_FRESH_HUGEPAGES",
                            kFreshDefault, "auto, measured faster into never-touched destinations (docs/memory.md)");
+    if (o.clone_pool_bytes != Options::kDefaultClonePool) {
+        s.clone_pool_bytes = {o.clone_pool_bytes, Origin::Option, "Options::clone_pool_bytes"};
+    } else if (env_clone_pool) {
+        std::size_t bytes = 0;
+        if (!parse_size(env_clone_pool, bytes))
+            throw Error(std::string("tilecopy: $TILECOPY_CLONE_POOL_BYTES='") + env_clone_pool +
+                        "': expected a byte count such as 0, 512M or 4G");
+        s.clone_pool_bytes = {bytes, Origin::Environment, "$TILECOPY_CLONE_POOL_BYTES"};
+    } else {
+        // Repeated clones of the same sizes (a checkpoint's staging) then reuse warm memory: no
+        // fault, no zeroing (docs/memory.md, "The clone pool"); the kernel may take it back.
+        s.clone_pool_bytes = {memory_bytes / 8, Origin::Fallback, "an eighth of the machine's memory"};
+    }
     s.fresh_may_advise = s.fresh_destinations.value != HugePages::Never && !thp.enabled.empty() && thp.enabled != "never";
     return s;
 }
@@ -167,6 +180,10 @@ std::vector<std::string> describe_memory(const MemoryStrategy& s) {
                      ? ", as far as free 2 MiB blocks go"
                      : "");
     lines.push_back("huge pages for fresh destinations: " + tunable_text(s.fresh_destinations) + ": " + fresh);
+    const std::size_t pool = s.clone_pool_bytes.value;
+    lines.push_back("clone pool: " + std::to_string(pool >> 20) + " MiB (" + origin_text(s.clone_pool_bytes) + "): " +
+                    (pool ? "memory of dead clones is kept (MADV_FREE) for clones of the same size"
+                          : "none, the memory of dead clones is unmapped at once"));
     return lines;
 }
 

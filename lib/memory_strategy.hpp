@@ -46,14 +46,18 @@ HugePagesTunable resolve_huge_pages(HugePages option, const char* option_name, c
 struct MemoryStrategy {
     HugePagesTunable huge_pages;         // allocate()'s policy (AllocOptions::huge_pages Default)
     HugePagesTunable fresh_destinations; // advice on copies into never-touched destinations
+    Tunable clone_pool_bytes;            // the pool of released tensor buffers (0: none)
     ThpMode thp;
     bool fresh_may_advise = false; // fresh_destinations is not never and the THP mode is not never
 };
 
 // Resolves both policies (Options, then $TILECOPY_HUGEPAGES / $TILECOPY_FRESH_HUGEPAGES, then the
-// fallbacks) over the kernel's mode. Throws tilecopy::Error for a bad variable.
+// fallbacks) over the kernel's mode, and the clone pool's size (Options::clone_pool_bytes, then
+// $TILECOPY_CLONE_POOL_BYTES, then an eighth of `memory_bytes`, the machine's memory). Throws
+// tilecopy::Error for a bad variable.
 MemoryStrategy resolve_memory_strategy(const Options& options, const ThpMode& thp, const char* env_huge_pages,
-                                       const char* env_fresh);
+                                       const char* env_fresh, const char* env_clone_pool = nullptr,
+                                       std::size_t memory_bytes = 0);
 
 // What one buffer (or fresh destination) gets: advice on `advise_bytes` bytes of its 2 MiB
 // aligned interior (0: none), and why.

@@ -474,3 +474,33 @@ TEST_CASE("fresh destinations get huge-page advice on their never-touched interi
         }
     }
 }
+
+TEST_CASE("the clone pool's size comes from Options, else the environment, else an eighth of memory") {
+    const ThpMode madvise{"madvise", "madvise"};
+    detail::MemoryStrategy s = detail::resolve_memory_strategy(Options{}, madvise, nullptr, nullptr, nullptr, 8 * GiB);
+    CHECK(s.clone_pool_bytes.value == GiB);
+    CHECK(s.clone_pool_bytes.origin == detail::Origin::Fallback);
+    s = detail::resolve_memory_strategy(Options{}, madvise, nullptr, nullptr, "512M", 8 * GiB);
+    CHECK(s.clone_pool_bytes.value == 512 * MiB);
+    CHECK(s.clone_pool_bytes.origin == detail::Origin::Environment);
+    Options off;
+    off.clone_pool_bytes = 0;
+    s = detail::resolve_memory_strategy(off, madvise, nullptr, nullptr, "512M", 8 * GiB);
+    CHECK(s.clone_pool_bytes.value == 0);
+    CHECK(s.clone_pool_bytes.origin == detail::Origin::Option);
+    CHECK_THROWS_WITH_AS(detail::resolve_memory_strategy(Options{}, madvise, nullptr, nullptr, "lots", GiB),
+                         doctest::Contains("$TILECOPY_CLONE_POOL_BYTES='lots'"), Error);
+    {
+        ScopedEnv env("TILECOPY_CLONE_POOL_BYTES", "3M");
+        CopyEngine engine;
+        CHECK(engine.pool_stats().limit_bytes == 3 * MiB);
+        bool described = false;
+        for (const auto& line : engine.describe())
+            described |= line.rfind("clone pool: 3 MiB (environment $TILECOPY_CLONE_POOL_BYTES)", 0) == 0;
+        CHECK(described);
+    }
+    const PoolStats fresh = CopyEngine().pool_stats();
+    CHECK(fresh.limit_bytes > 0);
+    CHECK(fresh.held_buffers == 0);
+    CHECK(fresh.reused + fresh.kept + fresh.unmapped + fresh.evicted == 0);
+}

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -275,4 +276,124 @@ TEST_CASE("prefault(tensor) leaves every value and the version as they were") {
     engine.prefault(unpopulated, true);
     unpopulated.copy_(t);
     CHECK(at::equal(unpopulated, t));
+}
+
+TEST_CASE("the clone pool hands a dead clone's memory to the next clone of its size and options, bounded") {
+    constexpr std::size_t MiB = std::size_t(1) << 20;
+    tilecopy::Options options;
+    options.clone_pool_bytes = 7 * MiB;
+    options.huge_pages = tilecopy::HugePages::Auto;
+    tilecopy::CopyEngine engine(options);
+    const auto floats = [](std::size_t bytes) { return static_cast<std::int64_t>(bytes / 4); };
+    const at::Tensor a = make_tensor(Layout::Contiguous, at::kFloat, {floats(3 * MiB)}, Fill::ValuesNoNaN, 7);
+    const at::Tensor b = make_tensor(Layout::Contiguous, at::kFloat, {floats(3 * MiB)}, Fill::ValuesNoNaN, 8);
+    REQUIRE(!at::equal(a, b));
+
+    at::Tensor c = engine.clone(a);
+    const void* first = c.data_ptr();
+    c = at::Tensor(); // kept
+    tilecopy::PoolStats s = engine.pool_stats();
+    CHECK(s.kept == 1);
+    CHECK(s.held_buffers == 1);
+    CHECK(s.held_bytes == 3 * MiB);
+    // The same size: the same memory, every byte the new source's (none of the old clone's).
+    c = engine.clone(b);
+    CHECK(c.data_ptr() == first);
+    CHECK(engine.pool_stats().reused == 1);
+    CHECK(engine.pool_stats().held_buffers == 0);
+    CHECK(std::memcmp(c.data_ptr(), b.data_ptr(), b.nbytes()) == 0);
+    expect_clone_of(c, b);
+    c = at::Tensor();
+    // Another layout of the same bytes, and empty_like, take it too; other options do not.
+    c = engine.clone(b.view({1024, -1}).t());
+    CHECK(engine.pool_stats().reused == 2);
+    expect_clone_of(c, b.view({1024, -1}).t());
+    c = at::Tensor();
+    tilecopy::AllocOptions never;
+    never.huge_pages = tilecopy::HugePages::Never;
+    c = engine.clone(a, never);
+    CHECK(engine.pool_stats().reused == 2);
+    CHECK(at::equal(c, a));
+    c = at::Tensor(); // a second buffer of 3 MiB, its own key
+    CHECK(engine.pool_stats().held_buffers == 2);
+    at::Tensor e = engine.empty_like(a);
+    CHECK(engine.pool_stats().reused == 3);
+    e = at::Tensor();
+
+    // Another size: a new buffer; 2 + 3 + 3 MiB held is over the bound (7 MiB): the oldest goes.
+    c = engine.clone(a.narrow(0, 0, floats(2 * MiB)));
+    CHECK(engine.pool_stats().reused == 3);
+    c = at::Tensor();
+    s = engine.pool_stats();
+    CHECK(s.evicted == 1);
+    CHECK(s.held_buffers == 2);
+    CHECK(s.held_bytes == 5 * MiB);
+    // Larger than the pool, or pages left to the copy's workers: unmapped at once.
+    const at::Tensor big = make_tensor(Layout::Contiguous, at::kFloat, {floats(9 * MiB)}, Fill::ValuesNoNaN, 9);
+    c = engine.clone(big);
+    CHECK(at::equal(c, big));
+    c = at::Tensor();
+    tilecopy::AllocOptions copier;
+    copier.placement = tilecopy::Placement::Copier;
+    c = engine.clone(a, copier);
+    c = at::Tensor();
+    s = engine.pool_stats();
+    CHECK(s.unmapped == 2);
+    CHECK(s.held_buffers == 2);
+    // A batch's one allocation goes back when its last tensor dies.
+    std::vector<at::Tensor> batch = engine.clone_batch({a.narrow(0, 0, 1000), b.narrow(0, 0, 1000)});
+    const std::size_t kept = engine.pool_stats().kept;
+    batch[0] = at::Tensor();
+    CHECK(engine.pool_stats().kept == kept);
+    batch.clear();
+    CHECK(engine.pool_stats().kept == kept + 1);
+    s = engine.pool_stats();
+    CHECK(engine.trim_pool() == s.held_bytes);
+    CHECK(engine.pool_stats().held_buffers == 0);
+    CHECK(engine.pool_stats().evicted == s.evicted + s.held_buffers);
+}
+
+TEST_CASE("without a pool, after their engine and in a forked child, a clone's memory is unmapped") {
+    constexpr std::int64_t kFloats = 1 << 19; // 2 MiB
+    const at::Tensor src = make_tensor(Layout::Contiguous, at::kFloat, {kFloats}, Fill::ValuesNoNaN, 4);
+    tilecopy::Options off;
+    off.clone_pool_bytes = 0;
+    {
+        tilecopy::CopyEngine engine(off);
+        at::Tensor c = engine.clone(src);
+        c = at::Tensor();
+        const tilecopy::PoolStats s = engine.pool_stats();
+        CHECK(s.limit_bytes == 0);
+        CHECK(s.kept == 0);
+        CHECK(s.unmapped == 1);
+    }
+    at::Tensor outlives;
+    tilecopy::Options on;
+    on.clone_pool_bytes = 64 << 20;
+    auto engine = std::make_unique<tilecopy::CopyEngine>(on);
+    outlives = engine->clone(src);
+    at::Tensor held = engine->clone(src.view({2, -1}));
+    const void* held_at = held.data_ptr();
+    held = at::Tensor(); // one buffer held when the engine goes
+    CHECK(engine->pool_stats().held_buffers == 1);
+    at::Tensor parents = engine->clone(src.view({4, -1})); // takes the held buffer
+    CHECK(parents.data_ptr() == held_at);
+    held = engine->clone(src.view({2, -1}));
+    held_at = held.data_ptr();
+    held = at::Tensor(); // held again
+    CHECK(in_child([&] {
+        // The parent's clone dies here, and clones come and go: the child neither takes the
+        // buffer its parent's pool holds nor keeps any (the pool's lock may be a parent's).
+        parents = at::Tensor();
+        at::Tensor mine = engine->clone(src);
+        bool ok = mine.data_ptr() != held_at && std::memcmp(mine.data_ptr(), src.data_ptr(), src.nbytes()) == 0;
+        mine = at::Tensor();
+        mine = engine->clone(src);
+        ok = ok && mine.data_ptr() != held_at && std::memcmp(mine.data_ptr(), src.data_ptr(), src.nbytes()) == 0;
+        mine = at::Tensor();
+        return ok && engine->pool_stats().held_buffers == 0;
+    }));
+    engine.reset(); // its pool and the buffer it held go
+    CHECK(at::equal(outlives, src));
+    outlives = at::Tensor(); // unmapped: the pool is gone
 }

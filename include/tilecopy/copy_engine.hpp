@@ -161,6 +161,10 @@ public:
     TensorsHandle clone_async(const at::Tensor& t, const AllocOptions& options = {});
     TensorsHandle clone_batch_async(const std::vector<at::Tensor>& tensors,
                                     const AllocOptions& options = {});
+    // The clone pool (Options::clone_pool_bytes, docs/memory.md): its counters; trim_pool()
+    // unmaps every buffer it holds and returns their bytes.
+    PoolStats pool_stats() const;
+    std::size_t trim_pool();
     // What this engine sees and does: nodes, arenas and their pinning, caches, every tunable
     // with its value and origin, the kernel and CPU features, the torch adapter (info.hpp).
     EngineInfo info() const;

@@ -44,6 +44,17 @@ struct AllocOptions {
     Populate populate = Populate::Now;
 };
 
+// The clone pool (Options::clone_pool_bytes): what it holds and what it did since the engine was made.
+struct PoolStats {
+    std::size_t limit_bytes = 0;    // Options::clone_pool_bytes as resolved (0: no pool)
+    std::size_t held_bytes = 0;     // released buffers held now, in bytes (their sizes)
+    std::size_t held_buffers = 0;   // and how many
+    std::uint64_t reused = 0;       // allocations for tensors served by a held buffer
+    std::uint64_t kept = 0;         // released buffers taken into the pool
+    std::uint64_t unmapped = 0;     // released buffers unmapped: no pool, larger than it, or a forked child
+    std::uint64_t evicted = 0;      // held buffers unmapped to make room (oldest first) or by trim_pool()
+};
+
 // An owning, movable handle to an anonymous mapping of at least size() bytes, 2 MiB aligned
 // when it is 2 MiB or larger (page aligned otherwise). Its destructor unmaps the memory and
 // needs no engine. A default-constructed (or moved-from) buffer holds nothing: data() is null.

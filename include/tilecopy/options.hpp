@@ -60,6 +60,8 @@ struct AsyncOptions {
 struct Options {
     // The default of linger_us (which 0 cannot mark: 0 means "give cores back at once").
     static constexpr std::size_t kDefaultLinger = static_cast<std::size_t>(-1);
+    // The default of clone_pool_bytes (which 0 cannot mark: 0 turns the pool off).
+    static constexpr std::size_t kDefaultClonePool = static_cast<std::size_t>(-1);
 
     // Threads in all, over every NUMA arena, the caller's thread counted as one. 0: default
     // (every CPU this process may use). More than the allowed CPUs is capped to them:
@@ -118,6 +120,14 @@ struct Options {
     // stays on that part of the mapping after the copy. Default: $TILECOPY_FRESH_HUGEPAGES, else
     // auto (docs/memory.md, "Copies into fresh destinations").
     HugePages fresh_destinations = HugePages::Default;
+    // Memory of tensors made by clone(), clone_batch() and empty_like() (and their async forms)
+    // goes, when the last of them dies, into this engine's pool of released buffers, up to this
+    // many bytes in all (the oldest unmapped first), marked MADV_FREE so that the kernel may take
+    // it back under memory pressure; a later such call of the same size and AllocOptions takes it
+    // back warm: no fault, no zeroing. 0: no pool (the memory is unmapped at once).
+    // kDefaultClonePool: $TILECOPY_CLONE_POOL_BYTES ("1G", "0"), else an eighth of the machine's
+    // memory (docs/memory.md, "The clone pool"). CopyEngine::pool_stats() counts what it did.
+    std::size_t clone_pool_bytes = kDefaultClonePool;
     // Reproduce another machine: an hwloc synthetic description ("pack:2 [numa] core:1 pu:1")
     // or an hwloc XML file. Empty: $HWLOC_SYNTHETIC / $HWLOC_XMLFILE, else this machine.
     std::string topology_synthetic;

@@ -16,7 +16,38 @@
 
 #include <tilecopy/copy_engine.hpp>
 
+namespace tilecopy::detail {
+
+class BufferPool; // lib/memory_pool.hpp
+
+// What a buffer of the clone pool was made for: a held buffer serves only a request with the
+// same key.
+struct PoolKey {
+    std::size_t bytes = 0;
+    HugePages huge_pages = HugePages::Auto; // resolved, never Default
+    Placement placement = Placement::Default;
+    int node = -1;
+    bool operator==(const PoolKey& o) const noexcept {
+        return bytes == o.bytes && huge_pages == o.huge_pages && placement == o.placement && node == o.node;
+    }
+};
+
+} // namespace tilecopy::detail
+
 namespace tilecopy::detail::adapter {
+
+// Memory for the tensors of clone(), clone_batch() and empty_like(): a buffer from the engine's
+// clone pool when it holds one of this size and these options, else engine.allocate()'s.
+// `pool` is where it goes back (empty: it may not, and is unmapped). Throws as allocate().
+struct TensorBuffer {
+    HostBuffer buffer;
+    std::weak_ptr<BufferPool> pool;
+    PoolKey key;
+};
+TILECOPY_API TensorBuffer allocate_for_tensors(CopyEngine& engine, std::size_t bytes, const AllocOptions& options);
+// When the last tensor using it dies: into its pool if that still exists (its engine is alive)
+// and keeps it, else unmapped. Needs no engine; never throws.
+TILECOPY_API void release_for_tensors(TensorBuffer&& buffer) noexcept;
 
 // Validated regions (none overlapping) as one copy, the engine's one entry: small copies run on
 // the caller's thread at once, the rest as one schedule; adds destination bytes to *progress as

@@ -4,7 +4,8 @@
 //
 // A tensor made here owns its memory through its storage's DataPtr, whose context is a heap
 // block holding the HostBuffer and a count of the storages using it; the deleter drops one use
-// and the last unmaps the buffer, so the memory outlives the engine and needs none. A batch's
+// and the last hands the buffer to the engine's clone pool if the engine is still alive and its
+// pool keeps it, else unmaps it, so the memory outlives the engine and needs none. A batch's
 // tensors share one allocation (each its own storage, at its own offset): one mapping and one
 // population policy for a whole state_dict instead of one per tensor; the mapping goes when
 // the last of them dies. The storages are resizable through torch's CPU allocator, as
@@ -88,9 +89,12 @@ std::vector<std::int64_t> preserved_strides(const at::Tensor& t) {
 namespace {
 
 // The heap block a DataPtr's context points to: the mapping and how many storages use it.
+// The last use hands the buffer back to the engine's clone pool (Options::clone_pool_bytes) when
+// the pool still exists and keeps it, else unmaps it.
 struct SharedBuffer {
-    explicit SharedBuffer(HostBuffer b) noexcept : buffer(std::move(b)) {}
-    HostBuffer buffer;
+    explicit SharedBuffer(adapter::TensorBuffer b) noexcept : memory(std::move(b)) {}
+    ~SharedBuffer() { adapter::release_for_tensors(std::move(memory)); }
+    adapter::TensorBuffer memory;
     std::atomic<std::size_t> users{1}; // the maker's use, dropped once its tensors are made
 };
 
@@ -146,7 +150,8 @@ Made make_like(CopyEngine& engine, const std::vector<at::Tensor>& tensors, const
     }
     MakerUse maker;
     if (total > 0) {
-        HostBuffer buffer = engine.allocate(total, options);
+        // A buffer the engine's clone pool holds for this size and these options, else a new one.
+        adapter::TensorBuffer buffer = adapter::allocate_for_tensors(engine, total, options);
         maker.shared = new SharedBuffer(std::move(buffer)); // a throwing new leaves `buffer` to unmap
     }
     Made out;
@@ -157,7 +162,7 @@ Made make_like(CopyEngine& engine, const std::vector<at::Tensor>& tensors, const
         c10::DataPtr data(nullptr, c10::Device(c10::kCPU));
         if (l.nbytes > 0) {
             maker.shared->users.fetch_add(1, std::memory_order_relaxed);
-            data = c10::DataPtr(static_cast<char*>(maker.shared->buffer.data()) + l.offset, maker.shared, &release,
+            data = c10::DataPtr(static_cast<char*>(maker.shared->memory.buffer.data()) + l.offset, maker.shared, &release,
                                 c10::Device(c10::kCPU));
         }
         c10::Storage storage(c10::Storage::use_byte_size_t(), l.nbytes, std::move(data), c10::GetCPUAllocator(),
