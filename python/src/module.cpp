@@ -450,7 +450,11 @@ PYBIND11_MODULE(_tilecopy, m) {
     m.def("prefault", [](py::handle t, bool for_write) { prefault_now(tilecopy::default_engine(), t, for_write); },
           py::arg("tensor"), py::arg("for_write") = true, kPrefaultDoc);
     register_checksums(m);
-    register_snapshot(m, m.attr("Engine"), [](py::handle e) -> CopyEngine& { return *e.cast<Engine&>().engine; });
+    register_snapshot(m, m.attr("Engine"), [](py::handle e) -> CopyEngine& {
+        if (!py::isinstance<Engine>(e))
+            throw py::type_error("tilecopy.snapshot: engine must be a tilecopy.Engine or None, not " + type_name(e));
+        return *e.cast<Engine&>().engine;
+    });
 #ifdef TILECOPY_PYTHON_INFO
     register_info(m);
 #endif

@@ -137,6 +137,8 @@ def test_nested_containers_and_values_are_kept():
     assert tilecopy.snapshot([], non_blocking=False) == []
     with pytest.raises(TypeError, match="tilecopy.snapshot"):
         tilecopy.snapshot(5)
+    with pytest.raises(TypeError, match="engine must be a tilecopy.Engine"):
+        tilecopy.snapshot(src, engine="default")
     loop = []
     loop.append(loop)
     with pytest.raises(ValueError, match="levels deep"):
