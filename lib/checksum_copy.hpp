@@ -31,10 +31,10 @@ namespace tilecopy::detail {
 // runs at a copy's speed from cache or near it (ISA-L's CRC32C anywhere; both kinds with
 // fast_isal_crc()) the copy goes first, its loads keeping more lines in flight than the CRC's
 // (Zen 5, 64 MiB: 0.71-0.76x the plain copy against 0.60-0.68x summing first; EPYC VM, CRC32C
-// at 256 MiB-1 GiB: 0.68-0.76x against 0.62-0.70x, 6 of 6 pairs). Where the CRC is several
+// at 256 MiB-1 GiB: 0.67-0.76x against 0.62-0.70x, 6 of 6 pairs). Where the CRC is several
 // times slower (CRC-32 without AVX-512, the portable tables), summing first overlaps the CRC's
 // computation with its own loads from DRAM and the copy then reads L1 (EPYC VM, CRC-32 at
-// 64 MiB-1 GiB: 0.58-0.71x against 0.38-0.62x, 9 of 9 interleaved pairs). Prefetching the next
+// 64 MiB-1 GiB: 0.55-0.71x against 0.38-0.62x, 11 of 12 interleaved pairs). Prefetching the next
 // step while the CRC runs did not help on either CPU. docs/benchmarks.md, "Checksums".
 constexpr std::size_t kCrcChunkBytes = std::size_t(8) << 10;
 constexpr std::size_t kCrcStreamChunkBytes = std::size_t(16) << 10;
