@@ -4,8 +4,9 @@
 
 namespace tilecopy::detail {
 
-StreamOrder stream_order_for(CrcBackend backend) noexcept {
-    return backend == CrcBackend::Isal && fast_isal_crc() ? StreamOrder::CopyFirst : StreamOrder::CrcFirst;
+StreamOrder stream_order_for(CrcBackend backend, Checksum kind) noexcept {
+    const bool fast = backend == CrcBackend::Isal && (kind == Checksum::crc32c || fast_isal_crc());
+    return fast ? StreamOrder::CopyFirst : StreamOrder::CrcFirst;
 }
 
 namespace {

@@ -25,14 +25,17 @@ namespace tilecopy::detail {
 // (crc32_gzip_refl_by8_02, 128-bit PCLMULQDQ), against ~29 GB/s for a 1 MiB copy from L3; on the
 // Zen 5 VM with AVX-512 VPCLMULQDQ both ran at ~54 GB/s. With regular stores a step's CRC is
 // taken from the source before it is copied: the CRC pulls the step into L1 and the copy then
-// reads it from there (copying first ran 25-35% slower for copies of 1-16 MiB on both CPUs).
-// With non-temporal stores (copies from DRAM) the order depends on the CRC's speed: where it is
-// as fast as a copy from cache (fast_isal_crc()) the copy goes first, its loads keeping more
-// lines in flight than the CRC's (Zen 5, 64 MiB: 0.71-0.76x the plain copy against 0.60-0.68x
-// summing first); where the CRC is slower, summing first overlaps the CRC's computation with its
-// own loads from DRAM and the copy then reads L1 (EPYC VM, 64-256 MiB, 1 and 2 threads: 0.68-0.98x
-// against 0.49-0.70x, medians of 9 interleaved rounds). Prefetching the next step while the CRC
-// runs did not help on either. docs/benchmarks.md, "Checksums".
+// reads it from there (copying first ran 25-35% slower at 1-16 MiB on the Zen 5 VM, 12-15%
+// slower at 1 MiB on the EPYC VM).
+// With non-temporal stores (copies from DRAM) the order depends on the CRC's speed. Where it
+// runs at a copy's speed from cache or near it (ISA-L's CRC32C anywhere; both kinds with
+// fast_isal_crc()) the copy goes first, its loads keeping more lines in flight than the CRC's
+// (Zen 5, 64 MiB: 0.71-0.76x the plain copy against 0.60-0.68x summing first; EPYC VM, CRC32C
+// at 256 MiB-1 GiB: 0.67-0.76x against 0.62-0.70x, 6 of 6 pairs). Where the CRC is several
+// times slower (CRC-32 without AVX-512, the portable tables), summing first overlaps the CRC's
+// computation with its own loads from DRAM and the copy then reads L1 (EPYC VM, CRC-32 at
+// 64 MiB-1 GiB: 0.55-0.71x against 0.38-0.62x, 11 of 12 interleaved pairs). Prefetching the next
+// step while the CRC runs did not help on either CPU. docs/benchmarks.md, "Checksums".
 constexpr std::size_t kCrcChunkBytes = std::size_t(8) << 10;
 constexpr std::size_t kCrcStreamChunkBytes = std::size_t(16) << 10;
 
@@ -40,8 +43,8 @@ enum class StreamOrder : std::uint8_t {
     CopyFirst, // non-temporal copy of the step, then its CRC from the source (still in cache)
     CrcFirst,  // the step's CRC from the source, then its non-temporal copy from L1
 };
-// CopyFirst where fast_isal_crc() and the backend is ISA-L, else CrcFirst.
-StreamOrder stream_order_for(CrcBackend backend) noexcept;
+// CopyFirst for ISA-L's CRC32C, and for its CRC-32 where fast_isal_crc(); else CrcFirst.
+StreamOrder stream_order_for(CrcBackend backend, Checksum kind) noexcept;
 
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
 // destination's bytes, step by step: from the source for a byte copy (the same bytes; before
@@ -61,7 +64,7 @@ public:
     // copies == false: a checksum of the sources alone; nothing is written to the destinations.
     PlanChecksums(Checksum kind, CrcBackend backend, const kernels::KernelSet& kernels, bool copies,
                   std::uint32_t* out) noexcept
-        : kind_(kind), backend_(backend), order_(stream_order_for(backend)), kernels_(&kernels), copies_(copies),
+        : kind_(kind), backend_(backend), order_(stream_order_for(backend, kind)), kernels_(&kernels), copies_(copies),
           out_(out) {}
 
     bool copies() const noexcept { return copies_; }
