@@ -139,6 +139,7 @@ void write_json(const std::string& path, const RunInfo& info, const std::vector<
     j["sweep"] = nlohmann::ordered_json::array();
     for (const SweepPoint& p : sweep)
         j["sweep"].push_back({{"limit_gbps", p.limit_gbs},
+                              {"achieved_over_limit_alone", p.alone_ratio->median()},
                               {"matmul_slowdown_percent", p.matmul_slowdown->median()},
                               {"copy_slowdown_percent", p.copy_slowdown->median()},
                               {"achieved_over_limit_matmul", p.matmul_ratio->median()},
