@@ -42,7 +42,7 @@ struct Args {
     std::string snapshot = "2G", copy = "64M", probe = "1M", rates = "1,2,4,6,8,10", json, svg;
     int rounds = 5, probes = 20, cancels = 3;
     std::size_t threads = 0;
-    double step_ms = 50, max_seconds = 0.5, cancel_after_ms = 30;
+    double step_ms = 50, min_seconds = 0.5, max_seconds = 0.5, cancel_after_ms = 30;
 };
 
 // The figures in the order printed; each round appends one value to each.
@@ -84,7 +84,9 @@ int main(int argc, char** argv) {
     app.add_option("--step-ms", a.step_ms, "The matmul step's time alone, to size it (ms)")->check(CLI::PositiveNumber);
     app.add_option("--copy", a.copy, "Each copy of the foreground copy loop (a size)");
     app.add_option("--rates", a.rates, "bytes_per_second limits to sweep (GB/s, 1 GB = 1e9 bytes, comma-separated)");
-    app.add_option("--max-seconds", a.max_seconds, "How long the no-limit and swept stagings run at most (then cancelled)")
+    app.add_option("--min-seconds", a.min_seconds, "How long the threads=1 stagings run at least (restaged, whole)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--max-seconds", a.max_seconds, "How long the no-limit and swept stagings run (restaged, then cancelled)")
         ->check(CLI::PositiveNumber);
     app.add_option("--probe", a.probe, "The synchronous copy timed beside a staging (a size)");
     app.add_option("--probes", a.probes, "Probe copies a round, alone and beside")->check(CLI::PositiveNumber);
@@ -226,9 +228,9 @@ int main(int argc, char** argv) {
         x.blocks->at_most = static_cast<double>(x.limits.threads ? x.limits.threads : info.engine_threads);
     }
 
-    auto beside = [&](const Step& step, int steps, const AsyncOptions& limits, double max_s, Figure& slow) {
+    auto beside = [&](const Step& step, int steps, const AsyncOptions& limits, double min_s, double max_s, Figure& slow) {
         const std::vector<double> alone = run_alone(step, steps);
-        Beside b = run_beside(step, staging(limits), max_s);
+        Beside b = run_beside(step, staging(limits), min_s, max_s);
         slow.rounds.push_back(slowdown(alone, b));
         return b;
     };
@@ -248,11 +250,11 @@ int main(int argc, char** argv) {
         }
         one_alone.rounds.push_back(one_rate / 1e9);
         block_time.rounds.push_back(double(info.block_bytes) / one_rate * 1e6);
-        const double forever = 1e9; // the threads=1 stagings run to the end
-        one_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, one, forever, one_mm_slow).copy_bytes_per_second / one_rate);
-        one_cp_rate.rounds.push_back(beside(copy_step, copy_steps, one, forever, one_cp_slow).copy_bytes_per_second / one_rate);
-        all_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, unlimited, a.max_seconds, all_mm_slow).copy_bytes_per_second / 1e9);
-        all_cp_rate.rounds.push_back(beside(copy_step, copy_steps, unlimited, a.max_seconds, all_cp_slow).copy_bytes_per_second / 1e9);
+        const double forever = 1e9, lo = a.min_seconds, hi = a.max_seconds; // threads=1: whole stagings
+        one_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, one, lo, forever, one_mm_slow).copy_bytes_per_second / one_rate);
+        one_cp_rate.rounds.push_back(beside(copy_step, copy_steps, one, lo, forever, one_cp_slow).copy_bytes_per_second / one_rate);
+        all_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, unlimited, hi, hi, all_mm_slow).copy_bytes_per_second / 1e9);
+        all_cp_rate.rounds.push_back(beside(copy_step, copy_steps, unlimited, hi, hi, all_cp_slow).copy_bytes_per_second / 1e9);
         // The limits in turn, upwards in even rounds and downwards in odd ones.
         for (std::size_t k = 0; k < sweep.size(); ++k) {
             SweepPoint& p = sweep[round % 2 ? sweep.size() - 1 - k : k];
@@ -261,9 +263,9 @@ int main(int argc, char** argv) {
             const double limit = static_cast<double>(limited.bytes_per_second);
             p.alone_ratio->rounds.push_back(run_copy(staging(limited), a.max_seconds).copy_bytes_per_second / limit);
             p.matmul_ratio->rounds.push_back(
-                beside(matmul.step, matmul_steps, limited, a.max_seconds, *p.matmul_slowdown).copy_bytes_per_second / limit);
+                beside(matmul.step, matmul_steps, limited, hi, hi, *p.matmul_slowdown).copy_bytes_per_second / limit);
             p.copy_ratio->rounds.push_back(
-                beside(copy_step, copy_steps, limited, a.max_seconds, *p.copy_slowdown).copy_bytes_per_second / limit);
+                beside(copy_step, copy_steps, limited, hi, hi, *p.copy_slowdown).copy_bytes_per_second / limit);
         }
         if (mm_shrink) {
             mm_shrink->rounds.push_back(sweep.back().matmul_slowdown->rounds.back() - sweep.front().matmul_slowdown->rounds.back());
@@ -313,10 +315,12 @@ int main(int argc, char** argv) {
                   mm.c_str(), info.engine_threads, info.matmul_step_ms, cp.c_str());
     info.header.push_back(line);
     info.header.push_back("slowdown: median step beside a staging / median step alone just before it, - 1; rates: "
-                          "CopyHandle::bytes_per_second(), GB = 1e9 bytes");
-    info.header.push_back("no limit and B=...: the staging is cancelled after --max-seconds " +
-                          std::to_string(a.max_seconds).substr(0, 4) + " s if still running; medians of " +
-                          std::to_string(a.rounds) + " rounds");
+                          "bytes copied / CopyHandle::seconds(), GB = 1e9 bytes");
+    std::snprintf(line, sizeof line,
+                  "stagings back to back beside a loop: threads=1 whole ones for %.2f s at least; no limit and B=... "
+                  "for %.2f s, the last cancelled; medians of %d rounds",
+                  a.min_seconds, a.max_seconds, a.rounds);
+    info.header.push_back(line);
     const std::vector<Figure> figures = t.figures();
     print_figures(stdout, info, figures);
     print_targets(stdout, figures);

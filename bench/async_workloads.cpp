@@ -130,13 +130,26 @@ std::vector<double> run_alone(const Step& step, int steps) {
     return times;
 }
 
-Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double max_s) {
+Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double min_s, double max_s) {
     Beside out;
+    double bytes = 0, seconds = 0;
+    auto account = [&](tilecopy::CopyHandle& h) {
+        out.finished = settle(h);
+        bytes += static_cast<double>(h.bytes_copied());
+        seconds += h.seconds();
+    };
     tilecopy::CopyHandle h = start();
     const auto t0 = Clock::now();
-    while (!h.done()) {
+    for (;;) {
+        if (h.done()) {
+            account(h);
+            if (seconds_since(t0) >= min_s) break;
+            h = start(); // the next checkpoint
+            continue;
+        }
         if (seconds_since(t0) >= max_s) {
             h.cancel();
+            account(h);
             break;
         }
         const auto s0 = Clock::now();
@@ -144,8 +157,7 @@ Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>&
         const double s = seconds_since(s0);
         if (!h.done()) out.steps_s.push_back(s);
     }
-    out.finished = settle(h);
-    out.copy_bytes_per_second = h.bytes_per_second();
+    out.copy_bytes_per_second = seconds > 0 ? bytes / seconds : 0;
     return out;
 }
 

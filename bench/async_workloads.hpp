@@ -61,14 +61,14 @@ private:
 // Steps run alone: their times in seconds (`steps` of them, after one untimed).
 std::vector<double> run_alone(const Step& step, int steps);
 
-// A foreground loop beside a background copy: the loop runs until the copy finishes, or until
-// `max_s` has passed, when the copy is cancelled.
+// A foreground loop beside a background copy, started again each time it finishes until `min_s`
+// has passed (checkpoints back to back), and cancelled if it still runs at `max_s`.
 struct Beside {
-    std::vector<double> steps_s; // the steps that started and ended while the copy ran
-    double copy_bytes_per_second = 0; // CopyHandle::bytes_per_second() once it stopped
-    bool finished = false;            // the copy finished (false: cancelled at max_s)
+    std::vector<double> steps_s;      // the steps that started and ended while a copy ran
+    double copy_bytes_per_second = 0; // the copies' bytes over their CopyHandle::seconds()
+    bool finished = false;            // the last copy finished (false: cancelled at max_s)
 };
-Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double max_s);
+Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double min_s, double max_s);
 // The same copy with no foreground loop (the caller sleeps in wait_for).
 Beside run_copy(const std::function<tilecopy::CopyHandle()>& start, double max_s);
 
