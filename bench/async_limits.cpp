@@ -42,14 +42,18 @@ struct Args {
     std::string snapshot = "2G", copy = "64M", probe = "1M", rates = "1,2,4,6,8,10", json, svg;
     int rounds = 5, probes = 20, cancels = 3;
     std::size_t threads = 0;
-    double step_ms = 50, max_seconds = 1.0, cancel_after_ms = 30;
+    double step_ms = 50, min_seconds = 0.5, max_seconds = 0.5, cancel_after_ms = 30;
 };
 
 // The figures in the order printed; each round appends one value to each.
 class Table {
 public:
     Figure& add(std::string group, std::string name, std::string unit) {
-        figures_.push_back(Figure{std::move(group), std::move(name), std::move(unit), {}, kNaN, kNaN});
+        Figure f;
+        f.group = std::move(group);
+        f.name = std::move(name);
+        f.unit = std::move(unit);
+        figures_.push_back(std::move(f));
         return figures_.back();
     }
     std::vector<Figure> figures() const { return {figures_.begin(), figures_.end()}; }
@@ -80,7 +84,9 @@ int main(int argc, char** argv) {
     app.add_option("--step-ms", a.step_ms, "The matmul step's time alone, to size it (ms)")->check(CLI::PositiveNumber);
     app.add_option("--copy", a.copy, "Each copy of the foreground copy loop (a size)");
     app.add_option("--rates", a.rates, "bytes_per_second limits to sweep (GB/s, 1 GB = 1e9 bytes, comma-separated)");
-    app.add_option("--max-seconds", a.max_seconds, "How long the no-limit and swept stagings run at most (then cancelled)")
+    app.add_option("--min-seconds", a.min_seconds, "How long the threads=1 stagings run at least (restaged, whole)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--max-seconds", a.max_seconds, "How long the no-limit and swept stagings run (restaged, then cancelled)")
         ->check(CLI::PositiveNumber);
     app.add_option("--probe", a.probe, "The synchronous copy timed beside a staging (a size)");
     app.add_option("--probes", a.probes, "Probe copies a round, alone and beside")->check(CLI::PositiveNumber);
@@ -198,10 +204,12 @@ int main(int argc, char** argv) {
     struct Timed {
         std::string label;
         AsyncOptions limits;
-        Figure *alone, *beside, *delay, *returned, *done, *blocks;
+        Figure *alone = nullptr, *beside = nullptr, *delay = nullptr, *returned = nullptr, *stopped = nullptr,
+               *done = nullptr, *blocks = nullptr;
     };
-    std::vector<Timed> timed = {{"threads=1", one, {}, {}, {}, {}, {}, {}},
-                                {"background", background, {}, {}, {}, {}, {}, {}}};
+    std::vector<Timed> timed(2);
+    timed[0].label = "threads=1", timed[0].limits = one;
+    timed[1].label = "background", timed[1].limits = background;
     const std::string probe = tilecopy::size_text(probe_bytes) + " copy";
     for (Timed& x : timed) {
         const std::string g = "start, " + x.label;
@@ -213,15 +221,16 @@ int main(int argc, char** argv) {
     for (Timed& x : timed) {
         const std::string g = "cancel, " + x.label;
         x.returned = &t.add(g, "cancel() returns", "us");
-        x.done = &t.add(g, "wait() returns", "us");
+        x.stopped = &t.add(g, "bytes_copied() stops growing", "us");
+        x.done = &t.add(g, "done() turns true", "us");
         x.blocks = &t.add(g, "blocks copied after the call", "x");
         // One block a thread: those claimed when the cancel came (threads=1: one; else all).
         x.blocks->at_most = static_cast<double>(x.limits.threads ? x.limits.threads : info.engine_threads);
     }
 
-    auto beside = [&](const Step& step, int steps, const AsyncOptions& limits, double max_s, Figure& slow) {
+    auto beside = [&](const Step& step, int steps, const AsyncOptions& limits, double min_s, double max_s, Figure& slow) {
         const std::vector<double> alone = run_alone(step, steps);
-        Beside b = run_beside(step, staging(limits), max_s);
+        Beside b = run_beside(step, staging(limits), min_s, max_s);
         slow.rounds.push_back(slowdown(alone, b));
         return b;
     };
@@ -241,11 +250,11 @@ int main(int argc, char** argv) {
         }
         one_alone.rounds.push_back(one_rate / 1e9);
         block_time.rounds.push_back(double(info.block_bytes) / one_rate * 1e6);
-        const double forever = 1e9; // the threads=1 stagings run to the end
-        one_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, one, forever, one_mm_slow).copy_bytes_per_second / one_rate);
-        one_cp_rate.rounds.push_back(beside(copy_step, copy_steps, one, forever, one_cp_slow).copy_bytes_per_second / one_rate);
-        all_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, unlimited, a.max_seconds, all_mm_slow).copy_bytes_per_second / 1e9);
-        all_cp_rate.rounds.push_back(beside(copy_step, copy_steps, unlimited, a.max_seconds, all_cp_slow).copy_bytes_per_second / 1e9);
+        const double forever = 1e9, lo = a.min_seconds, hi = a.max_seconds; // threads=1: whole stagings
+        one_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, one, lo, forever, one_mm_slow).copy_bytes_per_second / one_rate);
+        one_cp_rate.rounds.push_back(beside(copy_step, copy_steps, one, lo, forever, one_cp_slow).copy_bytes_per_second / one_rate);
+        all_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, unlimited, hi, hi, all_mm_slow).copy_bytes_per_second / 1e9);
+        all_cp_rate.rounds.push_back(beside(copy_step, copy_steps, unlimited, hi, hi, all_cp_slow).copy_bytes_per_second / 1e9);
         // The limits in turn, upwards in even rounds and downwards in odd ones.
         for (std::size_t k = 0; k < sweep.size(); ++k) {
             SweepPoint& p = sweep[round % 2 ? sweep.size() - 1 - k : k];
@@ -254,9 +263,9 @@ int main(int argc, char** argv) {
             const double limit = static_cast<double>(limited.bytes_per_second);
             p.alone_ratio->rounds.push_back(run_copy(staging(limited), a.max_seconds).copy_bytes_per_second / limit);
             p.matmul_ratio->rounds.push_back(
-                beside(matmul.step, matmul_steps, limited, a.max_seconds, *p.matmul_slowdown).copy_bytes_per_second / limit);
+                beside(matmul.step, matmul_steps, limited, hi, hi, *p.matmul_slowdown).copy_bytes_per_second / limit);
             p.copy_ratio->rounds.push_back(
-                beside(copy_step, copy_steps, limited, a.max_seconds, *p.copy_slowdown).copy_bytes_per_second / limit);
+                beside(copy_step, copy_steps, limited, hi, hi, *p.copy_slowdown).copy_bytes_per_second / limit);
         }
         if (mm_shrink) {
             mm_shrink->rounds.push_back(sweep.back().matmul_slowdown->rounds.back() - sweep.front().matmul_slowdown->rounds.back());
@@ -267,20 +276,29 @@ int main(int argc, char** argv) {
             x.alone->rounds.push_back(per_us(p.alone_s));
             x.beside->rounds.push_back(per_us(p.busy_s));
             x.delay->rounds.push_back(x.beside->rounds.back() - x.alone->rounds.back());
-            std::vector<double> returned, done, blocks;
+            std::vector<double> returned, stopped, done, blocks;
             for (int c = 0; c < a.cancels; ++c) {
                 const CancelTiming ct = time_cancel(staging(x.limits), a.cancel_after_ms / 1e3);
                 if (std::isnan(ct.done_s)) continue;
-                returned.push_back(ct.returned_s), done.push_back(ct.done_s);
+                returned.push_back(ct.returned_s), stopped.push_back(ct.stopped_s), done.push_back(ct.done_s);
                 blocks.push_back(ct.bytes_after / static_cast<double>(info.block_bytes));
             }
             x.returned->rounds.push_back(per_us(returned));
+            x.stopped->rounds.push_back(per_us(stopped));
             x.done->rounds.push_back(per_us(done));
             x.blocks->rounds.push_back(blocks.empty() ? kNaN : median(blocks));
         }
     }
+    // A limit above what the staging reaches with none beside the same loop cannot be met here.
+    for (SweepPoint& p : sweep)
+        for (auto [ratio, cap] : {std::pair{p.matmul_ratio, &all_mm_rate}, std::pair{p.copy_ratio, &all_cp_rate}})
+            if (p.limit_gbs > 0.9 * cap->median()) {
+                char note[96];
+                std::snprintf(note, sizeof note, "(B is above 0.9x the rate with no limit: %.1f GB/s)", cap->median());
+                ratio->note = note;
+            }
     // Cancelling must take at most one block's time (on one thread, measured in this run).
-    for (Timed& x : timed) x.returned->at_most = x.done->at_most = block_time.median();
+    for (Timed& x : timed) x.returned->at_most = x.stopped->at_most = block_time.median();
     info.load_end = bench::load_average();
 
     char line[256];
@@ -290,17 +308,19 @@ int main(int argc, char** argv) {
                   info.load_end);
     info.header.push_back(line);
     std::snprintf(line, sizeof line, "state_dict: %s in %zu float32 tensors (%s to %s), staged into warm destinations",
-                  tilecopy::size_text(info.snapshot_bytes).c_str(), info.snapshot_tensors,
-                  tilecopy::size_text(info.smallest_tensor).c_str(), tilecopy::size_text(info.largest_tensor).c_str());
+                  bytes_text(double(info.snapshot_bytes)).c_str(), info.snapshot_tensors,
+                  bytes_text(double(info.smallest_tensor)).c_str(), bytes_text(double(info.largest_tensor)).c_str());
     info.header.push_back(line);
     std::snprintf(line, sizeof line, "foreground: %s float32 matmul on %zu torch threads (%.1f ms when sized), or %s",
                   mm.c_str(), info.engine_threads, info.matmul_step_ms, cp.c_str());
     info.header.push_back(line);
     info.header.push_back("slowdown: median step beside a staging / median step alone just before it, - 1; rates: "
-                          "CopyHandle::bytes_per_second(), GB = 1e9 bytes");
-    info.header.push_back("no limit and B=...: the staging is cancelled after --max-seconds " +
-                          std::to_string(a.max_seconds).substr(0, 4) + " s if still running; medians of " +
-                          std::to_string(a.rounds) + " rounds");
+                          "bytes copied / CopyHandle::seconds(), GB = 1e9 bytes");
+    std::snprintf(line, sizeof line,
+                  "stagings back to back beside a loop: threads=1 whole ones for %.2f s at least; no limit and B=... "
+                  "for %.2f s, the last cancelled; medians of %d rounds",
+                  a.min_seconds, a.max_seconds, a.rounds);
+    info.header.push_back(line);
     const std::vector<Figure> figures = t.figures();
     print_figures(stdout, info, figures);
     print_targets(stdout, figures);

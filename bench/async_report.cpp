@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <tilecopy/units.hpp>
 
 #include "gnuplot.hpp"
 #include "measure.hpp"
@@ -30,6 +29,15 @@ std::string number(double v, const std::string& unit) {
 }
 
 } // namespace
+
+std::string bytes_text(double bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 4) bytes /= 1024, ++u;
+    char text[32];
+    std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : (u == 3 ? "%.2f %s" : "%.1f %s"), bytes, units[u]);
+    return text;
+}
 
 double Figure::median() const { return bench::median(taken(rounds)); }
 
@@ -69,9 +77,10 @@ void print_figures(std::FILE* out, const RunInfo& info, const std::vector<Figure
     std::fprintf(out, "%-18s %-52s %9s %9s %9s %-5s  %s\n", "group", "figure", "median", "min", "max", "unit",
                  "target");
     for (const Figure& f : figures)
-        std::fprintf(out, "%-18s %-52s %9s %9s %9s %-5s  %s\n", f.group.c_str(), f.name.c_str(),
+        std::fprintf(out, "%-18s %-52s %9s %9s %9s %-5s  %s%s%s\n", f.group.c_str(), f.name.c_str(),
                      number(f.median(), f.unit).c_str(), number(f.min(), f.unit).c_str(),
-                     number(f.max(), f.unit).c_str(), f.unit.c_str(), f.target_text().c_str());
+                     number(f.max(), f.unit).c_str(), f.unit.c_str(), f.target_text().c_str(),
+                     f.note.empty() ? "" : "  ", f.note.c_str());
     std::fflush(out);
 }
 
@@ -82,8 +91,9 @@ void print_targets(std::FILE* out, const std::vector<Figure>& figures) {
     std::fprintf(out, "\n# targets: %zu of %zu rows met\n", met, rows);
     for (const Figure& f : figures)
         if (f.has_target())
-            std::fprintf(out, "%-18s %-52s %9s %-5s  %s\n", f.group.c_str(), f.name.c_str(),
-                         number(f.median(), f.unit).c_str(), f.unit.c_str(), f.target_text().c_str());
+            std::fprintf(out, "%-18s %-52s %9s %-5s  %s%s%s\n", f.group.c_str(), f.name.c_str(),
+                         number(f.median(), f.unit).c_str(), f.unit.c_str(), f.target_text().c_str(),
+                         f.note.empty() ? "" : "  ", f.note.c_str());
     std::fflush(out);
 }
 
@@ -96,6 +106,7 @@ nlohmann::ordered_json to_json(const Figure& f) {
     j["unit"] = f.unit;
     j["rounds"] = f.rounds; // NaN (not taken that round) is written as null
     j["median"] = f.median();
+    if (!f.note.empty()) j["note"] = f.note;
     if (f.has_target()) {
         if (!std::isnan(f.at_most)) j["target_at_most"] = f.at_most;
         if (!std::isnan(f.at_least)) j["target_at_least"] = f.at_least;
@@ -128,6 +139,7 @@ void write_json(const std::string& path, const RunInfo& info, const std::vector<
     j["sweep"] = nlohmann::ordered_json::array();
     for (const SweepPoint& p : sweep)
         j["sweep"].push_back({{"limit_gbps", p.limit_gbs},
+                              {"achieved_over_limit_alone", p.alone_ratio->median()},
                               {"matmul_slowdown_percent", p.matmul_slowdown->median()},
                               {"copy_slowdown_percent", p.copy_slowdown->median()},
                               {"achieved_over_limit_matmul", p.matmul_ratio->median()},
@@ -161,7 +173,7 @@ std::string write_svg(const std::string& path, const RunInfo& info, const std::v
     f << "set terminal svg size 1300,520 dynamic enhanced font 'sans,11' background rgb 'white'\n"
       << "set output " << quoted_for_gnuplot(path) << "\n"
       << "set multiplot layout 1,2 title "
-      << quoted_for_gnuplot("tilecopy-async-limits: a " + tilecopy::size_text(info.snapshot_bytes) + " state_dict (" +
+      << quoted_for_gnuplot("tilecopy-async-limits: a " + bytes_text(double(info.snapshot_bytes)) + " state_dict (" +
                             std::to_string(info.snapshot_tensors) + " tensors) staged at bytes_per_second=B; " +
                             info.cpu_model + ", load " + number(info.load_start, "") + ", " + info.date +
                             " (median of " + std::to_string(info.rounds) + " rounds, bars: min-max)")
@@ -178,7 +190,7 @@ std::string write_svg(const std::string& path, const RunInfo& info, const std::v
     }
     f << "plot " << q << " using 1:2:3:4 with yerrorlines pt 7 lc rgb '#1f77b4' title 'matmul loop (dashed: no limit)', "
       << q << " using 1:5:6:7 with yerrorlines pt 7 lc rgb '#d62728' title "
-      << quoted_for_gnuplot(tilecopy::size_text(info.copy_bytes) + " copy loop (dashed: no limit)") << "\n"
+      << quoted_for_gnuplot(bytes_text(double(info.copy_bytes)) + " copy loop (dashed: no limit)") << "\n"
       << "unset arrow\nset title 'achieved rate / B (target 0.9-1.1)'\nset ylabel 'achieved / B'\n"
       << "set arrow 1 from graph 0, first 0.9 to graph 1, first 0.9 nohead dashtype 2 lc rgb 'black'\n"
       << "set arrow 2 from graph 0, first 1.1 to graph 1, first 1.1 nohead dashtype 2 lc rgb 'black'\n"

@@ -17,6 +17,7 @@ struct Figure {
     // The target: the median must be at most / at least this (NaN: no bound).
     double at_most = std::numeric_limits<double>::quiet_NaN();
     double at_least = std::numeric_limits<double>::quiet_NaN();
+    std::string note; // printed after the target (why it cannot be met here, say)
 
     double median() const; // over the rounds that took a value; NaN when none did
     double min() const;
@@ -26,6 +27,9 @@ struct Figure {
     // "<=60% met", ">=0.80 NOT met", "0.90-1.10 met", or empty without a target.
     std::string target_text() const;
 };
+
+// "2.00 GiB", "246.5 MiB", "5.0 KiB", "512 B".
+std::string bytes_text(double bytes);
 
 // The rate sweep's figures for one limit B, for the plot and the JSON.
 struct SweepPoint {

@@ -42,7 +42,19 @@ Matmul make_matmul(int threads, double step_s) {
     // A few tries: the time grows as n^3, give or take the cache and the machine's load.
     for (int attempt = 0; attempt < 6; ++attempt) {
         at::Tensor a = at::rand({n, n}), b = at::rand({n, n}), c = at::empty({n, n});
-        Step step = [a, b, c]() mutable { at::mm_out(c, a, b); };
+        // One row panel a thread: every thread works whether or not torch's BLAS is threaded
+        // (Debian's libtorch calls the reference BLAS, one thread).
+        Step step = [a, b, c, n, threads]() mutable {
+            const std::int64_t rows = (n + threads - 1) / threads;
+            at::parallel_for(0, threads, 1, [&](std::int64_t begin, std::int64_t end) {
+                for (std::int64_t p = begin; p < end; ++p) {
+                    const std::int64_t first = p * rows, count = std::min<std::int64_t>(rows, n - first);
+                    if (count <= 0) continue;
+                    at::Tensor out = c.narrow(0, first, count);
+                    at::matmul_out(out, a.narrow(0, first, count), b);
+                }
+            });
+        };
         const double t = median(run_alone(step, 5));
         m = Matmul{step, n, t};
         if (t > 0.85 * step_s && t < 1.15 * step_s) break;
@@ -118,13 +130,26 @@ std::vector<double> run_alone(const Step& step, int steps) {
     return times;
 }
 
-Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double max_s) {
+Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double min_s, double max_s) {
     Beside out;
+    double bytes = 0, seconds = 0;
+    auto account = [&](tilecopy::CopyHandle& h) {
+        out.finished = settle(h);
+        bytes += static_cast<double>(h.bytes_copied());
+        seconds += h.seconds();
+    };
     tilecopy::CopyHandle h = start();
     const auto t0 = Clock::now();
-    while (!h.done()) {
+    for (;;) {
+        if (h.done()) {
+            account(h);
+            if (seconds_since(t0) >= min_s) break;
+            h = start(); // the next checkpoint
+            continue;
+        }
         if (seconds_since(t0) >= max_s) {
             h.cancel();
+            account(h);
             break;
         }
         const auto s0 = Clock::now();
@@ -132,8 +157,7 @@ Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>&
         const double s = seconds_since(s0);
         if (!h.done()) out.steps_s.push_back(s);
     }
-    out.finished = settle(h);
-    out.copy_bytes_per_second = h.bytes_per_second();
+    out.copy_bytes_per_second = seconds > 0 ? bytes / seconds : 0;
     return out;
 }
 
@@ -177,17 +201,30 @@ CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, dou
     sleep_s(after_s);
     if (h.done()) {
         settle(h);
-        return {kNaN, kNaN, kNaN};
+        return {kNaN, kNaN, kNaN, kNaN};
     }
     const std::uint64_t before = h.bytes_copied();
     const auto t0 = Clock::now();
     h.cancel();
     CancelTiming out;
     out.returned_s = seconds_since(t0);
-    const bool whole = settle(h);
+    // Watch the progress count until the copy is done, yielding between looks so that the
+    // copy's threads keep the cores: when it last moved is when the copy stopped.
+    std::uint64_t last = h.bytes_copied();
+    out.stopped_s = last != before ? out.returned_s : 0;
+    for (;;) {
+        const bool done = h.done();
+        const std::uint64_t now = h.bytes_copied();
+        if (now != last) {
+            last = now;
+            out.stopped_s = seconds_since(t0);
+        }
+        if (done) break;
+        std::this_thread::yield();
+    }
     out.done_s = seconds_since(t0);
-    if (whole) return {kNaN, kNaN, kNaN}; // its last block ran before the cancel was seen
-    out.bytes_after = static_cast<double>(h.bytes_copied() - before);
+    if (settle(h)) return {kNaN, kNaN, kNaN, kNaN}; // its last block ran before the cancel was seen
+    out.bytes_after = static_cast<double>(last - before);
     return out;
 }
 

@@ -21,8 +21,8 @@ double seconds_since(Clock::time_point t0);
 // One step of a foreground loop, timed by the caller.
 using Step = std::function<void()>;
 
-// An n x n float32 matmul on `threads` torch threads (at::set_num_threads), n sized at startup
-// so that a step takes about `step_s`.
+// An n x n float32 matmul on `threads` torch threads (at::set_num_threads; at::matmul of one row
+// panel a thread, in at::parallel_for), n sized at startup so that a step takes about `step_s`.
 struct Matmul {
     Step step;
     int n = 0;
@@ -61,14 +61,14 @@ private:
 // Steps run alone: their times in seconds (`steps` of them, after one untimed).
 std::vector<double> run_alone(const Step& step, int steps);
 
-// A foreground loop beside a background copy: the loop runs until the copy finishes, or until
-// `max_s` has passed, when the copy is cancelled.
+// A foreground loop beside a background copy, started again each time it finishes until `min_s`
+// has passed (checkpoints back to back), and cancelled if it still runs at `max_s`.
 struct Beside {
-    std::vector<double> steps_s; // the steps that started and ended while the copy ran
-    double copy_bytes_per_second = 0; // CopyHandle::bytes_per_second() once it stopped
-    bool finished = false;            // the copy finished (false: cancelled at max_s)
+    std::vector<double> steps_s;      // the steps that started and ended while a copy ran
+    double copy_bytes_per_second = 0; // the copies' bytes over their CopyHandle::seconds()
+    bool finished = false;            // the last copy finished (false: cancelled at max_s)
 };
-Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double max_s);
+Beside run_beside(const Step& step, const std::function<tilecopy::CopyHandle()>& start, double min_s, double max_s);
 // The same copy with no foreground loop (the caller sleeps in wait_for).
 Beside run_copy(const std::function<tilecopy::CopyHandle()>& start, double max_s);
 
@@ -80,13 +80,13 @@ struct Probes {
 Probes time_probes(tilecopy::CopyEngine& engine, std::size_t bytes, int count, double pause_s,
                    const std::function<tilecopy::CopyHandle()>& start);
 
-// A copy cancelled `after_s` after it started: how long cancel() took to return and how long
-// until wait() returned (the copy stopped, and this thread woke: waiting, not spinning, so that
-// the copy's threads keep the cores), both from the call, and how many bytes it copied after
-// the call (the blocks its threads had claimed). NaN for a copy that finished before the cancel
-// was seen.
+// A copy cancelled `after_s` after it started: how long cancel() took to return, when
+// bytes_copied() last grew and when done() turned true (watched from this thread, which yields
+// between looks so that the copy's threads keep the cores), all from the call; and how many
+// bytes it copied after the call (the blocks its threads had claimed). NaN for a copy that
+// finished before the cancel was seen.
 struct CancelTiming {
-    double returned_s = 0, done_s = 0, bytes_after = 0;
+    double returned_s = 0, stopped_s = 0, done_s = 0, bytes_after = 0;
 };
 CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, double after_s);
 
