@@ -48,9 +48,13 @@ void BufferPool::give(HostBuffer buffer, const PoolKey& key) noexcept {
         }
         return; // `buffer` unmaps itself
     }
-    // The pages stay mapped; the kernel may take them back rather than swap or kill for memory.
-    // Ignored where the kernel lacks MADV_FREE (before 4.5): the buffer is still kept.
-    (void)::madvise(buffer.data(), buffer.size(), MADV_FREE);
+    // A buffer advised for huge pages is marked MADV_FREE: the kernel may take its pages back
+    // rather than swap or kill for memory, and the mark costs one entry per 2 MiB (~50 us for
+    // 64 MiB, the next copy into it at warm speed). On small pages the mark walks every 4 KiB
+    // entry and the next copy sets each one's dirty bit again: 1.6-1.8x the time of a copy into
+    // warm memory, measured (docs/memory.md), so such buffers are kept as they are. Ignored
+    // where the kernel lacks MADV_FREE (before 4.5): the buffer is still kept.
+    const bool mark = buffer.huge_pages_advised() && ::madvise(buffer.data(), buffer.size(), MADV_FREE) == 0;
     std::list<Entry> evicted;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -63,6 +67,7 @@ void BufferPool::give(HostBuffer buffer, const PoolKey& key) noexcept {
         stats_.held_bytes += key.bytes;
         ++stats_.held_buffers;
         ++stats_.kept;
+        if (mark) ++stats_.marked_free;
         while (stats_.held_bytes > limit_) {
             stats_.held_bytes -= entries_.back().key.bytes;
             --stats_.held_buffers;
@@ -89,7 +94,11 @@ std::size_t BufferPool::trim() noexcept {
 }
 
 PoolStats BufferPool::stats() const noexcept {
-    if (fork_generation() != generation_) return PoolStats{limit_, 0, 0, 0, 0, 0, 0};
+    if (fork_generation() != generation_) {
+        PoolStats none;
+        none.limit_bytes = limit_;
+        return none;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     return stats_;
 }

@@ -2,9 +2,9 @@
 // clone_batch() and empty_like() kept for the next such call of the same size and options, so
 // that repeated clones (a checkpoint's staging, save after save) write into warm memory instead
 // of pages the kernel must find, zero and map again. Bounded in bytes, oldest unmapped first;
-// held buffers are marked MADV_FREE, so the kernel may reclaim their pages under memory pressure
-// (a reclaimed page faults back in as a zero page when the buffer is reused: still correct, as
-// every byte a clone's tensors show is written before it is read).
+// held buffers advised for huge pages are marked MADV_FREE, so the kernel may reclaim their
+// pages under memory pressure (a reclaimed page faults back in as a zero page when the buffer is
+// reused: still correct, as every byte a clone's tensors show is written before it is read).
 #pragma once
 
 #include <cstddef>
@@ -32,7 +32,7 @@ public:
     bool accepts(const PoolKey& key) const noexcept;
     // The most recently released buffer for `key` (removed from the pool), or an empty one.
     HostBuffer take(const PoolKey& key) noexcept;
-    // Keeps `buffer` (marked MADV_FREE), unmapping the oldest held ones as needed to stay within
+    // Keeps `buffer` (marked MADV_FREE when advised for huge pages), unmapping the oldest held ones as needed to stay within
     // the limit; or unmaps it when it cannot be kept. Never throws.
     void give(HostBuffer buffer, const PoolKey& key) noexcept;
     // Unmaps every held buffer; their bytes.

@@ -182,7 +182,7 @@ std::vector<std::string> describe_memory(const MemoryStrategy& s) {
     lines.push_back("huge pages for fresh destinations: " + tunable_text(s.fresh_destinations) + ": " + fresh);
     const std::size_t pool = s.clone_pool_bytes.value;
     lines.push_back("clone pool: " + std::to_string(pool >> 20) + " MiB (" + origin_text(s.clone_pool_bytes) + "): " +
-                    (pool ? "memory of dead clones is kept (MADV_FREE) for clones of the same size"
+                    (pool ? "memory of dead clones is kept for clones of the same size and options"
                           : "none, the memory of dead clones is unmapped at once"));
     return lines;
 }

@@ -51,6 +51,7 @@ struct PoolStats {
     std::size_t held_buffers = 0;   // and how many
     std::uint64_t reused = 0;       // allocations for tensors served by a held buffer
     std::uint64_t kept = 0;         // released buffers taken into the pool
+    std::uint64_t marked_free = 0;  // of those, marked MADV_FREE (advised for huge pages)
     std::uint64_t unmapped = 0;     // released buffers unmapped: no pool, larger than it, or a forked child
     std::uint64_t evicted = 0;      // held buffers unmapped to make room (oldest first) or by trim_pool()
 };

@@ -122,8 +122,8 @@ struct Options {
     HugePages fresh_destinations = HugePages::Default;
     // Memory of tensors made by clone(), clone_batch() and empty_like() (and their async forms)
     // goes, when the last of them dies, into this engine's pool of released buffers, up to this
-    // many bytes in all (the oldest unmapped first), marked MADV_FREE so that the kernel may take
-    // it back under memory pressure; a later such call of the same size and AllocOptions takes it
+    // many bytes in all (the oldest unmapped first), those on huge pages marked MADV_FREE so that
+    // the kernel may take them back under memory pressure; a later such call of the same size and AllocOptions takes it
     // back warm: no fault, no zeroing. 0: no pool (the memory is unmapped at once).
     // kDefaultClonePool: $TILECOPY_CLONE_POOL_BYTES ("1G", "0"), else an eighth of the machine's
     // memory (docs/memory.md, "The clone pool"). CopyEngine::pool_stats() counts what it did.

@@ -148,3 +148,22 @@ def test_prefault_leaves_values_and_fresh_tensors_work():
     tilecopy.prefault(fresh)
     fresh.copy_(t)
     assert torch.equal(fresh, t)
+
+
+def test_repeated_clones_reuse_a_dead_clones_memory_and_hold_the_new_values():
+    # The default engine's clone pool (docs/memory.md, "The clone pool") hands a dead clone's
+    # memory to the next clone of the same size: the new clone holds the new source's values.
+    a = torch.arange(1 << 20, dtype=torch.float32)  # 4 MiB
+    b = -a
+    c = tilecopy.clone(a)
+    where = c.data_ptr()
+    del c
+    d = tilecopy.clone(b.view(1024, 1024).t())
+    assert d.data_ptr() == where
+    assert_clone_of(d, b.view(1024, 1024).t())
+    del d
+    state = {"w": a, "b": a[:1000]}
+    batch = tilecopy.clone_batch(state)
+    del batch
+    again = tilecopy.clone_batch({"w": b, "b": b[:1000]})
+    assert torch.equal(again["w"], b) and torch.equal(again["b"], b[:1000])
