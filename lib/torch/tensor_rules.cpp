@@ -141,14 +141,12 @@ PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pa
     // Nested tensors have no single element count to report progress by.
     if (dst.defined() && !dst.is_nested())
         plan.dst_bytes = static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
-    if (has_cpu_memory(dst)) plan.dst_memory = dst;
-    if (has_cpu_memory(src)) plan.src_memory = src;
+    const bool dst_memory = has_cpu_memory(dst), src_memory = has_cpu_memory(src);
     // A pair that writes every element onto itself touches nothing another pair could see.
-    if (plan.dst_memory.defined() && plan.src_memory.defined() && same_view(dst, src) && dst.is_conj() == src.is_conj() &&
-        dst.is_neg() == src.is_neg())
+    if (dst_memory && src_memory && same_view(dst, src) && dst.is_conj() == src.is_conj() && dst.is_neg() == src.is_neg())
         return plan;
-    plan.dst_extent = extent_of(plan.dst_memory, pair, true);
-    plan.src_extent = extent_of(plan.src_memory, pair, false);
+    plan.dst_extent = dst_memory ? extent_of(dst, pair, true) : Span{0, 0, pair, true};
+    plan.src_extent = src_memory ? extent_of(src, pair, false) : Span{0, 0, pair, false};
     return plan;
 }
 
@@ -250,8 +248,6 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
     plan.dst_element = dst.element_size();
     plan.src_element = src.element_size();
     plan.dst_bytes = dst.nbytes();
-    plan.dst_memory = dst;
-    plan.src_memory = src;
     plan.dst_extent = dst_extent;
     plan.src_extent = src_extent;
 
