@@ -29,8 +29,8 @@ bool cancelled() noexcept {
     return true;
 }
 
-void record(CopyEngine& engine, TensorPath path) noexcept {
-    internals(engine).counters.add(static_cast<Counter>(kTensorContiguous + (static_cast<unsigned>(path) & 3)), 1);
+void record(CopyEngine& engine, TensorPath path, std::uint64_t copies) noexcept {
+    internals(engine).counters.add(static_cast<Counter>(kTensorContiguous + (static_cast<unsigned>(path) & 3)), copies);
 }
 
 std::size_t min_run_bytes(const CopyEngine& engine) noexcept {

@@ -81,8 +81,8 @@ TILECOPY_API CopyHandle submit_checksummed(CopyEngine& engine, ChecksumWork work
                                            std::uint64_t total_bytes, std::shared_ptr<void> keep_alive,
                                            const AsyncOptions& limits = {});
 
-// Counts a tensor copy's path (read back through CopyEngine::stats()).
-TILECOPY_API void record(CopyEngine& engine, TensorPath path) noexcept;
+// Counts `copies` tensor copies of one path (read back through CopyEngine::stats()).
+TILECOPY_API void record(CopyEngine& engine, TensorPath path, std::uint64_t copies = 1) noexcept;
 
 // Tensor runs shorter than this many bytes go to torch's copy_ (the engine's strategy holds
 // the threshold, with its origin: Options::min_run_bytes, $TILECOPY_MIN_RUN_BYTES, 4 KiB).

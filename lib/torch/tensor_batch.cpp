@@ -60,28 +60,22 @@ StridedMemory memory_of(const at::Tensor& t) {
 }
 
 // Pairs that share bytes across the batch: a destination with another pair's destination or
-// source, whatever path each pair takes.
+// source, whatever path each pair takes. A non-empty extent is its tensor's strided CPU memory
+// (PairPlan).
 void check_independent(const BatchPlan& plan, const std::vector<at::Tensor>& dsts, const std::vector<at::Tensor>& srcs) {
     std::vector<Span> extents;
-    std::vector<const at::Tensor*> tensors;
     extents.reserve(2 * plan.pairs.size());
-    tensors.reserve(2 * plan.pairs.size());
     for (const PairPlan& p : plan.pairs) {
         if (p.action == PairAction::Nothing) continue;
-        for (const auto& [extent, tensor] : {std::make_pair(p.dst_extent, &p.dst_memory),
-                                             std::make_pair(p.src_extent, &p.src_memory)}) {
-            if (extent.end <= extent.begin) continue;
-            extents.push_back(extent);
-            tensors.push_back(tensor);
-        }
+        if (p.dst_extent.end > p.dst_extent.begin) extents.push_back(p.dst_extent);
+        if (p.src_extent.end > p.src_extent.begin) extents.push_back(p.src_extent);
     }
     // Extents apart settle almost every batch: the element sets are read only where they meet.
     SpanConflict conflict;
-    std::vector<Span> sorted = extents;
-    if (!find_conflict(sorted, conflict)) return;
+    if (!find_conflict(extents, conflict)) return;
     std::vector<StridedMemory> memory;
-    memory.reserve(tensors.size());
-    for (const at::Tensor* t : tensors) memory.push_back(memory_of(*t));
+    memory.reserve(extents.size());
+    for (const Span& e : extents) memory.push_back(memory_of(e.written ? dsts[e.owner] : srcs[e.owner]));
     switch (find_sharing(memory, extents, kMaxCheckedRuns, conflict)) {
     case Sharing::None: return;
     case Sharing::Shared:
@@ -192,13 +186,20 @@ void carry_out(CopyEngine& api, const PairPlan* pairs, std::size_t count, const 
     }
     for (std::size_t c = 0; c < kConversions; ++c)
         run_kernels(api, pairs, count, dsts, static_cast<Conversion>(c), progress, sums);
+    // After a large batch the destinations' version counters are cold: each is fetched a few
+    // pairs ahead, and the paths are counted once per path.
+    constexpr std::size_t kAhead = 8;
+    std::array<std::uint64_t, 4> paths{};
     for (std::size_t i = 0; i < count; ++i) {
+        if (i + kAhead < count) __builtin_prefetch(&dsts[i + kAhead].unsafeGetTensorImpl()->version_counter(), 1);
         const PairPlan& p = pairs[i];
         if (p.action == PairAction::Torch) continue;
         dsts[i].unsafeGetTensorImpl()->bump_version();
-        if (p.action == PairAction::Kernels) adapter::record(api, p.path);
+        if (p.action == PairAction::Kernels) ++paths[static_cast<std::size_t>(p.path) & 3];
         else if (progress) progress->fetch_add(p.dst_bytes, std::memory_order_relaxed);
     }
+    for (std::size_t k = 0; k < paths.size(); ++k)
+        if (paths[k]) adapter::record(api, static_cast<TensorPath>(k), paths[k]);
     if (sums)
         for (std::size_t i = 0; i < count; ++i)
             if (!sums->taken[i]) sums->out[i] = api.checksum(dsts[i], sums->kind);

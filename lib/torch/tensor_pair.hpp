@@ -35,11 +35,11 @@ struct PairPlan {
     std::size_t src_element = 0;
     std::uint64_t dst_bytes = 0; // what the pair adds to a handle's progress
     // Bytes the pair may write and read, for the overlap check between pairs; empty when it
-    // writes nothing or its tensors hold no plain memory (sparse, meta, ...).
+    // writes nothing or its tensors hold no plain memory (sparse, meta, ...). A non-empty extent
+    // covers its tensor's strided CPU memory, whose element sets the batch compares where extents
+    // meet. No tensor is held: a plan lives beside the pair's tensors, and ten thousand pairs'
+    // reference counts would cost locked instructions of their own.
     Span dst_extent, src_extent;
-    // The tensors whose strided CPU memory the extents cover (undefined when none), for the exact
-    // check of their element sets where extents meet.
-    at::Tensor dst_memory, src_memory;
 };
 
 // Throws tilecopy::Error with nothing written for a pair copy_ would refuse (with copy_'s

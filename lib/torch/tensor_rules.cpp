@@ -127,6 +127,16 @@ bool bf16_nan_matches_torch() {
     return matches;
 }
 
+// extent_of for a tensor with elements, its data pointer and element size in hand.
+Span extent_at(const at::Tensor& t, const void* data, std::size_t element_size, std::size_t pair, bool written) {
+    const at::IntArrayRef sizes = t.sizes(), strides = t.strides();
+    std::int64_t last = 0;
+    for (std::size_t i = 0; i < sizes.size(); ++i) last += (sizes[i] - 1) * strides[i];
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    return Span{begin, begin + static_cast<std::uintptr_t>((last + 1) * static_cast<std::int64_t>(element_size)), pair,
+                written};
+}
+
 // The same elements in the same order and dtype (torch calls strided views of one layout "too
 // hard"): copy_ writes every element onto itself, whatever else a batch writes before or after.
 bool same_view(const at::Tensor& dst, const at::Tensor& src) {
@@ -141,14 +151,12 @@ PairPlan torch_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t pa
     // Nested tensors have no single element count to report progress by.
     if (dst.defined() && !dst.is_nested())
         plan.dst_bytes = static_cast<std::uint64_t>(dst.numel()) * dst.element_size();
-    if (has_cpu_memory(dst)) plan.dst_memory = dst;
-    if (has_cpu_memory(src)) plan.src_memory = src;
+    const bool dst_memory = has_cpu_memory(dst), src_memory = has_cpu_memory(src);
     // A pair that writes every element onto itself touches nothing another pair could see.
-    if (plan.dst_memory.defined() && plan.src_memory.defined() && same_view(dst, src) && dst.is_conj() == src.is_conj() &&
-        dst.is_neg() == src.is_neg())
+    if (dst_memory && src_memory && same_view(dst, src) && dst.is_conj() == src.is_conj() && dst.is_neg() == src.is_neg())
         return plan;
-    plan.dst_extent = extent_of(plan.dst_memory, pair, true);
-    plan.src_extent = extent_of(plan.src_memory, pair, false);
+    plan.dst_extent = dst_memory ? extent_of(dst, pair, true) : Span{0, 0, pair, true};
+    plan.src_extent = src_memory ? extent_of(src, pair, false) : Span{0, 0, pair, false};
     return plan;
 }
 
@@ -181,11 +189,7 @@ PairPlan exotic_plan(const at::Tensor& dst, const at::Tensor& src, std::size_t p
 
 Span extent_of(const at::Tensor& t, std::size_t pair, bool written) {
     if (!t.defined() || t.numel() == 0) return Span{0, 0, pair, written};
-    std::int64_t last = 0;
-    for (std::int64_t i = 0; i < t.dim(); ++i) last += (t.size(i) - 1) * t.stride(i);
-    const auto begin = reinterpret_cast<std::uintptr_t>(t.data_ptr());
-    return Span{begin, begin + static_cast<std::uintptr_t>((last + 1) * static_cast<std::int64_t>(t.element_size())),
-                pair, written};
+    return extent_at(t, t.data_ptr(), t.element_size(), pair, written);
 }
 
 // "Float[2, 3] strides [1, 2] on cpu"
@@ -217,47 +221,50 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
         return exotic_plan(dst, src, pair, index, decide);
 
     PairPlan nothing; // copy_ writes every element onto itself, or there are none
-    if (!dst.is_same(src)) {
-        check_memory_and_shape(dst, src, true, index);
-        check_version_bump(dst, index);
-    } else {
+    if (dst.is_same(src)) {
         check_version_bump(dst, index);
         return nothing;
     }
-    if (dst.numel() == 0) return nothing;
-    if (dst.data_ptr() == nullptr) reject(dst, src, index, "the destination's data pointer is null");
-    if (src.data_ptr() == nullptr) reject(dst, src, index, "the source's data pointer is null");
+    const at::MemOverlapStatus overlap = check_memory_and_shape(dst, src, true, index);
+    check_version_bump(dst, index);
+    const std::int64_t numel = dst.numel();
+    if (numel == 0) return nothing;
+    // Each data_ptr() makes torch's storage checks again (a virtual call among them): asked once.
+    char* const dst_data = static_cast<char*>(dst.data_ptr());
+    const char* const src_data = static_cast<const char*>(src.data_ptr());
+    if (dst_data == nullptr) reject(dst, src, index, "the destination's data pointer is null");
+    if (src_data == nullptr) reject(dst, src, index, "the source's data pointer is null");
 
     // Pairs copy_ records history for (grad mode on, a tensor requiring grad) or whose forward
     // gradients it updates are copy_'s; every check it makes on them has been made above.
     if (records_history(dst, src) || has_forward_grad(dst, src)) return torch_plan(dst, src, pair);
 
-    const at::MemOverlapStatus overlap = at::get_overlap_status(dst, src);
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
-    if ((overlap == at::MemOverlapStatus::Full || same_view(dst, src)) && same_dtype) return nothing;
+    const bool same_layout = dst.sizes().equals(src.sizes()) && dst.strides().equals(src.strides());
+    // same_view's test, with the pointers in hand.
+    if ((overlap == at::MemOverlapStatus::Full || (dst_data == src_data && same_layout)) && same_dtype) return nothing;
 
     const Conversion conversion = conversion_between(dst.scalar_type(), src.scalar_type());
-    const Span dst_extent = extent_of(dst, pair, true);
-    const Span src_extent = extent_of(src, pair, false);
+    const std::size_t dst_element = dst.element_size(), src_element = src.element_size();
+    const Span dst_extent = extent_at(dst, dst_data, dst_element, pair, true);
+    const Span src_extent = extent_at(src, src_data, src_element, pair, false);
     const bool shared_bytes = dst_extent.begin < src_extent.end && src_extent.begin < dst_extent.end;
     if ((!same_dtype && conversion == Conversion::None) || shared_bytes) return torch_plan(dst, src, pair);
 
     PairPlan plan;
     plan.action = PairAction::Kernels;
     plan.conversion = conversion;
-    plan.dst_data = static_cast<char*>(dst.data_ptr());
-    plan.src_data = static_cast<const char*>(src.data_ptr());
-    plan.dst_element = dst.element_size();
-    plan.src_element = src.element_size();
-    plan.dst_bytes = dst.nbytes();
-    plan.dst_memory = dst;
-    plan.src_memory = src;
+    plan.dst_data = dst_data;
+    plan.src_data = src_data;
+    plan.dst_element = dst_element;
+    plan.src_element = src_element;
+    plan.dst_bytes = static_cast<std::uint64_t>(numel) * dst_element;
     plan.dst_extent = dst_extent;
     plan.src_extent = src_extent;
 
     if (same_dtype && dst.is_contiguous() && src.is_contiguous() && dst.sizes().equals(src.sizes())) {
         plan.path = TensorPath::Contiguous;
-        plan.layout.run_elements = static_cast<std::size_t>(dst.numel());
+        plan.layout.run_elements = static_cast<std::size_t>(numel);
         plan.layout.run_count = 1;
         return plan;
     }

@@ -99,14 +99,19 @@ void check_shape_of(const at::Tensor& dst, const at::Tensor& src) {
 
 } // namespace
 
-void check_memory_and_shape(const at::Tensor& dst, const at::Tensor& src, bool shapes,
-                            std::optional<std::size_t> index) {
+at::MemOverlapStatus check_memory_and_shape(const at::Tensor& dst, const at::Tensor& src, bool shapes,
+                                            std::optional<std::size_t> index) {
     // TensorIteratorBase::build: compute_mem_overlaps, then compute_shape and mark_resize_outputs.
+    // assert_no_partial_overlap throws exactly when the status is Partial: asked only then, for
+    // its message, so that the status is computed once.
+    at::MemOverlapStatus status = at::MemOverlapStatus::No;
     as_torch_error(index, [&] {
         at::assert_no_internal_overlap(dst);
-        at::assert_no_partial_overlap(dst, src);
+        status = at::get_overlap_status(dst, src);
+        if (status == at::MemOverlapStatus::Partial) at::assert_no_partial_overlap(dst, src);
         if (shapes) check_shape_of(dst, src);
     });
+    return status;
 }
 
 void check_shapes(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include <ATen/MemoryOverlap.h>
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
@@ -37,8 +38,9 @@ void check_defined(const at::Tensor& dst, const at::Tensor& src, std::optional<s
 void check_autograd(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 // TensorIterator's: internal overlap of the destination, partial overlap with the source, then
 // the shapes (the source must broadcast to the destination's shape);
-void check_memory_and_shape(const at::Tensor& dst, const at::Tensor& src, bool shapes,
-                            std::optional<std::size_t> index);
+// returns how dst and src overlap (never Partial: that is refused), as at::get_overlap_status;
+at::MemOverlapStatus check_memory_and_shape(const at::Tensor& dst, const at::Tensor& src, bool shapes,
+                                            std::optional<std::size_t> index);
 // the shapes alone (the source must broadcast to the destination's shape);
 void check_shapes(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 // the version counter bump after the write (an inference tensor outside InferenceMode), which
