@@ -136,7 +136,7 @@ lane_thread_and_fuzz() {
   local tsan_listed
   tsan_listed=$(meson test -C build-tsan --no-rebuild --list 2>/dev/null || true) # captured first (tools/ci-consumers.sh says why)
   if grep -qx 'torch batch' <<<"$tsan_listed"; then
-    tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
+    tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch)
   fi
   ninja -j "$build_jobs" -C build-tsan "${tsan_targets[@]}"
   stage_done "build-tsan: build"
