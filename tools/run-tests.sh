@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the test suite, then
-#   build-asan   the same suite with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   build-asan   the same suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang-14);
 #   build-tsan   the concurrency tests with ThreadSanitizer (tests/tsan.supp: libtbb/libstdc++),
 #                and a race planted in the crew, which it must report;
 #   build-fuzz   each libFuzzer target for $FUZZ_SECONDS (60) on a copy of its seed corpus;
@@ -25,9 +25,16 @@ STRESS_SECONDS=${STRESS_SECONDS:-30}
 jobs=2 # tests run at a time within a suite
 build_jobs=2 # compilers at a time in each lane: four at most, as ninja's default on 2 cores
 
-setup() { # dir, options...
-  local dir=$1; shift
-  if [ -f "$dir/build.ninja" ]; then meson setup --reconfigure "$dir" "$@"; else meson setup "$dir" "$@"; fi
+setup() { # dir, options... ($CXX names the compiler; a dir configured with another one is wiped)
+  local dir=$1 cxx=${CXX:-default}; shift
+  if [ -f "$dir/build.ninja" ] && [ "$(cat "$dir/tilecopy-cxx" 2>/dev/null)" = "$cxx" ]; then
+    meson setup --reconfigure "$dir" "$@"
+  elif [ -f "$dir/build.ninja" ]; then
+    meson setup --wipe "$dir" "$@"
+  else
+    meson setup "$dir" "$@"
+  fi
+  echo "$cxx" >"$dir/tilecopy-cxx"
 }
 
 # The build targets of the tests a `meson test` in `dir` would run (each word of a test's
@@ -136,7 +143,7 @@ lane_thread_and_fuzz() {
   local tsan_listed
   tsan_listed=$(meson test -C build-tsan --no-rebuild --list 2>/dev/null || true) # captured first (tools/ci-consumers.sh says why)
   if grep -qx 'torch batch' <<<"$tsan_listed"; then
-    tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch_batch)
+    tsan_tests+=('torch batch'); tsan_targets+=(tests/test_torch)
   fi
   ninja -j "$build_jobs" -C build-tsan "${tsan_targets[@]}"
   stage_done "build-tsan: build"
@@ -192,41 +199,51 @@ fuzz() { # name
   return $rc
 }
 
+# The foreground lane: the optimized build and its suite, then ASan + UBSan.
+lane_main() {
+  local status=0 consumers_rc=0
+  stage_begin
+  setup build-test -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=enabled
+  ninja -j "$build_jobs" -C build-test
+  stage_done "build-test: build"
+  # Soak (mixed concurrent copies on the optimized build, every result checked) and the consumers
+  # (installed through pkg-config, and as a Meson subproject) need only build-test: they run
+  # beside its suite. The soak test runs for its full time whatever else runs.
+  start_bg tilecopy-stress build-test/tools/tilecopy-stress --seconds "$STRESS_SECONDS" --threads 3
+  start_bg consumers bash tools/ci-consumers.sh build-test
+  run_suite build-test || status=1
+  run_one optimizer_swap build-test/examples/optimizer_swap || status=1
+  finish_bg_test tilecopy-stress || status=1
+  finish_bg consumers >"$state/consumers.log" || consumers_rc=$?
+  cat "$state/consumers.log"
+  count "$(sed -n 's/^ci-consumers: \([0-9]*\) passed.*/\1/p' "$state/consumers.log")" \
+    "$(sed -n 's/^ci-consumers: [0-9]* passed, \([0-9]*\) failed/\1/p' "$state/consumers.log")"
+  if ! grep -q '^ci-consumers:' "$state/consumers.log"; then count 0 1; consumers_rc=1; fi
+  [ $consumers_rc -eq 0 ] || status=1
+  stage_done "build-test: meson test | example | stress (${STRESS_SECONDS} s) | consumers"
+
+  # clang-14 (as the fuzzers): it compiles this build in about 0.6 of g++'s CPU time (g++ instruments
+  # UBSan's checks at far greater cost), and build-test and build-tsan keep g++ covered.
+  CXX=clang++-14 setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
+    -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}"
+  mapfile -t asan_targets < <(test_targets build-asan)
+  ninja -j "$build_jobs" -C build-asan "${asan_targets[@]}"
+  stage_done "build-asan: build"
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_suite build-asan --no-rebuild || status=1
+  stage_done "build-asan: meson test"
+  return $status
+}
+
+# Each lane runs in a shell of its own, so that each stage's CPU seconds are its lane's alone
+# (a shell's `times` counts every child it reaped, and the main shell reaps both lanes).
 cpu_now
 total_start=$cpu
 status=0
 start_bg lane-tsan-fuzz lane_thread_and_fuzz
-
-# The foreground lane: the optimized build and its suite, then ASan + UBSan.
-stage_begin
-setup build-test -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=enabled
-ninja -j "$build_jobs" -C build-test
-stage_done "build-test: build"
-# Soak (mixed concurrent copies on the optimized build, every result checked) and the consumers
-# (installed through pkg-config, and as a Meson subproject) need only build-test: they run
-# beside its suite. The soak test runs for its full time whatever else runs.
-start_bg tilecopy-stress build-test/tools/tilecopy-stress --seconds "$STRESS_SECONDS" --threads 3
-start_bg consumers bash tools/ci-consumers.sh build-test
-run_suite build-test || status=1
-run_one optimizer_swap build-test/examples/optimizer_swap || status=1
-finish_bg_test tilecopy-stress || status=1
-consumers_rc=0
-finish_bg consumers >"$state/consumers.log" || consumers_rc=$?
-cat "$state/consumers.log"
-count "$(sed -n 's/^ci-consumers: \([0-9]*\) passed.*/\1/p' "$state/consumers.log")" \
-  "$(sed -n 's/^ci-consumers: [0-9]* passed, \([0-9]*\) failed/\1/p' "$state/consumers.log")"
-if ! grep -q '^ci-consumers:' "$state/consumers.log"; then count 0 1; consumers_rc=1; fi
-[ $consumers_rc -eq 0 ] || status=1
-stage_done "build-test: meson test | example | stress (${STRESS_SECONDS} s) | consumers"
-
-setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-  -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}"
-mapfile -t asan_targets < <(test_targets build-asan)
-ninja -j "$build_jobs" -C build-asan "${asan_targets[@]}"
-stage_done "build-asan: build"
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  run_suite build-asan --no-rebuild || status=1
-stage_done "build-asan: meson test"
+lane_main & # its output shown as it comes
+main_pid=$!
+wait $main_pid || { echo "tilecopy lane build-test, ASan + UBSan: FAILED"; status=1; }
 
 # Its tests count themselves; a build of it that failed shows here.
 finish_bg lane-tsan-fuzz || { echo "tilecopy lane ThreadSanitizer, fuzzing: FAILED"; status=1; }
