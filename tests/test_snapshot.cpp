@@ -63,7 +63,7 @@ std::uint32_t expected_crc(Checksum kind, const at::Tensor& t) {
     return tilecopy::test::bitwise_crc(kind, c.data_ptr(), c.nbytes());
 }
 
-tilecopy::Options small_blocks() {
+tilecopy::Options snapshot_options_small_blocks() {
     tilecopy::Options o;
     o.threads = 2;
     o.block_bytes = 16 << 10;
@@ -74,7 +74,7 @@ tilecopy::Options small_blocks() {
 } // namespace
 
 TEST_CASE("a snapshot equals clone() of every tensor, in one fresh allocation") {
-    CopyEngine engine(small_blocks());
+    CopyEngine engine(snapshot_options_small_blocks());
     const std::vector<at::Tensor> srcs = sources(1);
     const tilecopy::Snapshot s = tilecopy::snapshot(engine, srcs);
     check_equal_clones(s.tensors, srcs);
@@ -91,7 +91,7 @@ TEST_CASE("a snapshot equals clone() of every tensor, in one fresh allocation") 
 }
 
 TEST_CASE("a snapshot into a previous one reuses every matching tensor and allocates only what changed") {
-    CopyEngine engine(small_blocks());
+    CopyEngine engine(snapshot_options_small_blocks());
     std::vector<at::Tensor> srcs = sources(2);
     const tilecopy::Snapshot first = tilecopy::snapshot(engine, srcs);
 
@@ -122,7 +122,7 @@ TEST_CASE("a snapshot into a previous one reuses every matching tensor and alloc
 }
 
 TEST_CASE("a snapshot refuses a tensor off the CPU by its index, or keeps it when told") {
-    CopyEngine engine(small_blocks());
+    CopyEngine engine(snapshot_options_small_blocks());
     std::vector<at::Tensor> srcs = sources(4);
     srcs.insert(srcs.begin() + 2, at::empty({3}, at::TensorOptions().device(at::kMeta)));
     CHECK_THROWS_WITH_AS(tilecopy::snapshot(engine, srcs), doctest::Contains("tensor 2 of the snapshot's 7"),
@@ -145,7 +145,7 @@ TEST_CASE("a snapshot refuses a tensor off the CPU by its index, or keeps it whe
 }
 
 TEST_CASE("a snapshot's checksums are the CRCs of its tensors' bytes") {
-    CopyEngine engine(small_blocks());
+    CopyEngine engine(snapshot_options_small_blocks());
     const std::vector<at::Tensor> srcs = sources(5);
     for (Checksum kind : {Checksum::crc32c, Checksum::crc32}) {
         SnapshotOptions o;
@@ -166,7 +166,7 @@ TEST_CASE("a snapshot's checksums are the CRCs of its tensors' bytes") {
 }
 
 TEST_CASE("a synchronous snapshot refuses limits, which only an asynchronous one takes") {
-    CopyEngine engine(small_blocks());
+    CopyEngine engine(snapshot_options_small_blocks());
     SnapshotOptions o;
     o.limits.bytes_per_second = 1 << 20;
     CHECK_THROWS_WITH_AS(tilecopy::snapshot(engine, sources(6), o), doctest::Contains("never limited"),
@@ -175,7 +175,7 @@ TEST_CASE("a synchronous snapshot refuses limits, which only an asynchronous one
 }
 
 TEST_CASE("a snapshot cancelled while queued, running or after finishing") {
-    CopyEngine engine(small_blocks());
+    CopyEngine engine(snapshot_options_small_blocks());
     const at::Tensor big = at::empty({1 << 18}, at::kFloat); // 1 MiB: a bulk (background-lane) copy
     tilecopy::test::fill_noise(big, 7);
     SnapshotOptions slow;
