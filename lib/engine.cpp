@@ -176,7 +176,10 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     const bool background = (limits.priority != Priority::Default ? limits.priority : defaults.priority) ==
                             Priority::Background;
     auto state = std::make_shared<AsyncState>();
-    state->control.configure(threads, rate, strategy_.block_bytes.value, background, foreground_);
+    // The bucket starts with (and holds at least) the largest block a plan makes, so that a block
+    // never waits twice: blocks end on destination lines and a last block takes in a short tail
+    // (lib/plan.cpp), so a block may reach 1.5 times block_bytes; twice it covers every one.
+    state->control.configure(threads, rate, 2 * strategy_.block_bytes.value, background, foreground_);
     state->work = std::move(work);
     state->total = total_bytes;
     state->keep_alive = std::move(keep_alive);
