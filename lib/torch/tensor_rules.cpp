@@ -214,7 +214,7 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
                       std::size_t min_run_bytes) {
     const std::size_t pair = index.value_or(0);
     check_defined(dst, src, index);
-    check_autograd(dst, src, index);
+    const bool history = check_autograd(dst, src, index);
     // Built for another libtorch: its rules may differ from the fast paths', so copy_ writes all;
     // the checks above and exotic_plan's are torch's own functions.
     if (!loaded_torch_matches() || !plain_cpu_keys(dst) || !plain_cpu_keys(src))
@@ -237,7 +237,7 @@ PairPlan plan_checked(const at::Tensor& dst, const at::Tensor& src, std::optiona
 
     // Pairs copy_ records history for (grad mode on, a tensor requiring grad) or whose forward
     // gradients it updates are copy_'s; every check it makes on them has been made above.
-    if (records_history(dst, src) || has_forward_grad(dst, src)) return torch_plan(dst, src, pair);
+    if (history || has_forward_grad(dst, src)) return torch_plan(dst, src, pair);
 
     const bool same_dtype = dst.scalar_type() == src.scalar_type();
     const bool same_layout = dst.sizes().equals(src.sizes()) && dst.strides().equals(src.strides());

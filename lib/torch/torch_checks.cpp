@@ -68,8 +68,8 @@ void check_defined(const at::Tensor& dst, const at::Tensor& src, std::optional<s
     throw Error("tilecopy: cannot copy with an undefined tensor"); // copy_ always refuses it
 }
 
-void check_autograd(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
-    if (!records_history(dst, src)) return;
+bool check_autograd(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index) {
+    if (!records_history(dst, src)) return false;
     // torch::autograd::check_inplace (VariableTypeUtils.h), which copy_'s autograd kernel runs.
     as_torch_error(index, [&] {
         auto* view = torch::autograd::impl::get_view_autograd_meta(dst);
@@ -81,6 +81,7 @@ void check_autograd(const at::Tensor& dst, const at::Tensor& src, std::optional<
         if (dst.requires_grad() && dst.is_leaf())
             AT_ERROR("a leaf Variable that requires grad is being used in an in-place operation.");
     });
+    return true;
 }
 
 namespace {

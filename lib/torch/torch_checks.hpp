@@ -35,7 +35,8 @@ bool has_forward_grad(const at::Tensor& dst, const at::Tensor& src);
 void check_defined(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 // autograd's check_inplace when history is recorded (a leaf or a view of a leaf requiring grad,
 // views created in no_grad mode or as one of several outputs);
-void check_autograd(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
+// returns records_history(dst, src), asked once.
+bool check_autograd(const at::Tensor& dst, const at::Tensor& src, std::optional<std::size_t> index);
 // TensorIterator's: internal overlap of the destination, partial overlap with the source, then
 // the shapes (the source must broadcast to the destination's shape);
 // returns how dst and src overlap (never Partial: that is refused), as at::get_overlap_status;
