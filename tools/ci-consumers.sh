@@ -91,8 +91,10 @@ subproject() {
   fi
   # Never an installed tilecopy (the staged one above, or a system one): the subproject only.
   # No debug info: the check is that it builds and runs, and ATen's headers compile ~40% slower with it.
+  # A unity build: the core compiles in two thirds of the CPU time (41 against 61 s); build-test
+  # compiles each file alone, so a file that builds only beside others is still caught there.
   (cd "$project" && env -u PKG_CONFIG_PATH meson setup build --wrap-mode=nodownload \
-    --force-fallback-for=tilecopy,tilecopy-torch -Ddebug=false) >"$work/subproject-setup.txt" || return 1
+    --force-fallback-for=tilecopy,tilecopy-torch -Ddebug=false --unity=on) >"$work/subproject-setup.txt" || return 1
   cat "$work/subproject-setup.txt"
   grep -q "Executing subproject tilecopy" "$work/subproject-setup.txt" ||
     { echo "tilecopy was not built as a subproject"; return 1; }
