@@ -178,8 +178,9 @@ CopyHandle Engine::submit(std::function<void(AsyncState&)> work, std::uint64_t t
     auto state = std::make_shared<AsyncState>();
     // The bucket starts with (and holds at least) the largest block a plan makes, so that a block
     // never waits twice: blocks end on destination lines and a last block takes in a short tail
-    // (lib/plan.cpp), so a block may reach 1.5 times block_bytes; twice it covers every one.
-    state->control.configure(threads, rate, 2 * strategy_.block_bytes.value, background, foreground_);
+    // (lib/plan.cpp), so a block may reach 1.5 times block_bytes (and no two blocks fit).
+    const std::uint64_t block = strategy_.block_bytes.value;
+    state->control.configure(threads, rate, block + block / 2, background, foreground_);
     state->work = std::move(work);
     state->total = total_bytes;
     state->keep_alive = std::move(keep_alive);
