@@ -236,10 +236,8 @@ lane_main() {
 
   # clang-14 (as the fuzzers): it compiles this build in about 0.6 of g++'s CPU time (g++ instruments
   # UBSan's checks at far greater cost), and build-test and build-tsan keep g++ covered.
-  # Unity files (four sources each) parse the headers once per four files: this build
-  # compiles about a third faster, and build-test compiles every file alone.
   CXX=clang++-14 setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dunity=on "${sanitizer_build[@]}"
+    -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}"
   mapfile -t asan_targets < <(test_targets build-asan)
   ninja -j "$build_jobs" -C build-asan "${asan_targets[@]}"
   stage_done "build-asan: build"
