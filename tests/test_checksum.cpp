@@ -21,6 +21,7 @@
 
 using namespace tilecopy;
 using tilecopy::detail::CrcBackend;
+using tilecopy::test::all_canary;
 using tilecopy::test::fill_pattern;
 using tilecopy::test::GuardedBuffer;
 using tilecopy::test::kCanary;
@@ -57,10 +58,6 @@ std::vector<std::uint32_t> prefix_crcs(Checksum kind, const unsigned char* p, co
         out.push_back(c.value());
     }
     return out;
-}
-
-bool all_canary(const unsigned char* p, std::size_t n) {
-    return std::all_of(p, p + n, [](unsigned char c) { return c == kCanary; });
 }
 
 } // namespace
