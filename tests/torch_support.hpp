@@ -274,4 +274,23 @@ inline std::vector<std::vector<unsigned char>> all_bytes(const Batch& b) {
     return out;
 }
 
+// all_bytes(b) == before, compared in place (no copy of the storages).
+inline bool same_bytes(const Batch& b, const std::vector<std::vector<unsigned char>>& before) {
+    std::size_t i = 0;
+    for (const auto* list : {&b.dsts, &b.srcs})
+        for (const at::Tensor& t : *list) {
+            if (i == before.size()) return false;
+            const std::vector<unsigned char>& was = before[i++];
+            const bool has = t.defined() && t.has_storage() && t.storage().data() != nullptr;
+            if (!has) {
+                if (!was.empty()) return false;
+                continue;
+            }
+            if (t.storage().nbytes() != was.size() ||
+                (!was.empty() && std::memcmp(t.storage().data(), was.data(), was.size()) != 0))
+                return false;
+        }
+    return i == before.size();
+}
+
 } // namespace tilecopy::test

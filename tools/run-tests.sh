@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the test suite, then
-#   build-asan   the same suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang-14);
+#   build-asan   the same suite with AddressSanitizer + UndefinedBehaviorSanitizer (clang-14),
+#                and each libFuzzer target of the same build for $FUZZ_SECONDS (60) on a copy
+#                of its seed corpus;
 #   build-tsan   the concurrency tests with ThreadSanitizer (tests/tsan.supp: libtbb/libstdc++),
 #                and a race planted in the crew, which it must report;
-#   build-fuzz   each libFuzzer target for $FUZZ_SECONDS (60) on a copy of its seed corpus;
 #   the soak test (tilecopy-stress, $STRESS_SECONDS = 30), the consumers (tools/ci-consumers.sh)
 #   and the example.
 # Each extra stage counts as one test (a fuzzer, the stress run, a consumer check, an example).
 #
 # Its time on a 2-core machine (each stage's wall and CPU seconds are printed at the end):
 # two lanes run side by side from the start, so that neither leaves a core idle while the
-# other has work: the foreground builds and runs build-test (and the example), then
-# build-asan; the background lane builds and runs build-tsan (mostly one long test program at
-# a time), builds the fuzzers and runs them side by side, then runs the soak test and the
-# consumers on build-test. Each build dir builds only the targets its stage runs; the suites run two
-# tests at a time, the longest first (no test times anything, and the few with a generous
-# bound on a wait are is_parallel: false).
+# other has work: the foreground builds and runs build-test (and the example), then builds
+# build-asan (with the fuzzers) and runs its suite; the background lane builds and runs
+# build-tsan (mostly one long test program at a time), then runs the soak test and the
+# consumers on build-test, then the fuzzers side by side once build-asan is built. Each build
+# dir builds only the targets its stage runs; the suites run two tests at a time, the longest
+# first (no test times anything, and the few with a generous bound on a wait are
+# is_parallel: false).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -126,9 +128,9 @@ finish_bg_test() { # name
 # line tables (-g1) gives the reports' frames file and line without full debug info, which
 # costs the ATen files ~40% more compile time under the sanitizers; -O1 compiles a third
 # faster than -O2 under ASan + UBSan, and is what the sanitizers' documentation advises.
-sanitizer_build=(-Doptimization=1 -Ddebug=false -Db_ndebug=false -Dcpp_args=-g1)
+sanitizer_build=(-Doptimization=1 -Ddebug=false -Db_ndebug=false)
 
-# The background lane: ThreadSanitizer, then the fuzzers. Its stages are mostly one long test
+# The background lane: ThreadSanitizer, the soak test and consumers, the fuzzers. Its stages are mostly one long test
 # program at a time (a core to spare), so it runs beside the foreground's builds and suites
 # from the start rather than after them.
 lane_thread_and_fuzz() {
@@ -136,7 +138,7 @@ lane_thread_and_fuzz() {
   stage_begin
   # ThreadSanitizer: only the tests that run copies concurrently, only their targets built.
   setup build-tsan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-    -Db_sanitize=thread -Db_lundef=false "${sanitizer_build[@]}"
+    -Db_sanitize=thread -Db_lundef=false "${sanitizer_build[@]}" -Dcpp_args=-g1
   local tsan_tests=(async engine fork crew affinity)
   local tsan_targets=(tests/test_async tests/test_engine tests/test_fork tests/test_crew tests/test_affinity
     tests/test_crew_planted_race)
@@ -151,20 +153,6 @@ lane_thread_and_fuzz() {
     run_suite build-tsan --no-rebuild "${tsan_tests[@]}" || status=1
   run_one tsan-reports-planted-crew-race tsan_sees_planted_race || status=1
   stage_done "build-tsan: meson test (${#tsan_tests[@]} tests)"
-
-  # Fuzzing: libFuzzer with ASan + UBSan; the library built with coverage (fuzzer-no-link) so
-  # that its branches guide the fuzzer. Crashing inputs go to build-fuzz/artifacts/.
-  CXX=clang++-14 setup build-fuzz -Dfuzz=enabled -Dtests=disabled -Dbench=disabled -Dexamples=disabled \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link
-  local fuzzers=(raw) fuzz_targets f
-  fuzz_targets=$(ninja -C build-fuzz -t targets all)
-  if grep -q '^tests/fuzz/fuzz_tensor:' <<<"$fuzz_targets"; then fuzzers+=(tensor); fi
-  ninja -j "$build_jobs" -C build-fuzz "${fuzzers[@]/#/tests/fuzz/fuzz_}"
-  stage_done "build-fuzz: build"
-  mkdir -p build-fuzz/artifacts
-  for f in "${fuzzers[@]}"; do start_bg "fuzz_$f" fuzz "$f"; done
-  for f in "${fuzzers[@]}"; do finish_bg_test "fuzz_$f" || status=1; done
-  stage_done "build-fuzz: fuzzers, side by side (${FUZZ_SECONDS} s each)"
 
   # Soak (mixed concurrent copies on the optimized build, every result checked) and the consumers
   # (installed through pkg-config, and as a Meson subproject) need build-test, which the
@@ -188,7 +176,28 @@ lane_thread_and_fuzz() {
   if ! grep -q '^ci-consumers:' "$state/consumers.log"; then count 0 1; consumers_rc=1; fi
   [ $consumers_rc -eq 0 ] || status=1
   stage_done "build-test: stress (${STRESS_SECONDS} s) | consumers"
+
+  # Fuzzing: libFuzzer targets of build-asan (the foreground lane builds them with the suite's
+  # targets), side by side. Crashing inputs go to build-asan/fuzz-artifacts/.
+  while [ ! -e "$state/build-asan.built" ] && [ ! -e "$state/main-lane.ended" ]; do sleep 1; done
+  local f
+  if [ ! -e "$state/build-asan.built" ]; then
+    echo "tilecopy test fuzzers: not run (build-asan was not built)"; count 0 2
+    return 1
+  fi
+  mkdir -p build-asan/fuzz-artifacts
+  for f in $(fuzzers); do start_bg "fuzz_$f" fuzz "$f"; done
+  for f in $(fuzzers); do finish_bg_test "fuzz_$f" || status=1; done
+  stage_done "build-asan: fuzzers, side by side (${FUZZ_SECONDS} s each)"
   return $status
+}
+
+# The libFuzzer targets build-asan has (fuzz_tensor needs the torch adapter).
+fuzzers() {
+  local targets
+  targets=$(ninja -C build-asan -t targets all)
+  echo raw
+  if grep -q '^tests/fuzz/fuzz_tensor:' <<<"$targets"; then echo tensor; fi
 }
 
 # The suppressions must not hide the crew's own races: the crew test built with a race planted
@@ -211,8 +220,8 @@ fuzz() { # name
   log=$(mktemp)
   cp "tests/fuzz/corpus-$1"/* "$corpus/"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "build-fuzz/tests/fuzz/fuzz_$1" -max_total_time="$FUZZ_SECONDS" -timeout=60 -rss_limit_mb=6144 \
-    -print_final_stats=1 -artifact_prefix="$root/build-fuzz/artifacts/$1-" "$corpus" >"$log" 2>&1 || rc=$?
+    "build-asan/tests/fuzz/fuzz_$1" -max_total_time="$FUZZ_SECONDS" -timeout=60 -rss_limit_mb=6144 \
+    -print_final_stats=1 -artifact_prefix="$root/build-asan/fuzz-artifacts/$1-" "$corpus" >"$log" 2>&1 || rc=$?
   if [ $rc -ne 0 ]; then
     grep -v '^INFO\|^#[0-9]' "$log" | tail -n 60
   fi
@@ -234,13 +243,17 @@ lane_main() {
   run_one optimizer_swap build-test/examples/optimizer_swap || status=1
   stage_done "build-test: meson test | example"
 
-  # clang-14 (as the fuzzers): it compiles this build in about 0.6 of g++'s CPU time (g++ instruments
-  # UBSan's checks at far greater cost), and build-test and build-tsan keep g++ covered.
+  # clang-14: it compiles this build in about 0.6 of g++'s CPU time (g++ instruments UBSan's
+  # checks at far greater cost), and build-test and build-tsan keep g++ covered. The same build
+  # holds the libFuzzer targets: the library is compiled with coverage (fuzzer-no-link) so that
+  # its branches guide the fuzzers, which the suite's programs carry along unused.
   CXX=clang++-14 setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
-    -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}"
+    -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}" \
+    "-Dcpp_args=-g1 -fsanitize=fuzzer-no-link"
   mapfile -t asan_targets < <(test_targets build-asan)
-  ninja -j "$build_jobs" -C build-asan "${asan_targets[@]}"
-  stage_done "build-asan: build"
+  ninja -j "$build_jobs" -C build-asan "${asan_targets[@]}" $(fuzzers | sed 's|^|tests/fuzz/fuzz_|')
+  : >"$state/build-asan.built" # the background lane's fuzzers wait for it
+  stage_done "build-asan: build (the suite's targets and the fuzzers)"
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suite build-asan --no-rebuild || status=1
   stage_done "build-asan: meson test"
