@@ -58,8 +58,7 @@ public:
         try {
             configure(options);
             if (hwloc_topology_load(topology_) != 0) throw Error("tilecopy: hwloc cannot load the topology (" + source_ + ")");
-            describe_environment_source();
-            this_system_ = hwloc_topology_is_thissystem(topology_) != 0;
+            settle_this_system();
             read_allowed();
             read_nodes();
             read_caches();
@@ -94,8 +93,9 @@ public:
 
     void page_nodes(const void* const* pages, std::size_t count, int* nodes) const noexcept override {
         if (count == 0) return;
-        // A topology that is not this system (synthetic, XML without HWLOC_THISSYSTEM=1)
-        // describes nodes the kernel does not know: every location is unknown.
+        // A topology that is not this system (named through Options, or synthetic or XML
+        // from the environment without HWLOC_THISSYSTEM=1) describes nodes the kernel does not
+        // know: every location is unknown.
         if (os_index_to_node_.empty() || !this_system_) {
             std::fill(nodes, nodes + count, -1);
             return;
@@ -128,6 +128,16 @@ public:
 
     bool bind_thread(std::size_t node, std::string& previous) noexcept override {
         if (node >= node_cpusets_.size() && node != kAllowedCpus) return false;
+        if (!this_system_) {
+            // What hwloc's binding does on a topology that is not this machine: nothing, with
+            // success (hwloc may have real binding for a described topology: $HWLOC_THISSYSTEM).
+            try {
+                previous = bitmap_list(hwloc_topology_get_complete_cpuset(topology_));
+            } catch (...) {
+                return false;
+            }
+            return !previous.empty();
+        }
         hwloc_const_cpuset_t target = node == kAllowedCpus ? allowed_.bits : node_cpusets_[node]->bits;
         try {
             Bitmap current;
@@ -141,7 +151,7 @@ public:
     }
 
     void restore_thread(const std::string& previous) noexcept override {
-        if (previous.empty()) return;
+        if (previous.empty() || !this_system_) return;
         hwloc_bitmap_t bits = hwloc_bitmap_alloc();
         if (!bits) return;
         if (hwloc_bitmap_list_sscanf(bits, previous.c_str()) == 0 && !hwloc_bitmap_iszero(bits))
@@ -179,33 +189,68 @@ public:
     }
 
 private:
+    // A topology named through Options is loaded as described, whatever the environment says:
+    // hwloc's set_synthetic/set_xml already take precedence over $HWLOC_SYNTHETIC and
+    // $HWLOC_XMLFILE, and this_system_ stays false even where $HWLOC_THISSYSTEM=1 makes hwloc
+    // call it this machine (hwloc then binds for real and, with
+    // $HWLOC_THISSYSTEM_ALLOWED_RESOURCES, trims its CPUs to this machine's).
     void configure(const Options& options) {
         if (!options.topology_synthetic.empty()) {
             if (hwloc_topology_set_synthetic(topology_, options.topology_synthetic.c_str()) != 0)
                 throw Error("tilecopy: invalid hwloc synthetic topology description '" + options.topology_synthetic + "'");
             source_ = "hwloc synthetic '" + options.topology_synthetic + "'";
+            described_ = true;
         } else if (!options.topology_xml.empty()) {
             if (hwloc_topology_set_xml(topology_, options.topology_xml.c_str()) != 0)
                 throw Error("tilecopy: cannot read hwloc XML topology file '" + options.topology_xml + "'");
             source_ = "hwloc XML file " + options.topology_xml;
+            described_ = true;
         } else {
-            // hwloc applies $HWLOC_SYNTHETIC, then $HWLOC_XMLFILE, itself while loading; what
-            // it actually used is settled after the load.
-            source_ = "this machine (hwloc " HWLOC_VERSION ")";
-            from_environment_ = true;
+            configure_from_environment();
         }
     }
 
-    void describe_environment_source() {
-        if (!from_environment_ || hwloc_topology_is_thissystem(topology_)) return;
+    // What hwloc would take from the environment, set here so that source() names it: unless
+    // $HWLOC_COMPONENTS, $HWLOC_FSROOT or $HWLOC_CPUID_PATH is set (left to hwloc), the
+    // description of $HWLOC_SYNTHETIC, else the file of $HWLOC_XMLFILE; one that hwloc cannot
+    // take is passed over, as hwloc does. Whether the result is this machine is hwloc's answer
+    // (hwloc_topology_is_thissystem, $HWLOC_THISSYSTEM included).
+    void configure_from_environment() {
+        source_ = "this machine (hwloc " HWLOC_VERSION ")";
+        for (const char* name : {"HWLOC_COMPONENTS", "HWLOC_FSROOT", "HWLOC_CPUID_PATH"})
+            if (std::getenv(name)) {
+                source_ = "this machine (hwloc " HWLOC_VERSION ", as $" + std::string(name) + " directs)";
+                return;
+            }
         const std::string synthetic = env_or_empty("HWLOC_SYNTHETIC");
+        if (!synthetic.empty()) {
+            if (hwloc_topology_set_synthetic(topology_, synthetic.c_str()) == 0) {
+                source_ = "hwloc synthetic '" + synthetic + "' from $HWLOC_SYNTHETIC";
+                from_environment_ = true;
+                return;
+            }
+            passed_over_ = "; invalid $HWLOC_SYNTHETIC '" + synthetic + "' passed over";
+        }
         const std::string xml = env_or_empty("HWLOC_XMLFILE");
-        if (!synthetic.empty())
-            source_ = "hwloc synthetic '" + synthetic + "' from $HWLOC_SYNTHETIC";
-        else if (!xml.empty())
-            source_ = "hwloc XML file " + xml + " from $HWLOC_XMLFILE";
-        else
-            source_ = "not this machine (hwloc " HWLOC_VERSION ")";
+        if (!xml.empty()) {
+            if (hwloc_topology_set_xml(topology_, xml.c_str()) == 0) {
+                source_ = "hwloc XML file " + xml + " from $HWLOC_XMLFILE";
+                from_environment_ = true;
+                return;
+            }
+            passed_over_ += "; unreadable $HWLOC_XMLFILE " + xml + " passed over";
+        }
+    }
+
+    // After the load: whether page locations, memory and thread binding are this machine's.
+    void settle_this_system() {
+        this_system_ = !described_ && hwloc_topology_is_thissystem(topology_) != 0;
+        if (described_) return;
+        if (from_environment_ && this_system_)
+            source_ += ", taken as this machine ($HWLOC_THISSYSTEM)";
+        else if (!from_environment_ && !this_system_)
+            source_.insert(0, "not ");
+        source_ += passed_over_;
     }
 
     // The CPUs this process may use: hwloc's allowed set (a cgroup cpuset; hwloc already
@@ -216,7 +261,7 @@ private:
         if (!allowed_.bits) throw std::bad_alloc();
         hwloc_bitmap_copy(allowed_.bits, hwloc_topology_get_allowed_cpuset(topology_));
         hwloc_bitmap_and(allowed_.bits, allowed_.bits, hwloc_topology_get_topology_cpuset(topology_));
-        if (hwloc_topology_is_thissystem(topology_)) {
+        if (this_system_) {
             Bitmap bound;
             if (bound.bits && hwloc_get_cpubind(topology_, bound.bits, HWLOC_CPUBIND_PROCESS) == 0 &&
                 hwloc_bitmap_intersects(bound.bits, allowed_.bits))
@@ -333,9 +378,11 @@ private:
     std::vector<std::unique_ptr<Bitmap>> node_nodesets_; // the nodes' memory (bind_area), parallel to nodes_
     Bitmap allowed_;                                    // every CPU this process may use
     std::vector<std::pair<unsigned, int>> os_index_to_node_; // node OS index -> index in nodes_
-    bool from_environment_ = false;
+    bool described_ = false;        // named through Options
+    bool from_environment_ = false; // $HWLOC_SYNTHETIC or $HWLOC_XMLFILE
     bool this_system_ = false; // page locations come from the kernel (else they are unknown)
     std::string source_;
+    std::string passed_over_; // environment variables hwloc could not take
     std::size_t l2_bytes_ = 0;
     std::size_t llc_bytes_ = 0;
     std::size_t page_bytes_ = 4096;

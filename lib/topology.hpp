@@ -62,17 +62,20 @@ public:
     static constexpr int kInterleave = -1;
     // Binds the memory of [addr, addr + bytes) (page aligned, not yet touched) to nodes()[node],
     // or interleaves it page by page over every node (kInterleave). 0 on success, else an errno:
-    // ENOSYS where the topology is not this machine's (synthetic or XML without
-    // HWLOC_THISSYSTEM=1) or hwloc is absent; the kernel's (EINVAL for a node it lacks).
+    // ENOSYS where the topology is not this machine's (named through Options, or synthetic or
+    // XML from the environment without HWLOC_THISSYSTEM=1) or hwloc is absent; the kernel's
+    // (EINVAL for a node it lacks).
     virtual int bind_area(void* addr, std::size_t bytes, int node) noexcept;
 
     // One line for describe(): where the topology came from ("this machine (hwloc 2.9.0)",
-    // "hwloc synthetic 'pack:2 [numa] core:1 pu:1'", "xml file ...", "no hwloc").
+    // "hwloc synthetic 'pack:2 [numa] core:1 pu:1'", "hwloc XML file F from $HWLOC_XMLFILE,
+    // taken as this machine ($HWLOC_THISSYSTEM)", "no hwloc").
     virtual std::string source() const = 0;
 };
 
-// Loads the topology for these options: Options::topology_synthetic / topology_xml, else
-// $HWLOC_SYNTHETIC / $HWLOC_XMLFILE (hwloc honours those itself), else this machine. Throws
+// Loads the topology for these options: Options::topology_synthetic / topology_xml (never
+// taken as this machine, whatever hwloc's variables say), else $HWLOC_SYNTHETIC /
+// $HWLOC_XMLFILE (this machine's where $HWLOC_THISSYSTEM=1), else this machine. Throws
 // tilecopy::Error for an invalid description or unreadable file. Without hwloc (build option
 // off): one node with every online PU, cache sizes from sysconf.
 std::shared_ptr<Topology> load_topology(const Options& options);

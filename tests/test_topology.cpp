@@ -6,7 +6,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -68,11 +71,17 @@ TEST_CASE("the environment's topology is used when the options name none") {
         CHECK(topology->source().find(std::string("'") + described + "' from $HWLOC_SYNTHETIC") != std::string::npos);
         Options same;
         same.topology_synthetic = described;
-        CHECK(topology->nodes().size() == load_topology(same)->nodes().size());
+        // Taken as this machine ($HWLOC_THISSYSTEM=1), only nodes with CPUs this process may use.
+        const std::size_t nodes = load_topology(same)->nodes().size();
+        if (topology->source().find(", taken as this machine") == std::string::npos)
+            CHECK(topology->nodes().size() == nodes);
+        else
+            CHECK(topology->nodes().size() <= nodes);
     } else if (std::getenv("HWLOC_XMLFILE")) {
         CHECK(topology->source().find("$HWLOC_XMLFILE") != std::string::npos);
-    } else {
-        CHECK(topology->source().find("this machine (hwloc ") == 0);
+    } else { // "not this machine" where $HWLOC_THISSYSTEM=0 says so
+        const std::string source = topology->source();
+        CHECK((source.find("this machine (hwloc ") == 0 || source.find("not this machine (hwloc ") == 0));
     }
 #endif
 }
@@ -123,14 +132,31 @@ std::shared_ptr<Topology> synthetic(const std::string& description) {
     return load_topology(options);
 }
 
-// This machine's topology even when the suite runs under $HWLOC_SYNTHETIC / $HWLOC_XMLFILE.
+// The topology that `options` give with these hwloc variables set (nullptr: unset), which
+// are restored afterwards.
+std::shared_ptr<Topology> load_with_env(const Options& options, const std::map<std::string, const char*>& vars) {
+    std::map<std::string, std::optional<std::string>> saved;
+    for (const auto& [name, value] : vars) {
+        const char* old = std::getenv(name.c_str());
+        saved[name] = old ? std::optional<std::string>(old) : std::nullopt;
+        value ? setenv(name.c_str(), value, 1) : unsetenv(name.c_str());
+    }
+    auto restore = [&saved] {
+        for (const auto& [name, old] : saved) old ? setenv(name.c_str(), old->c_str(), 1) : unsetenv(name.c_str());
+    };
+    try {
+        auto topology = load_topology(options);
+        restore();
+        return topology;
+    } catch (...) {
+        restore();
+        throw;
+    }
+}
+
+// This machine's topology even when the suite runs under hwloc's variables.
 std::shared_ptr<Topology> this_machine() {
-    std::map<std::string, std::string> saved;
-    for (const char* name : {"HWLOC_SYNTHETIC", "HWLOC_XMLFILE"})
-        if (const char* value = std::getenv(name)) saved[name] = value, unsetenv(name);
-    auto topology = load_topology(Options{});
-    for (const auto& [name, value] : saved) setenv(name.c_str(), value.c_str(), 1);
-    return topology;
+    return load_with_env(Options{}, {{"HWLOC_SYNTHETIC", nullptr}, {"HWLOC_XMLFILE", nullptr}, {"HWLOC_THISSYSTEM", nullptr}});
 }
 
 std::vector<unsigned> this_thread_affinity() {
@@ -198,6 +224,46 @@ TEST_CASE("synthetic topologies of one, two and four nodes list each node's PUs"
     }
 }
 
+TEST_CASE("a topology named through the options wins over hwloc's environment variables") {
+    // The environment: two nodes taken as this machine, an unreadable XML file behind them.
+    std::map<std::string, const char*> env = {{"HWLOC_SYNTHETIC", "pack:2 [numa] core:1 pu:1"},
+                                              {"HWLOC_XMLFILE", "/nonexistent/tilecopy-env.xml"},
+                                              {"HWLOC_THISSYSTEM", "1"}};
+    Options options;
+    options.topology_synthetic = "pack:4 [numa] core:1 pu:1";
+    auto four = load_with_env(options, env);
+    // Every described PU, none left out for lying beyond this process's CPUs...
+    REQUIRE(four->nodes().size() == 4);
+    CHECK(four->allowed_cpuset() == "0-3");
+    CHECK(four->source() == "hwloc synthetic 'pack:4 [numa] core:1 pu:1'");
+    // ...and not this machine: no page location, no memory binding, thread binding does nothing.
+    const std::size_t page = four->page_bytes();
+    void* map = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(map != MAP_FAILED);
+    std::memset(map, 1, page);
+    CHECK(four->node_of(map) == -1);
+    CHECK(four->bind_area(map, page, 3) == ENOSYS);
+    munmap(map, page);
+    bool bound = false, unchanged = false;
+    std::thread([&] {
+        cpu_set_t before, during;
+        std::string previous;
+        bound = sched_getaffinity(0, sizeof before, &before) == 0 && four->bind_thread(3, previous);
+        unchanged = sched_getaffinity(0, sizeof during, &during) == 0 && CPU_EQUAL(&before, &during);
+        four->restore_thread(previous);
+    }).join();
+    CHECK(bound);
+    CHECK(unchanged);
+    // Nothing named: the environment's description before its XML file, then the XML file,
+    // passed over (as hwloc does) when unreadable.
+    env["HWLOC_THISSYSTEM"] = nullptr;
+    CHECK(load_with_env(Options{}, env)->source() == "hwloc synthetic 'pack:2 [numa] core:1 pu:1' from $HWLOC_SYNTHETIC");
+    env["HWLOC_SYNTHETIC"] = nullptr;
+    const std::string source = load_with_env(Options{}, env)->source();
+    CHECK(source.find("this machine (hwloc ") == 0);
+    CHECK(source.find("; unreadable $HWLOC_XMLFILE /nonexistent/tilecopy-env.xml passed over") != std::string::npos);
+}
+
 TEST_CASE("cache sizes come from the caches above the first PU, and are 0 when none is described") {
     auto cached = synthetic("pack:2 [numa] l3:1(size=8MB) l2:2(size=1MB) core:1 pu:1");
     CHECK(cached->l2_bytes() == 1000000);
@@ -236,6 +302,9 @@ TEST_CASE("an uneven XML topology keeps its node sizes and leaves out a memory-o
     Options options;
     options.topology_xml = path.string();
     auto topology = load_topology(options);
+    // The same file from the environment, named as such.
+    CHECK(load_with_env(Options{}, {{"HWLOC_SYNTHETIC", nullptr}, {"HWLOC_XMLFILE", path.c_str()}, {"HWLOC_THISSYSTEM", nullptr}})
+              ->source() == "hwloc XML file " + path.string() + " from $HWLOC_XMLFILE");
     std::filesystem::remove(path);
 
     REQUIRE(topology->nodes().size() == 2);
@@ -410,20 +479,21 @@ TEST_CASE("page_nodes answers many pages at once as node_of does one by one") {
     CHECK(nodes[1] == -1);
 
     // A synthetic machine is not this one: every page is unknown...
-    auto two = synthetic("pack:2 [numa] core:1 pu:1");
+    Options two_options;
+    two_options.topology_synthetic = "pack:2 [numa] core:1 pu:1";
+    auto two = load_topology(two_options);
     int synthetic_nodes[3] = {7, 7, 7};
     two->page_nodes(pages, 3, synthetic_nodes);
     for (int node : synthetic_nodes) CHECK(node == -1);
-    // ...unless HWLOC_THISSYSTEM=1 says it is: then the kernel answers, in the synthetic
-    // description's node numbers.
-    const char* saved = std::getenv("HWLOC_THISSYSTEM");
-    const std::string saved_value = saved ? saved : "";
-    setenv("HWLOC_THISSYSTEM", "1", 1);
-    auto two_here = synthetic("pack:2 [numa] core:1 pu:1");
-    if (saved)
-        setenv("HWLOC_THISSYSTEM", saved_value.c_str(), 1);
-    else
-        unsetenv("HWLOC_THISSYSTEM");
+    std::fill(synthetic_nodes, synthetic_nodes + 3, 7);
+    // ...and stays so when named through the options, whatever HWLOC_THISSYSTEM says; only
+    // the environment's own topology becomes this machine by it: then the kernel answers, in
+    // the synthetic description's node numbers.
+    const std::map<std::string, const char*> real = {{"HWLOC_SYNTHETIC", "pack:2 [numa] core:1 pu:1"}, {"HWLOC_THISSYSTEM", "1"}};
+    load_with_env(two_options, real)->page_nodes(pages, 3, synthetic_nodes);
+    for (int node : synthetic_nodes) CHECK(node == -1);
+    auto two_here = load_with_env(Options{}, real);
+    CHECK(two_here->source() == "hwloc synthetic 'pack:2 [numa] core:1 pu:1' from $HWLOC_SYNTHETIC, taken as this machine ($HWLOC_THISSYSTEM)");
     two_here->page_nodes(pages, 3, synthetic_nodes);
     if (topology->nodes().size() <= 2) { // else the page may sit on a node the description lacks
         CHECK((synthetic_nodes[0] == 0 || synthetic_nodes[0] == 1));
