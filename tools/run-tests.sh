@@ -31,6 +31,7 @@ setup() { # dir, options... ($CXX names the compiler; a dir configured with anot
   local dir=$1 cxx=${CXX:-default}; shift
   if [ -f "$dir/build.ninja" ] && [ "$(cat "$dir/tilecopy-cxx" 2>/dev/null)" = "$cxx" ]; then
     meson setup --reconfigure "$dir" "$@"
+    meson configure "$dir" "$@" # meson 1.0's --reconfigure keeps the earlier cpp_args
   elif [ -f "$dir/build.ninja" ]; then
     meson setup --wipe "$dir" "$@"
   else
@@ -246,10 +247,11 @@ lane_main() {
   # clang-14: it compiles this build in about 0.6 of g++'s CPU time (g++ instruments UBSan's
   # checks at far greater cost), and build-test and build-tsan keep g++ covered. The same build
   # holds the libFuzzer targets: the library is compiled with coverage (fuzzer-no-link) so that
-  # its branches guide the fuzzers, which the suite's programs carry along unused.
+  # its branches guide the fuzzers, which the suite's programs carry along unused; the tests' own
+  # sources and the kernels' byte loops are left out of it (tests/fuzz/coverage-ignore.txt).
   CXX=clang++-14 setup build-asan -Dtests=enabled -Dtorch=enabled -Dbench=disabled -Dexamples=disabled \
     -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_build[@]}" \
-    "-Dcpp_args=-g1 -fsanitize=fuzzer-no-link"
+    "-Dcpp_args=-g1 -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$root/tests/fuzz/coverage-ignore.txt"
   mapfile -t asan_targets < <(test_targets build-asan)
   ninja -j "$build_jobs" -C build-asan "${asan_targets[@]}" $(fuzzers | sed 's|^|tests/fuzz/fuzz_|')
   : >"$state/build-asan.built" # the background lane's fuzzers wait for it
