@@ -81,7 +81,16 @@ void Job::work(bool from_back) noexcept {
     for (;;) {
         const std::uint64_t front = e & 0xFFFFFFFFu;
         const std::uint64_t back = e >> 32;
-        if (front >= back || (gate && !gate->admit())) break;
+        if (front >= back) break;
+        if (gate && !gate->admit()) {
+            if (!gate->stopped()) break;
+            // Stopped: take every block left at once, so that nothing waits for them to be
+            // skipped one by one; they count as done without running.
+            if (!ends.compare_exchange_weak(e, (back << 32) | back, std::memory_order_relaxed)) continue;
+            gate->dropped(back - front);
+            done.fetch_add(back - front, TILECOPY_DONE_PUBLISH);
+            break;
+        }
         const std::uint64_t claimed = from_back ? e - (std::uint64_t(1) << 32) : e + 1;
         if (!ends.compare_exchange_weak(e, claimed, std::memory_order_relaxed)) continue;
         const std::size_t i = from_back ? back - 1 : front;
@@ -109,6 +118,7 @@ struct Crew::Shared {
     std::atomic<unsigned long> epoch{0};
     std::atomic<std::uint64_t> pinned{0};
     std::atomic<std::uint64_t> pin_failures{0};
+    std::atomic<std::uint64_t> recruited{0};
     std::mutex mutex;
     std::vector<Job*> jobs;
 
@@ -166,6 +176,7 @@ void Crew::stop() noexcept {
 
 int Crew::running() const noexcept { return shared_->running.load(std::memory_order_relaxed); }
 
+std::uint64_t Crew::recruited() const noexcept { return shared_->recruited.load(std::memory_order_relaxed); }
 std::uint64_t Crew::pinned() const noexcept { return shared_->pinned.load(std::memory_order_relaxed); }
 std::uint64_t Crew::pin_failures() const noexcept { return shared_->pin_failures.load(std::memory_order_relaxed); }
 
@@ -196,6 +207,7 @@ void Crew::recruit() noexcept {
             note_workers_started();
             try {
                 arena_.enqueue(HelperTask(shared_));
+                sh.recruited.fetch_add(1, std::memory_order_relaxed);
             } catch (...) {
                 sh.enqueued.fetch_sub(1, std::memory_order_acq_rel); // no helper then; the caller copes
                 return;

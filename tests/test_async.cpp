@@ -416,8 +416,65 @@ TEST_CASE("cancelling a running copy stops it at a block boundary with exact pro
         if (threads == 1) CHECK(std::memcmp(dst.data(), src.data(), n) == 0);
         CHECK(h.done());
         CHECK(h.finished_at() >= h.started_at());
-        CHECK(counts_of(h).most_threads <= threads);
+        const auto k = counts_of(h);
+        CHECK(k.most_threads <= threads);
+        // The threads waiting for tokens skip the blocks they had claimed; no other block is
+        // claimed: the rest are dropped at once.
+        CHECK(k.skipped_blocks <= threads);
+        CHECK(k.late_blocks <= threads);
+        CHECK(k.dropped_blocks > 0);
     }
+}
+
+TEST_CASE("a running copy cancelled on any path finishes at most one block a thread after the cancel") {
+    struct Case {
+        std::size_t threads;
+        bool background, two_nodes;
+    };
+    const std::size_t bytes = 512 * kBlock;
+    const auto src = nonzero_source(bytes, 7);
+    for (const Case c : {Case{1, false, false}, Case{2, false, false}, Case{2, true, false}, Case{2, true, true}}) {
+        CAPTURE(c.threads);
+        CAPTURE(c.background);
+        CAPTURE(c.two_nodes);
+        auto engine = limits_engine(2, c.two_nodes);
+        AsyncOptions limits;
+        limits.threads = c.threads;
+        if (c.background) limits.priority = Priority::Background;
+        // Cancelled as soon as it has copied something; a copy that finished first is tried again.
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            std::vector<unsigned char> dst(bytes, 0);
+            CopyHandle h = engine->copy_async(dst.data(), src.data(), bytes, limits);
+            while (h.bytes_copied() == 0 && !h.done()) std::this_thread::yield();
+            h.cancel();
+            if (error_of(h).empty()) continue;
+            const std::uint64_t n = h.bytes_copied();
+            CHECK(bytes_written(dst, src) == n);
+            const auto k = counts_of(h);
+            CHECK(k.late_blocks <= c.threads);    // the blocks in flight when the cancel came
+            CHECK(k.skipped_blocks <= c.threads); // claimed, not started
+            CHECK(k.dropped_blocks > 0);         // never claimed: no thread went through them
+            break;
+        }
+    }
+}
+
+TEST_CASE("an asynchronous copy limited to one thread hands no block to the helpers and wakes none") {
+    auto engine = limits_engine(2);
+    const detail::Scheduler& scheduler = detail::internals(*engine).scheduler();
+    const std::size_t bytes = 64 * kBlock;
+    const auto src = nonzero_source(bytes, 8);
+    std::vector<unsigned char> dst(bytes, 0);
+    AsyncOptions one;
+    one.threads = 1;
+    for (Priority p : {Priority::Foreground, Priority::Background}) {
+        one.priority = p;
+        engine->copy_async(dst.data(), src.data(), bytes, one).wait();
+        CHECK(dst == src);
+    }
+    CHECK(scheduler.helpers_recruited() == 0);
+    engine->copy_async(dst.data(), src.data(), bytes).wait(); // two threads: a helper is called
+    CHECK(scheduler.helpers_recruited() > 0);
 }
 
 TEST_CASE("cancelling a finished copy does nothing; a handle reports when it ran and its rate") {
