@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
         std::string label;
         AsyncOptions limits;
         Figure *alone = nullptr, *beside = nullptr, *delay = nullptr, *returned = nullptr, *stopped = nullptr,
-               *done = nullptr, *blocks = nullptr;
+               *done = nullptr, *finished = nullptr, *blocks = nullptr;
     };
     std::vector<Timed> timed(2);
     timed[0].label = "threads=1", timed[0].limits = one;
@@ -259,6 +259,7 @@ int main(int argc, char** argv) {
         x.returned = &t.add(g, "cancel() returns", "us");
         x.stopped = &t.add(g, "bytes_copied() stops growing", "us");
         x.done = &t.add(g, "done() turns true", "us");
+        x.finished = &t.add(g, "finished, by the handle's clock", "us");
         x.blocks = &t.add(g, "blocks copied after the call", "x");
         // One block a thread: those claimed when the cancel came (threads=1: one; else all).
         x.blocks->at_most = static_cast<double>(x.limits.threads ? x.limits.threads : info.engine_threads);
@@ -322,16 +323,18 @@ int main(int argc, char** argv) {
                 x.delay->rounds.push_back(x.beside->rounds.back() - x.alone->rounds.back());
             }
             if (!measures("cancel")) continue;
-            std::vector<double> returned, stopped, done, blocks;
+            std::vector<double> returned, stopped, done, finished, blocks;
             for (int c = 0; c < a.cancels; ++c) {
                 const CancelTiming ct = time_cancel(staging(x.limits), a.cancel_after_ms / 1e3);
                 if (std::isnan(ct.done_s)) continue;
                 returned.push_back(ct.returned_s), stopped.push_back(ct.stopped_s), done.push_back(ct.done_s);
+                finished.push_back(ct.finished_s);
                 blocks.push_back(ct.bytes_after / static_cast<double>(info.block_bytes));
             }
             x.returned->rounds.push_back(per_us(returned));
             x.stopped->rounds.push_back(per_us(stopped));
             x.done->rounds.push_back(per_us(done));
+            x.finished->rounds.push_back(per_us(finished));
             x.blocks->rounds.push_back(blocks.empty() ? kNaN : median(blocks));
         }
     }

@@ -201,9 +201,10 @@ CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, dou
     sleep_s(after_s);
     if (h.done()) {
         settle(h);
-        return {kNaN, kNaN, kNaN, kNaN};
+        return {kNaN, kNaN, kNaN, kNaN, kNaN};
     }
     const std::uint64_t before = h.bytes_copied();
+    const double at_call = h.seconds();
     const auto t0 = Clock::now();
     h.cancel();
     CancelTiming out;
@@ -223,7 +224,8 @@ CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, dou
         std::this_thread::yield();
     }
     out.done_s = seconds_since(t0);
-    if (settle(h)) return {kNaN, kNaN, kNaN, kNaN}; // its last block ran before the cancel was seen
+    out.finished_s = h.seconds() - at_call;
+    if (settle(h)) return {kNaN, kNaN, kNaN, kNaN, kNaN}; // its last block ran before the cancel was seen
     out.bytes_after = static_cast<double>(last - before);
     return out;
 }

@@ -76,8 +76,9 @@ struct Job {
     // Sets the blocks (at most 2^32 - 1: tiles bound them far below).
     void reset(std::size_t blocks_in_job) noexcept;
     // Runs blocks from one end until none is left to take (or the gate refuses; a stopped
-    // gate's job has its unclaimed blocks dropped: counted done, never run).
-    void work(bool from_back) noexcept;
+    // gate's job has its unclaimed blocks dropped: counted done, never run). True when the
+    // gate was found stopped.
+    bool work(bool from_back) noexcept;
     bool finished() const noexcept;
     bool exhausted() const noexcept;
 };
@@ -107,6 +108,8 @@ public:
     void retire(Job& job) noexcept;
     // Calls helpers back to the published jobs (a gated job that refused them admits them again).
     void nudge() noexcept;
+    // Tells lingering helpers to leave now (a cancelled copy's thread: no tile of it follows).
+    void dismiss() noexcept;
 
     // Tells lingering helpers to leave and waits until every helper that started has left
     // (its thread's binding restored). Helpers that start later leave at once.

@@ -112,7 +112,7 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
     for (const Tile& tile : plan.tiles) {
         if (gate && gate->stopped()) { // the tiles left are dropped whole
             gate->dropped(plan.blocks.size() - tile.first_block);
-            return;
+            break;
         }
         if (single_arena_) {
             Crew& crew = arenas_[0]->crew;
@@ -164,6 +164,10 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
             if (jobs[a].count && helped) arenas_[a]->crew.retire(jobs[a]);
         }
     }
+    // A cancelled copy's helpers leave rather than linger: no tile of it follows, and a helper
+    // spinning on would keep a core from the threads that end it.
+    if (gate && helped && gate->stopped())
+        for (auto& a : arenas_) a->crew.dismiss();
 }
 
 std::vector<ArenaInfo> Scheduler::arenas() const {

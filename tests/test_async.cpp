@@ -431,7 +431,7 @@ TEST_CASE("a running copy cancelled on any path finishes at most one block a thr
         std::size_t threads;
         bool background, two_nodes;
     };
-    const std::size_t bytes = 512 * kBlock;
+    const std::size_t bytes = 256 * kBlock;
     const auto src = nonzero_source(bytes, 7);
     for (const Case c : {Case{1, false, false}, Case{2, false, false}, Case{2, true, false}, Case{2, true, true}}) {
         CAPTURE(c.threads);
@@ -456,6 +456,33 @@ TEST_CASE("a running copy cancelled on any path finishes at most one block a thr
             CHECK(k.dropped_blocks > 0);         // never claimed: no thread went through them
             break;
         }
+    }
+}
+
+TEST_CASE("a helper that finds its copy cancelled leaves at once instead of lingering") {
+    Options o;
+    o.block_bytes = kBlock;
+    o.pin_threads = false;
+    o.linger_us = 10'000'000; // the most: ten seconds
+    CopyEngine engine(o, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{2}));
+    const detail::Scheduler& scheduler = detail::internals(engine).scheduler();
+    const std::size_t bytes = 512 * kBlock;
+    const auto src = nonzero_source(bytes, 9);
+    std::vector<unsigned char> dst(bytes, 0);
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        CopyHandle h = engine.copy_async(dst.data(), src.data(), bytes);
+        // Cancelled once a helper has joined it.
+        while (counts_of(h).most_threads < 2 && !h.done()) std::this_thread::yield();
+        h.cancel();
+        if (error_of(h).empty()) continue; // finished first: again
+        // It leaves after its last block, not after the linger: half of it is a bound that only a
+        // lingering helper reaches (no figure of speed is asserted).
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (scheduler.helpers_lingering() && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        CHECK_FALSE(scheduler.helpers_lingering());
+        CHECK(counts_of(h).late_blocks <= 2);
+        return;
     }
 }
 
