@@ -459,6 +459,31 @@ TEST_CASE("a running copy cancelled on any path finishes at most one block a thr
     }
 }
 
+TEST_CASE("no run of a cancelled copy's work starts, small or large") {
+    auto engine = limits_engine(2);
+    detail::Engine& internals = detail::internals(*engine);
+    const std::size_t small = 4096, large = 64 * kBlock;
+    const auto src = nonzero_source(large, 10);
+    std::vector<unsigned char> dst(large, 0);
+    // Work of two runs (as a tensor batch's groups are): the first copies, then the copy is
+    // cancelled, and the second (inline-sized, then planned) must not start.
+    for (std::size_t second : {small, large - small}) {
+        CAPTURE(second);
+        std::fill(dst.begin(), dst.end(), 0);
+        CopyHandle h = internals.submit(
+            [&](detail::AsyncState& state) {
+                const Region first{dst.data(), src.data(), small};
+                internals.run(&first, 1, Conversion::None, &state.copied);
+                state.control.cancel();
+                const Region rest{dst.data() + small, src.data() + small, second};
+                internals.run(&rest, 1, Conversion::None, &state.copied);
+            },
+            small + second, nullptr);
+        CHECK(error_of(h) == "tilecopy: cancelled after 4096 of " + std::to_string(small + second) + " bytes");
+        CHECK(bytes_written(dst, src) == small);
+    }
+}
+
 TEST_CASE("a helper that finds its copy cancelled leaves at once instead of lingering") {
     Options o;
     o.block_bytes = kBlock;
