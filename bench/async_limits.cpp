@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 
 #include <tilecopy/tilecopy.hpp>
@@ -39,7 +41,7 @@ using tilecopy::CopyHandle;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct Args {
-    std::string snapshot = "2G", copy = "64M", probe = "1M", rates = "1,2,4,6,8,10", json, svg;
+    std::string snapshot = "2G", copy = "64M", probe = "1M", rates = "1,2,4,6,8,10", only, json, svg;
     int rounds = 5, probes = 20, cancels = 3;
     std::size_t threads = 0;
     double step_ms = 50, min_seconds = 0.5, max_seconds = 0.5, cancel_after_ms = 30;
@@ -56,7 +58,13 @@ public:
         figures_.push_back(std::move(f));
         return figures_.back();
     }
-    std::vector<Figure> figures() const { return {figures_.begin(), figures_.end()}; }
+    // The figures taken (a group left out by --only has none).
+    std::vector<Figure> figures() const {
+        std::vector<Figure> out;
+        for (const Figure& f : figures_)
+            if (!f.rounds.empty()) out.push_back(f);
+        return out;
+    }
 
 private:
     std::deque<Figure> figures_; // references stay valid as figures are added
@@ -66,6 +74,14 @@ private:
 double slowdown(const std::vector<double>& alone, const Beside& beside) {
     if (beside.steps_s.empty() || alone.empty()) return kNaN;
     return (median(beside.steps_s) / median(alone) - 1.0) * 100.0;
+}
+
+// The process's CPU time (user and system, all threads), in seconds.
+double cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+    return s(u.ru_utime) + s(u.ru_stime);
 }
 
 std::string join_args(int argc, char** argv) {
@@ -95,6 +111,8 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--threads", a.threads, "The engine's and torch's threads (0: all)");
     app.add_option("--rounds", a.rounds, "Rounds (default 5)")->check(CLI::PositiveNumber);
+    app.add_option("--only", a.only, "Groups to measure besides 'alone' (comma-separated: threads=1, no-limit, rates, "
+                                     "start, cancel; all by default)");
     app.add_option("--json", a.json, "Write every figure, round by round, as JSON");
     app.add_option("--svg", a.svg, "Plot the slowdown and achieved rate / B against B with gnuplot");
     CLI11_PARSE(app, argc, argv);
@@ -117,6 +135,23 @@ int main(int argc, char** argv) {
             rates.push_back(gbs);
         }
     }
+
+    std::vector<std::string> groups;
+    {
+        const std::vector<std::string> known = {"threads=1", "no-limit", "rates", "start", "cancel"};
+        std::stringstream list(a.only);
+        for (std::string item; std::getline(list, item, ',');) {
+            if (std::find(known.begin(), known.end(), item) == known.end()) {
+                std::fprintf(stderr, "tilecopy-async-limits: --only: '%s' is none of threads=1, no-limit, rates, start, cancel\n",
+                             item.c_str());
+                return 2;
+            }
+            groups.push_back(item);
+        }
+    }
+    auto measures = [&groups](const char* group) {
+        return groups.empty() || std::find(groups.begin(), groups.end(), group) != groups.end();
+    };
 
     RunInfo info;
     info.date = bench::utc_now();
@@ -165,6 +200,7 @@ int main(int argc, char** argv) {
     Figure& mm_alone = t.add("alone", mm + " step", "ms");
     Figure& cp_alone = t.add("alone", cp + " step", "ms");
     Figure& one_alone = t.add("alone", "staging, threads=1", "GB/s");
+    Figure& one_cpu = t.add("alone", "staging, threads=1: CPU time / wall", "x");
     Figure& all_alone = t.add("alone", "staging, no limit", "GB/s");
     Figure& block_time = t.add("alone", "block time (" + tilecopy::size_text(info.block_bytes) + ", one thread)", "us");
     Figure& one_mm_slow = t.add("threads=1", mm + " slowdown", "%");
@@ -205,7 +241,7 @@ int main(int argc, char** argv) {
         std::string label;
         AsyncOptions limits;
         Figure *alone = nullptr, *beside = nullptr, *delay = nullptr, *returned = nullptr, *stopped = nullptr,
-               *done = nullptr, *blocks = nullptr;
+               *done = nullptr, *finished = nullptr, *blocks = nullptr;
     };
     std::vector<Timed> timed(2);
     timed[0].label = "threads=1", timed[0].limits = one;
@@ -223,6 +259,7 @@ int main(int argc, char** argv) {
         x.returned = &t.add(g, "cancel() returns", "us");
         x.stopped = &t.add(g, "bytes_copied() stops growing", "us");
         x.done = &t.add(g, "done() turns true", "us");
+        x.finished = &t.add(g, "finished, by the handle's clock", "us");
         x.blocks = &t.add(g, "blocks copied after the call", "x");
         // One block a thread: those claimed when the cancel came (threads=1: one; else all).
         x.blocks->at_most = static_cast<double>(x.limits.threads ? x.limits.threads : info.engine_threads);
@@ -241,8 +278,11 @@ int main(int argc, char** argv) {
         cp_alone.rounds.push_back(median(run_alone(copy_step, copy_steps)) * 1e3);
         double one_rate = 0;
         {
+            const double cpu0 = cpu_seconds();
+            const auto t0 = Clock::now();
             CopyHandle h = state.stage(engine, one);
             h.wait();
+            one_cpu.rounds.push_back((cpu_seconds() - cpu0) / seconds_since(t0));
             one_rate = h.bytes_per_second();
             CopyHandle g = state.stage(engine, unlimited);
             g.wait();
@@ -251,12 +291,16 @@ int main(int argc, char** argv) {
         one_alone.rounds.push_back(one_rate / 1e9);
         block_time.rounds.push_back(double(info.block_bytes) / one_rate * 1e6);
         const double forever = 1e9, lo = a.min_seconds, hi = a.max_seconds; // threads=1: whole stagings
-        one_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, one, lo, forever, one_mm_slow).copy_bytes_per_second / one_rate);
-        one_cp_rate.rounds.push_back(beside(copy_step, copy_steps, one, lo, forever, one_cp_slow).copy_bytes_per_second / one_rate);
-        all_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, unlimited, hi, hi, all_mm_slow).copy_bytes_per_second / 1e9);
-        all_cp_rate.rounds.push_back(beside(copy_step, copy_steps, unlimited, hi, hi, all_cp_slow).copy_bytes_per_second / 1e9);
+        if (measures("threads=1")) {
+            one_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, one, lo, forever, one_mm_slow).copy_bytes_per_second / one_rate);
+            one_cp_rate.rounds.push_back(beside(copy_step, copy_steps, one, lo, forever, one_cp_slow).copy_bytes_per_second / one_rate);
+        }
+        if (measures("no-limit")) {
+            all_mm_rate.rounds.push_back(beside(matmul.step, matmul_steps, unlimited, hi, hi, all_mm_slow).copy_bytes_per_second / 1e9);
+            all_cp_rate.rounds.push_back(beside(copy_step, copy_steps, unlimited, hi, hi, all_cp_slow).copy_bytes_per_second / 1e9);
+        }
         // The limits in turn, upwards in even rounds and downwards in odd ones.
-        for (std::size_t k = 0; k < sweep.size(); ++k) {
+        for (std::size_t k = 0; k < sweep.size() && measures("rates"); ++k) {
             SweepPoint& p = sweep[round % 2 ? sweep.size() - 1 - k : k];
             AsyncOptions limited;
             limited.bytes_per_second = static_cast<std::uint64_t>(p.limit_gbs * 1e9);
@@ -267,25 +311,30 @@ int main(int argc, char** argv) {
             p.copy_ratio->rounds.push_back(
                 beside(copy_step, copy_steps, limited, hi, hi, *p.copy_slowdown).copy_bytes_per_second / limit);
         }
-        if (mm_shrink) {
+        if (mm_shrink && measures("rates")) {
             mm_shrink->rounds.push_back(sweep.back().matmul_slowdown->rounds.back() - sweep.front().matmul_slowdown->rounds.back());
             cp_shrink->rounds.push_back(sweep.back().copy_slowdown->rounds.back() - sweep.front().copy_slowdown->rounds.back());
         }
         for (Timed& x : timed) {
-            const Probes p = time_probes(engine, probe_bytes, a.probes, 0.002, staging(x.limits));
-            x.alone->rounds.push_back(per_us(p.alone_s));
-            x.beside->rounds.push_back(per_us(p.busy_s));
-            x.delay->rounds.push_back(x.beside->rounds.back() - x.alone->rounds.back());
-            std::vector<double> returned, stopped, done, blocks;
+            if (measures("start")) {
+                const Probes p = time_probes(engine, probe_bytes, a.probes, 0.002, staging(x.limits));
+                x.alone->rounds.push_back(per_us(p.alone_s));
+                x.beside->rounds.push_back(per_us(p.busy_s));
+                x.delay->rounds.push_back(x.beside->rounds.back() - x.alone->rounds.back());
+            }
+            if (!measures("cancel")) continue;
+            std::vector<double> returned, stopped, done, finished, blocks;
             for (int c = 0; c < a.cancels; ++c) {
                 const CancelTiming ct = time_cancel(staging(x.limits), a.cancel_after_ms / 1e3);
                 if (std::isnan(ct.done_s)) continue;
                 returned.push_back(ct.returned_s), stopped.push_back(ct.stopped_s), done.push_back(ct.done_s);
+                finished.push_back(ct.finished_s);
                 blocks.push_back(ct.bytes_after / static_cast<double>(info.block_bytes));
             }
             x.returned->rounds.push_back(per_us(returned));
             x.stopped->rounds.push_back(per_us(stopped));
             x.done->rounds.push_back(per_us(done));
+            x.finished->rounds.push_back(per_us(finished));
             x.blocks->rounds.push_back(blocks.empty() ? kNaN : median(blocks));
         }
     }

@@ -201,15 +201,19 @@ CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, dou
     sleep_s(after_s);
     if (h.done()) {
         settle(h);
-        return {kNaN, kNaN, kNaN, kNaN};
+        return {kNaN, kNaN, kNaN, kNaN, kNaN};
     }
-    const std::uint64_t before = h.bytes_copied();
+    // Read last thing before the call, so that blocks that end between this look and the call
+    // (this thread preempted there, say) are not counted as copied after it.
+    const double at_call = h.seconds();
     const auto t0 = Clock::now();
+    const std::uint64_t before = h.bytes_copied();
     h.cancel();
     CancelTiming out;
     out.returned_s = seconds_since(t0);
     // Watch the progress count until the copy is done, yielding between looks so that the
-    // copy's threads keep the cores: when it last moved is when the copy stopped.
+    // copy's threads keep the cores: when it last moved is when the copy stopped (as this
+    // thread saw it: a look may come a time slice late, and then sees done() as well).
     std::uint64_t last = h.bytes_copied();
     out.stopped_s = last != before ? out.returned_s : 0;
     for (;;) {
@@ -223,7 +227,8 @@ CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, dou
         std::this_thread::yield();
     }
     out.done_s = seconds_since(t0);
-    if (settle(h)) return {kNaN, kNaN, kNaN, kNaN}; // its last block ran before the cancel was seen
+    out.finished_s = h.seconds() - at_call;
+    if (settle(h)) return {kNaN, kNaN, kNaN, kNaN, kNaN}; // its last block ran before the cancel was seen
     out.bytes_after = static_cast<double>(last - before);
     return out;
 }

@@ -87,6 +87,9 @@ Probes time_probes(tilecopy::CopyEngine& engine, std::size_t bytes, int count, d
 // finished before the cancel was seen.
 struct CancelTiming {
     double returned_s = 0, stopped_s = 0, done_s = 0, bytes_after = 0;
+    // When the copy finished by the handle's own clock (CopyHandle::seconds() at the end less at
+    // the call): its last block had ended by then, whenever this thread got to look.
+    double finished_s = 0;
 };
 CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, double after_s);
 

@@ -22,12 +22,7 @@ CopyHandle submit(CopyEngine& engine, Work work, std::uint64_t total_bytes, std:
                                      total_bytes, std::move(keep_alive), limits);
 }
 
-bool cancelled() noexcept {
-    CopyControl* control = CopyControl::current();
-    if (!control || !control->cancelled()) return false;
-    control->skip();
-    return true;
-}
+bool cancelled() noexcept { return CopyControl::current_cancelled(); }
 
 void record(CopyEngine& engine, TensorPath path, std::uint64_t copies) noexcept {
     internals(engine).counters.add(static_cast<Counter>(kTensorContiguous + (static_cast<unsigned>(path) & 3)), copies);

@@ -95,10 +95,16 @@ bool CopyControl::before_block(std::uint64_t bytes) noexcept {
         }
     }
     if (cancelled()) {
+        skipped_blocks_.fetch_add(1, std::memory_order_relaxed);
         skip();
         return false;
     }
     return true;
+}
+
+void CopyControl::dropped(std::size_t blocks) noexcept {
+    dropped_blocks_.fetch_add(blocks, std::memory_order_relaxed);
+    skip();
 }
 
 bool CopyControl::join() noexcept {
@@ -116,7 +122,8 @@ bool CopyControl::join() noexcept {
 void CopyControl::leave() noexcept { helpers_.fetch_sub(1, std::memory_order_relaxed); }
 
 bool CopyControl::admit() noexcept {
-    if (!background_ || !foreground_ || cancelled() || !foreground_->busy()) return true;
+    if (cancelled()) return false; // stopped(): the blocks left are dropped
+    if (!background_ || !foreground_ || !foreground_->busy()) return true;
     yields_.fetch_add(1, std::memory_order_relaxed);
     return false;
 }
@@ -130,6 +137,9 @@ CopyControl::Counts CopyControl::counts() const {
     c.most_threads = 1 + most_helpers_.load(std::memory_order_relaxed);
     c.yields = yields_.load(std::memory_order_relaxed);
     c.token_waits = token_waits_.load(std::memory_order_relaxed);
+    c.skipped_blocks = skipped_blocks_.load(std::memory_order_relaxed);
+    c.dropped_blocks = dropped_blocks_.load(std::memory_order_relaxed);
+    c.late_blocks = late_blocks_.load(std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mutex_);
     if (bucket_) {
         c.tokens_taken = bucket_->taken();
@@ -140,6 +150,13 @@ CopyControl::Counts CopyControl::counts() const {
 }
 
 CopyControl* CopyControl::current() noexcept { return t_current; }
+
+bool CopyControl::current_cancelled() noexcept {
+    CopyControl* control = t_current;
+    if (!control || !control->cancelled()) return false;
+    control->skip();
+    return true;
+}
 
 CopyControl::Scope::Scope(CopyControl* control) noexcept : previous_(t_current) { t_current = control; }
 

@@ -107,12 +107,27 @@ public:
     void leave() noexcept override;
     bool admit() noexcept override;
     void pause() noexcept override;
+    bool stopped() const noexcept override { return cancelled(); }
+    void dropped(std::size_t blocks) noexcept override;
+    // After a claimed block was copied: counts it when the copy had been cancelled meanwhile.
+    void after_block() noexcept {
+        if (cancelled()) late_blocks_.fetch_add(1, std::memory_order_relaxed);
+    }
+    bool wants_helpers() const noexcept override { return threads_ > 1; }
+
+    // Whether the asynchronous copy this thread runs (current()) was cancelled; if so, marks it
+    // stopped short: the caller skips the work it was about to start. False on other threads.
+    static bool current_cancelled() noexcept;
 
     // What the limits did, for tests and benchmarks.
     struct Counts {
         std::size_t most_threads = 1;   // threads on the copy at once, its own included
         std::uint64_t yields = 0;       // times a thread left it for foreground work
         std::uint64_t token_waits = 0;  // blocks that waited for their tokens
+        // After a cancel: blocks claimed and then skipped (before_block said no), blocks never
+        // claimed (dropped at once, with their tiles), and blocks that finished copying after it
+        // (those in flight when it came: at most one a thread).
+        std::uint64_t skipped_blocks = 0, dropped_blocks = 0, late_blocks = 0;
         std::uint64_t tokens_taken = 0; // bytes taken from the bucket
         double bucket_bytes = 0;        // the bucket's capacity (0: no bucket)
         double worst_excess = 0;        // TokenBucket::worst_excess
@@ -142,6 +157,7 @@ private:
     std::atomic<std::size_t> most_helpers_{0};
     std::atomic<std::uint64_t> yields_{0};
     std::atomic<std::uint64_t> token_waits_{0};
+    std::atomic<std::uint64_t> skipped_blocks_{0}, dropped_blocks_{0}, late_blocks_{0};
     mutable std::mutex mutex_; // the bucket's
     std::condition_variable cv_;
     std::optional<TokenBucket> bucket_;

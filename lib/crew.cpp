@@ -75,13 +75,24 @@ bool Job::exhausted() const noexcept {
 
 bool Job::finished() const noexcept { return done.load(TILECOPY_DONE_OBSERVE) == count; }
 
-void Job::work(bool from_back) noexcept {
+bool Job::work(bool from_back) noexcept {
     std::size_t ran = 0;
+    bool stopped = false;
     std::uint64_t e = ends.load(std::memory_order_relaxed);
     for (;;) {
         const std::uint64_t front = e & 0xFFFFFFFFu;
         const std::uint64_t back = e >> 32;
-        if (front >= back || (gate && !gate->admit())) break;
+        if (front >= back) break;
+        if (gate && !gate->admit()) {
+            if (!gate->stopped()) break;
+            // Stopped: take every block left at once, so that nothing waits for them to be
+            // skipped one by one; they count as done without running.
+            if (!ends.compare_exchange_weak(e, (back << 32) | back, std::memory_order_relaxed)) continue;
+            gate->dropped(back - front);
+            done.fetch_add(back - front, TILECOPY_DONE_PUBLISH);
+            stopped = true;
+            break;
+        }
         const std::uint64_t claimed = from_back ? e - (std::uint64_t(1) << 32) : e + 1;
         if (!ends.compare_exchange_weak(e, claimed, std::memory_order_relaxed)) continue;
         const std::size_t i = from_back ? back - 1 : front;
@@ -95,6 +106,7 @@ void Job::work(bool from_back) noexcept {
         if (fence) fence_streaming_stores();
         done.fetch_add(ran, TILECOPY_DONE_PUBLISH);
     }
+    return stopped;
 }
 
 // What helpers touch: it outlives the crew as long as a helper task (started or not) holds it.
@@ -107,8 +119,10 @@ struct Crew::Shared {
     std::atomic<int> running{0};  // helpers that started and have not left yet
     std::atomic<bool> stopping{false};
     std::atomic<unsigned long> epoch{0};
+    std::atomic<unsigned long> dismissals{0};
     std::atomic<std::uint64_t> pinned{0};
     std::atomic<std::uint64_t> pin_failures{0};
+    std::atomic<std::uint64_t> recruited{0};
     std::mutex mutex;
     std::vector<Job*> jobs;
 
@@ -166,6 +180,7 @@ void Crew::stop() noexcept {
 
 int Crew::running() const noexcept { return shared_->running.load(std::memory_order_relaxed); }
 
+std::uint64_t Crew::recruited() const noexcept { return shared_->recruited.load(std::memory_order_relaxed); }
 std::uint64_t Crew::pinned() const noexcept { return shared_->pinned.load(std::memory_order_relaxed); }
 std::uint64_t Crew::pin_failures() const noexcept { return shared_->pin_failures.load(std::memory_order_relaxed); }
 
@@ -187,6 +202,10 @@ void Crew::nudge() noexcept {
     if (max_helpers_ > 0) recruit();
 }
 
+void Crew::dismiss() noexcept {
+    if (max_helpers_ > 0) shared_->dismissals.fetch_add(1, std::memory_order_acq_rel);
+}
+
 void Crew::recruit() noexcept {
     Shared& sh = *shared_;
     sh.epoch.fetch_add(1, std::memory_order_acq_rel);
@@ -196,6 +215,7 @@ void Crew::recruit() noexcept {
             note_workers_started();
             try {
                 arena_.enqueue(HelperTask(shared_));
+                sh.recruited.fetch_add(1, std::memory_order_relaxed);
             } catch (...) {
                 sh.enqueued.fetch_sub(1, std::memory_order_acq_rel); // no helper then; the caller copes
                 return;
@@ -265,20 +285,31 @@ void Crew::Shared::help() noexcept {
     }
     {
         ScopedPin pin(pinning, pinned, pin_failures);
+        bool cut_short = false;
+        // Dismissals after this (read before the last job is let go, so that its own thread's
+        // dismiss, which waits for that, is never missed) end the linger.
+        unsigned long dismissed = dismissals.load(std::memory_order_acquire);
         for (;;) {
             const unsigned long seen = epoch.load(std::memory_order_acquire);
             if (Job* job = pick()) {
-                job->work(/*from_back=*/true);
+                cut_short = job->work(/*from_back=*/true);
                 if (job->gate) job->gate->leave();
+                dismissed = dismissals.load(std::memory_order_acquire);
                 job->users.fetch_sub(1, std::memory_order_acq_rel);
                 continue;
             }
-            // Nothing to take: linger for a new job, then leave.
+            // The last job was cancelled: no tile of it comes next, and spinning would keep a
+            // core from the thread that ends it (measured: a cancelled copy on two threads
+            // finished ~2 ms, the linger, after the cancel; 0.1 ms without it).
+            if (cut_short) break;
+            // Nothing to take: linger for a new job, then leave (at once when dismissed).
             const auto until = clock::now() + linger;
             bool fresh = false;
             for (unsigned spins = 0; !fresh; ++spins) {
                 fresh = epoch.load(std::memory_order_acquire) != seen;
-                if (!fresh && (spins & 255) == 255 && (clock::now() > until || stopping.load(std::memory_order_acquire)))
+                if (!fresh && (spins & 255) == 255 &&
+                    (clock::now() > until || stopping.load(std::memory_order_acquire) ||
+                     dismissals.load(std::memory_order_acquire) != dismissed))
                     break;
                 cpu_relax();
             }

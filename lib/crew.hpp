@@ -43,6 +43,13 @@ public:
     virtual bool admit() noexcept = 0;
     // The job's own thread, refused with blocks left: blocks until admit() may say yes again.
     virtual void pause() noexcept = 0;
+    // Whether the job was stopped for good (cancelled): a refused thread then drops every
+    // block nobody has claimed (Job::work) and the job's own thread every tile not started, and
+    // tells the gate how many it dropped (dropped()).
+    virtual bool stopped() const noexcept = 0;
+    virtual void dropped(std::size_t blocks) noexcept = 0;
+    // Whether a helper could ever be admitted (false: publishing the job would only wake one).
+    virtual bool wants_helpers() const noexcept = 0;
 
 protected:
     ~BlockGate() = default;
@@ -68,8 +75,10 @@ struct Job {
 
     // Sets the blocks (at most 2^32 - 1: tiles bound them far below).
     void reset(std::size_t blocks_in_job) noexcept;
-    // Runs blocks from one end until none is left to take.
-    void work(bool from_back) noexcept;
+    // Runs blocks from one end until none is left to take (or the gate refuses; a stopped
+    // gate's job has its unclaimed blocks dropped: counted done, never run). True when the
+    // gate was found stopped.
+    bool work(bool from_back) noexcept;
     bool finished() const noexcept;
     bool exhausted() const noexcept;
 };
@@ -99,6 +108,8 @@ public:
     void retire(Job& job) noexcept;
     // Calls helpers back to the published jobs (a gated job that refused them admits them again).
     void nudge() noexcept;
+    // Tells lingering helpers to leave now (a cancelled copy's thread: no tile of it follows).
+    void dismiss() noexcept;
 
     // Tells lingering helpers to leave and waits until every helper that started has left
     // (its thread's binding restored). Helpers that start later leave at once.
@@ -108,6 +119,8 @@ public:
     int running() const noexcept;
     // How many helper tasks may run at once.
     int helpers() const noexcept { return max_helpers_; }
+    // How many helper tasks were handed to oneTBB, so far.
+    std::uint64_t recruited() const noexcept;
     // How many helper threads were bound, and how many bindings failed, so far.
     std::uint64_t pinned() const noexcept;
     std::uint64_t pin_failures() const noexcept;

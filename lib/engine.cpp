@@ -163,6 +163,7 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
                 done += n;
             });
         if (progress) progress->fetch_add(done * des, std::memory_order_relaxed);
+        if (control) control->after_block();
     }, control);
     if (sums) sums->finish(plan);
     if (counted) count_copy(kParallelCopies, dst_bytes, nt);

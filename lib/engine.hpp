@@ -163,6 +163,9 @@ inline kernels::CopyFn pick_kernel(const kernels::KernelSet& k, Conversion c, bo
 
 inline void Engine::run(const Region* regions, std::size_t count, Conversion conversion,
                         std::atomic<std::uint64_t>* progress, PlanChecksums* sums) {
+    // An asynchronous copy's work (it counts progress) may hold several runs: none starts once
+    // the copy was cancelled, whatever its size.
+    if (progress && CopyControl::current_cancelled()) return;
     // Most copies are small: they run here, on the caller's thread, with no plan and no task.
     if (!sums) {
         const std::size_t des = dst_element_size(conversion);

@@ -91,14 +91,14 @@ void wait_finished(const Job& job) noexcept {
 }
 
 // A gated job's own thread, after its first pass: while the gate holds back blocks nobody has
-// claimed, waits for it, calls the helpers back and takes blocks again.
-void drain_gated(Job* jobs, Crew* const* crews, std::size_t n, BlockGate& gate) noexcept {
+// claimed, waits for it, calls the helpers back (those of listed jobs) and takes blocks again.
+void drain_gated(Job* jobs, Crew* const* crews, std::size_t n, bool listed, BlockGate& gate) noexcept {
     for (;;) {
         bool left = false;
         for (std::size_t a = 0; a < n; ++a) left = left || !jobs[a].exhausted();
         if (!left) return;
         gate.pause();
-        for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t a = 0; a < n && listed; ++a)
             if (jobs[a].count > 0) crews[a]->nudge();
         for (std::size_t a = 0; a < n; ++a) jobs[a].work(/*from_back=*/false);
     }
@@ -107,7 +107,13 @@ void drain_gated(Job* jobs, Crew* const* crews, std::size_t n, BlockGate& gate) 
 } // namespace
 
 void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* gate) {
+    // A gate that no helper may pass (an asynchronous copy on one thread) keeps its jobs unlisted.
+    const bool helped = !gate || gate->wants_helpers();
     for (const Tile& tile : plan.tiles) {
+        if (gate && gate->stopped()) { // the tiles left are dropped whole
+            gate->dropped(plan.blocks.size() - tile.first_block);
+            break;
+        }
         if (single_arena_) {
             Crew& crew = arenas_[0]->crew;
             Job job;
@@ -117,12 +123,12 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
             job.ctx = ctx;
             job.gate = gate;
             job.fence = plan.fence_after;
-            const bool shared = job.count > 1;
+            const bool shared = helped && job.count > 1;
             if (shared) crew.publish(job);
             job.work(/*from_back=*/false);
             if (gate) {
                 Crew* crews[] = {&crew};
-                drain_gated(&job, crews, 1, *gate);
+                drain_gated(&job, crews, 1, shared, *gate);
             }
             wait_finished(job);
             if (shared) crew.retire(job);
@@ -145,19 +151,23 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
             jobs[a].ctx = ctx;
             jobs[a].gate = gate;
             jobs[a].fence = plan.fence_after;
-            if (jobs[a].count) arenas_[a]->crew.publish(jobs[a]);
+            if (jobs[a].count && helped) arenas_[a]->crew.publish(jobs[a]);
         }
         for (std::size_t a = 0; a < n; ++a) jobs[a].work(/*from_back=*/false);
         if (gate) {
             std::vector<Crew*> crews;
             for (auto& arena : arenas_) crews.push_back(&arena->crew);
-            drain_gated(jobs.get(), crews.data(), n, *gate);
+            drain_gated(jobs.get(), crews.data(), n, helped, *gate);
         }
         for (std::size_t a = 0; a < n; ++a) {
             wait_finished(jobs[a]);
-            if (jobs[a].count) arenas_[a]->crew.retire(jobs[a]);
+            if (jobs[a].count && helped) arenas_[a]->crew.retire(jobs[a]);
         }
     }
+    // A cancelled copy's helpers leave rather than linger: no tile of it follows, and a helper
+    // spinning on would keep a core from the threads that end it.
+    if (gate && helped && gate->stopped())
+        for (auto& a : arenas_) a->crew.dismiss();
 }
 
 std::vector<ArenaInfo> Scheduler::arenas() const {
@@ -188,6 +198,12 @@ bool Scheduler::helpers_lingering() const noexcept {
     for (const auto& a : arenas_)
         if (a->crew.running() > 0) return true;
     return false;
+}
+
+std::uint64_t Scheduler::helpers_recruited() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& a : arenas_) n += a->crew.recruited();
+    return n;
 }
 
 std::size_t Scheduler::total_concurrency() const noexcept {

@@ -57,6 +57,8 @@ public:
     // Whether some arena's helper is working or lingering (spinning for the next job): a
     // relaxed load per arena.
     bool helpers_lingering() const noexcept;
+    // Helper tasks handed to oneTBB so far, over every arena.
+    std::uint64_t helpers_recruited() const noexcept;
     const Topology& topology() const noexcept { return *topology_; }
 
 private:

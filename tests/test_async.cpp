@@ -416,8 +416,117 @@ TEST_CASE("cancelling a running copy stops it at a block boundary with exact pro
         if (threads == 1) CHECK(std::memcmp(dst.data(), src.data(), n) == 0);
         CHECK(h.done());
         CHECK(h.finished_at() >= h.started_at());
-        CHECK(counts_of(h).most_threads <= threads);
+        const auto k = counts_of(h);
+        CHECK(k.most_threads <= threads);
+        // The threads waiting for tokens skip the blocks they had claimed; no other block is
+        // claimed: the rest are dropped at once.
+        CHECK(k.skipped_blocks <= threads);
+        CHECK(k.late_blocks <= threads);
+        CHECK(k.dropped_blocks > 0);
     }
+}
+
+TEST_CASE("a running copy cancelled on any path finishes at most one block a thread after the cancel") {
+    struct Case {
+        std::size_t threads;
+        bool background, two_nodes;
+    };
+    const std::size_t bytes = 256 * kBlock;
+    const auto src = nonzero_source(bytes, 7);
+    for (const Case c : {Case{1, false, false}, Case{2, false, false}, Case{2, true, false}, Case{2, true, true}}) {
+        CAPTURE(c.threads);
+        CAPTURE(c.background);
+        CAPTURE(c.two_nodes);
+        auto engine = limits_engine(2, c.two_nodes);
+        AsyncOptions limits;
+        limits.threads = c.threads;
+        if (c.background) limits.priority = Priority::Background;
+        // Cancelled as soon as it has copied something; a copy that finished first is tried again.
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            std::vector<unsigned char> dst(bytes, 0);
+            CopyHandle h = engine->copy_async(dst.data(), src.data(), bytes, limits);
+            while (h.bytes_copied() == 0 && !h.done()) std::this_thread::yield();
+            h.cancel();
+            if (error_of(h).empty()) continue;
+            const std::uint64_t n = h.bytes_copied();
+            CHECK(bytes_written(dst, src) == n);
+            const auto k = counts_of(h);
+            CHECK(k.late_blocks <= c.threads);    // the blocks in flight when the cancel came
+            CHECK(k.skipped_blocks <= c.threads); // claimed, not started
+            CHECK(k.dropped_blocks > 0);         // never claimed: no thread went through them
+            break;
+        }
+    }
+}
+
+TEST_CASE("no run of a cancelled copy's work starts, small or large") {
+    auto engine = limits_engine(2);
+    detail::Engine& internals = detail::internals(*engine);
+    const std::size_t small = 4096, large = 64 * kBlock;
+    const auto src = nonzero_source(large, 10);
+    std::vector<unsigned char> dst(large, 0);
+    // Work of two runs (as a tensor batch's groups are): the first copies, then the copy is
+    // cancelled, and the second (inline-sized, then planned) must not start.
+    for (std::size_t second : {small, large - small}) {
+        CAPTURE(second);
+        std::fill(dst.begin(), dst.end(), 0);
+        CopyHandle h = internals.submit(
+            [&](detail::AsyncState& state) {
+                const Region first{dst.data(), src.data(), small};
+                internals.run(&first, 1, Conversion::None, &state.copied);
+                state.control.cancel();
+                const Region rest{dst.data() + small, src.data() + small, second};
+                internals.run(&rest, 1, Conversion::None, &state.copied);
+            },
+            small + second, nullptr);
+        CHECK(error_of(h) == "tilecopy: cancelled after 4096 of " + std::to_string(small + second) + " bytes");
+        CHECK(bytes_written(dst, src) == small);
+    }
+}
+
+TEST_CASE("a helper that finds its copy cancelled leaves at once instead of lingering") {
+    Options o;
+    o.block_bytes = kBlock;
+    o.pin_threads = false;
+    o.linger_us = 10'000'000; // the most: ten seconds
+    CopyEngine engine(o, std::make_shared<tilecopy::test::FakeTopology>(std::vector<unsigned>{2}));
+    const detail::Scheduler& scheduler = detail::internals(engine).scheduler();
+    const std::size_t bytes = 512 * kBlock;
+    const auto src = nonzero_source(bytes, 9);
+    std::vector<unsigned char> dst(bytes, 0);
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        CopyHandle h = engine.copy_async(dst.data(), src.data(), bytes);
+        // Cancelled once a helper has joined it.
+        while (counts_of(h).most_threads < 2 && !h.done()) std::this_thread::yield();
+        h.cancel();
+        if (error_of(h).empty()) continue; // finished first: again
+        // It leaves after its last block, not after the linger: half of it is a bound that only a
+        // lingering helper reaches (no figure of speed is asserted).
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (scheduler.helpers_lingering() && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        CHECK_FALSE(scheduler.helpers_lingering());
+        CHECK(counts_of(h).late_blocks <= 2);
+        return;
+    }
+}
+
+TEST_CASE("an asynchronous copy limited to one thread hands no block to the helpers and wakes none") {
+    auto engine = limits_engine(2);
+    const detail::Scheduler& scheduler = detail::internals(*engine).scheduler();
+    const std::size_t bytes = 64 * kBlock;
+    const auto src = nonzero_source(bytes, 8);
+    std::vector<unsigned char> dst(bytes, 0);
+    AsyncOptions one;
+    one.threads = 1;
+    for (Priority p : {Priority::Foreground, Priority::Background}) {
+        one.priority = p;
+        engine->copy_async(dst.data(), src.data(), bytes, one).wait();
+        CHECK(dst == src);
+    }
+    CHECK(scheduler.helpers_recruited() == 0);
+    engine->copy_async(dst.data(), src.data(), bytes).wait(); // two threads: a helper is called
+    CHECK(scheduler.helpers_recruited() > 0);
 }
 
 TEST_CASE("cancelling a finished copy does nothing; a handle reports when it ran and its rate") {
