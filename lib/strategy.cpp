@@ -272,6 +272,10 @@ std::vector<std::string> describe_strategy(const Strategy& s) {
                     origin_text(s.idle_inline_threshold) + ")");
     lines.push_back("string copy (rep movsb) for inline copies below: " + size_text(s.string_copy_threshold.value) +
                     " (" + origin_text(s.string_copy_threshold) + ")");
+    lines.push_back("copies in the caller (CopyEngine::copy inline, first copying thread) below: " +
+                    size_text(std::min({s.string_copy_threshold.value, s.inline_threshold.value,
+                                        s.nontemporal_threshold.value})) +
+                    " (the least of the string copy, inline and non-temporal thresholds)");
     lines.push_back("helpers linger: " + std::to_string(s.linger_us.value) + " us after their last block (" +
                     origin_text(s.linger_us) + ")");
     lines.push_back((s.nontemporal_threshold.value == kNever

@@ -455,6 +455,8 @@ TEST_CASE("every threshold has its own variable and origin: async lanes, the ten
     CHECK(has("async copies on the caller up to: 0 B (environment $TILECOPY_ASYNC_INLINE_BYTES)"));
     CHECK(has("async small lane below: 1 MiB (environment $TILECOPY_ASYNC_SMALL_BYTES)"));
     CHECK(has("tensor runs to copy_ below: 8 KiB (option Options::min_run_bytes)"));
+    // A forced kernel copies everything, so nothing runs in the caller with the string copy.
+    CHECK(has("copies in the caller (CopyEngine::copy inline, first copying thread) below: 1 B"));
 
     Environment bad;
     bad.min_run_bytes = "0";
