@@ -2,6 +2,7 @@
 // into destination pages never touched before (issue 10). Each is one timed call per round.
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <new>
 #include <memory>
 #include <string>
@@ -15,6 +16,16 @@
 namespace bench {
 
 namespace {
+
+// `engine`'s options with every copy on the caller's thread; made once, kept for the process.
+tilecopy::CopyEngine* inline_engine(const tilecopy::CopyEngine& engine) {
+    static tilecopy::CopyEngine* forced = [&engine] {
+        tilecopy::Options o = engine.options();
+        o.inline_threshold = o.idle_inline_threshold = std::numeric_limits<std::size_t>::max();
+        return new tilecopy::CopyEngine(o);
+    }();
+    return forced;
+}
 
 // Labels read "<method> <condition>". Every method runs each condition; tilecopy's row is divided,
 // round by round, by the fastest other method of the same condition (memcpy, copy_, and from
@@ -49,11 +60,21 @@ void add_condition(Section& s, const std::shared_ptr<BufferPair>& pair, const Co
     }
     if (tilecopy_row < 0)
         return;
+    const std::size_t others_end = s.variants.size();
+    // From 1 MiB, the engine forced to run every copy on the caller: whether running inline or
+    // with the helpers decides a row shows beside it (no target; the same best other).
+    if (p->bytes() >= (std::size_t(1) << 20)) {
+        tilecopy::CopyEngine* forced = inline_engine(*ctx.engine);
+        add(byte_copy_variant("tilecopy", "tilecopy forced inline", pair,
+                              [forced, p] { forced->copy(p->dst(), p->src(), p->bytes()); }));
+    }
     Variant& t = s.variants[static_cast<std::size_t>(tilecopy_row)];
     t.target = c.target;
-    for (std::size_t i = first; i < s.variants.size(); ++i)
+    for (std::size_t i = first; i < others_end; ++i)
         if (static_cast<int>(i) != tilecopy_row)
             t.best_of.push_back(static_cast<int>(i));
+    for (std::size_t i = others_end; i < s.variants.size(); ++i)
+        s.variants[i].best_of = t.best_of;
 }
 
 // A destination mapped anew before every call: each of its pages faults on first write.

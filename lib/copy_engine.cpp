@@ -20,6 +20,7 @@ CopyEngine::CopyEngine(const Options& options) : CopyEngine(options, detail::loa
 CopyEngine::CopyEngine(const Options& options, std::shared_ptr<detail::Topology> topology) {
     if (!topology) throw Error("tilecopy: CopyEngine needs a topology (got a null pointer)");
     impl_ = std::make_unique<detail::Engine>(options, std::move(topology));
+    small_.below = impl_->small_copy_below();
 }
 
 CopyEngine::~CopyEngine() = default;
@@ -35,14 +36,20 @@ namespace {
 
 } // namespace
 
-// After idleness every line and page a small copy touches is a cache miss or a page walk, so its
+// copy() past its path in the caller: a small copy from a thread other than the one that counts
+// in the engine object (the first to get here becomes that one), and every other copy. Its small
 // path is one straight run of code (the rest out of line, in copy_rest) over two lines of the
 // engine: the thresholds, and the counters' first line.
-void CopyEngine::copy(void* dst, const void* src, std::size_t bytes) {
+void CopyEngine::copy_outside(void* dst, const void* src, std::size_t bytes) {
     // Start the buffers' page walks and line fills now, so that after idleness they overlap
     // the engine's own cold lines instead of following them (a prefetch never faults).
     __builtin_prefetch(src, 0);
     __builtin_prefetch(dst, 1);
+    if (__builtin_expect(small_.owner.load(std::memory_order_relaxed) == detail::SmallCopyLine::kNoOwner, 0)) {
+        std::uintptr_t none = detail::SmallCopyLine::kNoOwner;
+        if (const std::uintptr_t tp = detail::thread_pointer())
+            small_.owner.compare_exchange_strong(none, tp, std::memory_order_relaxed);
+    }
     const Region region{dst, src, bytes};
     if (__builtin_expect(bytes != 0 && detail::region_valid(region, Conversion::None), 1) &&
         __builtin_expect(impl_->copy_small(dst, src, bytes), 1))
@@ -90,9 +97,11 @@ Stats CopyEngine::stats() const {
     using namespace detail;
     const auto c = impl_->counters.snapshot();
     Stats s;
-    s.copies = c[kCopies];
-    s.bytes = c[kBytes];
-    s.inline_copies = c[kInlineCopies];
+    // The copies run in the caller (copy_engine.hpp) count in the engine object.
+    const std::uint64_t small_copies = small_.copies.load(std::memory_order_relaxed);
+    s.copies = c[kCopies] + small_copies;
+    s.bytes = c[kBytes] + small_.bytes.load(std::memory_order_relaxed);
+    s.inline_copies = c[kInlineCopies] + small_copies;
     s.parallel_copies = c[kParallelCopies];
     s.nontemporal_copies = c[kNontemporalCopies];
     s.tensor_contiguous = c[kTensorContiguous];

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include <tilecopy/small_copy.hpp>
+
 namespace tilecopy::detail {
 
 // The line this thread used last, and whose Counters it belongs to (counters.cpp). __thread, so
@@ -90,16 +92,6 @@ private:
         return local_slow();
     }
     Line& local() noexcept { return owns_first_line() ? first_line_ : other_line(); }
-    // The x86-64 TLS ABI keeps the thread pointer at %fs:0; 0 (unknown) elsewhere.
-    static std::uintptr_t thread_pointer() noexcept {
-#if defined(__x86_64__) && defined(__linux__)
-        std::uintptr_t tp;
-        __asm__("mov %%fs:0, %0" : "=r"(tp));
-        return tp;
-#else
-        return 0;
-#endif
-    }
     Line& local_slow() noexcept;
     // add_copy for every thread but the first line's, out of line.
     void add_copy_elsewhere(Counter path, std::uint64_t bytes, bool nt) noexcept;

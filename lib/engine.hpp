@@ -65,10 +65,13 @@ public:
     // false (nothing done) for any other. CopyEngine::copy's whole path for small copies.
     bool copy_small(void* dst, const void* src, std::size_t bytes) noexcept {
         if (bytes >= string_copy_below_) return false;
-        kernels::string_copy(dst, src, bytes);
+        string_copy(dst, src, bytes);
         counters.add_copy(kInlineCopies, bytes, false);
         return true;
     }
+
+    // Below this, copy_small() takes a copy (CopyEngine::copy runs such copies in the caller).
+    std::size_t small_copy_below() const noexcept { return string_copy_below_; }
 
     void warm_up() { scheduler_.warm_up(); }
     // The foreground copies running on the arenas (tests hold a Scope to stand for one).
@@ -176,7 +179,7 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
             if (conversion == Conversion::None && dst_bytes < string_copy_below_) { // and so !nt
                 // Called directly, so that it is inlined here: no kernel page to enter.
                 for (std::size_t r = 0; r < count; ++r)
-                    if (regions[r].count) kernels::string_copy(regions[r].dst, regions[r].src, regions[r].count);
+                    if (regions[r].count) string_copy(regions[r].dst, regions[r].src, regions[r].count);
             } else {
                 copy_here(regions, count,
                           conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)

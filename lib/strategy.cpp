@@ -182,14 +182,16 @@ Strategy resolve_strategy(const Options& o, const Environment& env, const Profil
         s.idle_inline_threshold.source += ", raised to the inline threshold";
     }
 
-    // Non-temporal stores: the reported last-level cache, trusted only within the band where
-    // every measured host crossed over (README, "Tuning"): hosts of one kind report 8-508 MiB.
+    // Non-temporal stores: from half the reported last-level cache on (a copy of N bytes keeps
+    // 2N there, its source and its destination), trusted only within the band where every
+    // measured host crossed over (README, "Tuning"): hosts of one kind report 8-508 MiB.
     std::size_t nt = kNtUnknownLlc;
     std::string nt_reason = "no last-level cache reported: assumed 32 MiB";
     if (facts.llc_bytes) {
-        nt = std::clamp(facts.llc_bytes, kNtFloor, kNtCeiling);
-        nt_reason = "last-level cache " + size_text(facts.llc_bytes) +
-                    (nt == facts.llc_bytes ? std::string(" (within 16-64 MiB)") : " clamped to 16-64 MiB");
+        const std::size_t half = facts.llc_bytes / 2;
+        nt = std::clamp(half, kNtFloor, kNtCeiling);
+        nt_reason = "half the last-level cache " + size_text(facts.llc_bytes) +
+                    (nt == half ? std::string(" (within 16-64 MiB)") : " clamped to 16-64 MiB");
     }
     s.nontemporal_threshold = pick(o.nontemporal_threshold, "nontemporal_threshold", env.nt_threshold,
                                    "TILECOPY_NT_THRESHOLD", "nt_threshold", true, p ? p->nt_threshold : none, p, nt,
@@ -272,6 +274,10 @@ std::vector<std::string> describe_strategy(const Strategy& s) {
                     origin_text(s.idle_inline_threshold) + ")");
     lines.push_back("string copy (rep movsb) for inline copies below: " + size_text(s.string_copy_threshold.value) +
                     " (" + origin_text(s.string_copy_threshold) + ")");
+    lines.push_back("copies in the caller (CopyEngine::copy inline, first copying thread) below: " +
+                    size_text(std::min({s.string_copy_threshold.value, s.inline_threshold.value,
+                                        s.nontemporal_threshold.value})) +
+                    " (the least of the string copy, inline and non-temporal thresholds)");
     lines.push_back("helpers linger: " + std::to_string(s.linger_us.value) + " us after their last block (" +
                     origin_text(s.linger_us) + ")");
     lines.push_back((s.nontemporal_threshold.value == kNever

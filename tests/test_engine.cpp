@@ -2,6 +2,7 @@
 // regular and non-temporal stores, tiles and blocks crossed, canaries, bad input, threads.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <limits>
@@ -342,4 +343,25 @@ TEST_CASE("inline copies by the string copy are exact at every size and alignmen
             for (std::size_t off : {0, 1, 33}) check_copy(engine, bytes, off, (off * 7) % 64, std::uint32_t(bytes + off));
         CHECK(engine.stats().inline_copies == 12);
     }
+}
+
+TEST_CASE("small copies count once whichever thread makes them, and a rejected one counts nothing") {
+    CopyEngine engine; // the first thread to copy runs its small copies in the caller
+    const std::size_t below = engine.options().string_copy_threshold;
+    REQUIRE(below > 200);
+    for (int i = 0; i < 3; ++i) check_copy(engine, 100, 1, 2, std::uint32_t(i));
+    std::thread other([&engine] {
+        for (int i = 0; i < 2; ++i) check_copy(engine, 200, 3, 0, std::uint32_t(10 + i)); // through the library
+    });
+    other.join();
+    check_copy(engine, 50, 0, 0, 20);
+    std::vector<unsigned char> buf(300, 7);
+    CHECK_THROWS_AS(engine.copy(buf.data() + 10, buf.data(), 100), Error);
+    CHECK_THROWS_AS(engine.copy(nullptr, buf.data(), 100), Error);
+    CHECK(std::all_of(buf.begin(), buf.end(), [](unsigned char c) { return c == 7; }));
+    const Stats s = engine.stats();
+    CHECK(s.copies == 6);
+    CHECK(s.inline_copies == 6);
+    CHECK(s.parallel_copies == 0);
+    CHECK(s.bytes == 3 * 100 + 2 * 200 + 50);
 }

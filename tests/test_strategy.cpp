@@ -82,16 +82,17 @@ void write_file(const std::string& path, const std::string& text) {
 
 } // namespace
 
-TEST_CASE("without options, environment or profile, the non-temporal threshold is the reported LLC bounded to 16-64 MiB") {
+TEST_CASE("without options, environment or profile, the non-temporal threshold is half the reported LLC bounded to 16-64 MiB") {
     const Options o;
     const Environment env;
-    CHECK(resolve_strategy(o, env, nullptr, facts(32 * MiB)).nontemporal_threshold.value == 32 * MiB);
+    CHECK(resolve_strategy(o, env, nullptr, facts(32 * MiB)).nontemporal_threshold.value == 16 * MiB);
+    CHECK(resolve_strategy(o, env, nullptr, facts(96 * MiB)).nontemporal_threshold.value == 48 * MiB);
     CHECK(resolve_strategy(o, env, nullptr, facts(508 * MiB)).nontemporal_threshold.value == 64 * MiB);
     CHECK(resolve_strategy(o, env, nullptr, facts(8 * MiB)).nontemporal_threshold.value == 16 * MiB);
     CHECK(resolve_strategy(o, env, nullptr, facts(0)).nontemporal_threshold.value == 32 * MiB);
     const Strategy s = resolve_strategy(o, env, nullptr, facts(508 * MiB, 1 * MiB, 2));
     CHECK(s.nontemporal_threshold.origin == Origin::Fallback);
-    CHECK(origin_text(s.nontemporal_threshold) == "fallback: last-level cache 508 MiB clamped to 16-64 MiB");
+    CHECK(origin_text(s.nontemporal_threshold) == "fallback: half the last-level cache 508 MiB clamped to 16-64 MiB");
     CHECK(s.block_bytes.value == 256 * KiB);
     CHECK(resolve_strategy(o, env, nullptr, facts(32 * MiB, 64 * MiB)).block_bytes.value == 1 * MiB); // L2 misreported
     CHECK(s.inline_threshold.value == 256 * KiB);
@@ -455,6 +456,8 @@ TEST_CASE("every threshold has its own variable and origin: async lanes, the ten
     CHECK(has("async copies on the caller up to: 0 B (environment $TILECOPY_ASYNC_INLINE_BYTES)"));
     CHECK(has("async small lane below: 1 MiB (environment $TILECOPY_ASYNC_SMALL_BYTES)"));
     CHECK(has("tensor runs to copy_ below: 8 KiB (option Options::min_run_bytes)"));
+    // A forced kernel copies everything, so nothing runs in the caller with the string copy.
+    CHECK(has("copies in the caller (CopyEngine::copy inline, first copying thread) below: 1 B"));
 
     Environment bad;
     bad.min_run_bytes = "0";

@@ -16,6 +16,7 @@
 #include <tilecopy/memory.hpp>
 #include <tilecopy/options.hpp>
 #include <tilecopy/request.hpp>
+#include <tilecopy/small_copy.hpp>
 
 namespace at {
 class Tensor;
@@ -30,7 +31,6 @@ class Engine;
 class Topology;
 struct EngineAccess;
 } // namespace detail
-
 
 // Which way a tensor copy went (kept by the torch adapter, read back through stats()).
 enum class TensorPath : std::uint8_t {
@@ -67,7 +67,22 @@ public:
 
     // Copies `bytes` bytes. Zero bytes is a no-op (null pointers allowed then). A null pointer
     // with bytes > 0, or overlapping ranges, throws tilecopy::Error with nothing written.
-    void copy(void* dst, const void* src, std::size_t bytes);
+    // Inline: a valid copy below the strategy's string-copy threshold (capped by the inline and
+    // non-temporal ones) runs here, in the caller, from the thread that counts in the engine
+    // object (docs/tuning.md, "Small copies after idleness"); every other goes to the library.
+    void copy(void* dst, const void* src, std::size_t bytes) {
+        const auto d = reinterpret_cast<std::uintptr_t>(dst);
+        const auto s = reinterpret_cast<std::uintptr_t>(src);
+        if (__builtin_expect(bytes < small_.below, 1) && bytes != 0 && d != 0 && s != 0 && d <= ~bytes && s <= ~bytes &&
+            (d + bytes <= s || s + bytes <= d) &&
+            __builtin_expect(small_.owner.load(std::memory_order_relaxed) == detail::thread_pointer(), 1)) {
+            detail::string_copy(dst, src, bytes);
+            small_.copies.store(small_.copies.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            small_.bytes.store(small_.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+            return;
+        }
+        copy_outside(dst, src, bytes);
+    }
 
     // Copies every region (count in bytes, or in elements with a conversion) as one schedule.
     // All regions are checked before anything is written.
@@ -184,6 +199,9 @@ public:
 
 private:
     friend struct detail::EngineAccess;
+    // copy() past its path in the caller: in the library.
+    void copy_outside(void* dst, const void* src, std::size_t bytes);
+    alignas(64) detail::SmallCopyLine small_; // first, with impl_: one line
     std::unique_ptr<detail::Engine> impl_;
 };
 

@@ -83,10 +83,12 @@ struct Options {
     // Inline copies of fewer bytes use the CPU's string copy (`rep movsb` on x86-64) rather than
     // the vector kernel: it touches no kernel page and writes whole lines without reading them,
     // which wins after idleness, when caches and TLBs are cold. 0: default (the profile, else
-    // 32 KiB; 1 when a kernel is forced, so that every copy goes through it); 1: never.
+    // 32 KiB; 1 when a kernel is forced, so that every copy goes through it); 1: never. Below
+    // the least of this, inline_threshold and nontemporal_threshold, CopyEngine::copy runs in
+    // the caller without entering the library (<tilecopy/copy_engine.hpp>).
     std::size_t string_copy_threshold = 0;
     // Copies of at least this many bytes use non-temporal stores. 0: default (the profile, else
-    // the reported LLC size bounded to 16-64 MiB); SIZE_MAX: never.
+    // half the reported LLC size, bounded to 16-64 MiB); SIZE_MAX: never.
     std::size_t nontemporal_threshold = 0;
     // Asynchronous copies of at most this many bytes run at once on the submitting thread.
     // 0: default (16 KiB).

@@ -13,16 +13,6 @@ using CopyFn = void (*)(void* dst, const void* src, std::size_t bytes) noexcept;
 // round to nearest even, NaN stays NaN (see the scalar reference in scalar.cpp).
 using ConvertFn = void (*)(void* dst, const void* src, std::size_t count) noexcept;
 
-// The CPU's string copy (`rep movsb` on x86-64): inline at the caller, so a small copy enters no
-// kernel page (strategy.hpp, string_copy_threshold, has the measurement).
-inline void string_copy(void* dst, const void* src, std::size_t bytes) noexcept {
-#if defined(__x86_64__)
-    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(bytes) : : "memory");
-#else
-    __builtin_memcpy(dst, src, bytes);
-#endif
-}
-
 // What a kernel needs from the CPU, as bits of KernelSet::required: every instruction set its
 // file was compiled with (its -m flags and all they imply, read from the compiler's own
 // macros in kernel_common.hpp, so the mask cannot drift from lib/kernels/meson.build), and the
