@@ -1,6 +1,7 @@
 // Test helpers: destinations with canary bytes on both sides, deterministic fill patterns.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -30,7 +31,7 @@ public:
         auto base = reinterpret_cast<std::uintptr_t>(storage_.data()) + kCanaryBytes;
         base = (base + 4095) & ~std::uintptr_t(4095);
         data_ = reinterpret_cast<unsigned char*>(base) + misalign;
-        std::memset(data_, 0, size_);
+        std::fill(storage_.begin() + (data_ - storage_.data()), storage_.begin() + (data_ - storage_.data()) + size_, 0);
     }
     unsigned char* data() noexcept { return data_; }
     const unsigned char* data() const noexcept { return data_; }

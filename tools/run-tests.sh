@@ -186,6 +186,7 @@ lane_thread_and_fuzz() {
     echo "tilecopy test fuzzers: not run (build-asan was not built)"; count 0 2
     return 1
   fi
+  stage_begin # the fuzzers' own time, not the wait for build-asan
   mkdir -p build-asan/fuzz-artifacts
   for f in $(fuzzers); do start_bg "fuzz_$f" fuzz "$f"; done
   for f in $(fuzzers); do finish_bg_test "fuzz_$f" || status=1; done
