@@ -19,6 +19,7 @@
 #include <tilecopy/error.hpp>
 
 #include "config.hpp"
+#include "topology_source.hpp"
 
 #if defined(TILECOPY_HAVE_HWLOC)
 #include <hwloc.h>
@@ -28,11 +29,6 @@ namespace tilecopy::detail {
 namespace {
 
 #if defined(TILECOPY_HAVE_HWLOC)
-
-std::string env_or_empty(const char* name) {
-    const char* value = std::getenv(name);
-    return value ? std::string(value) : std::string();
-}
 
 // Owns an hwloc bitmap; the topology's own bitmaps are borrowed as hwloc_const_bitmap_t.
 struct Bitmap {
@@ -56,9 +52,10 @@ public:
     explicit HwlocTopology(const Options& options) {
         if (hwloc_topology_init(&topology_) != 0) throw Error("tilecopy: hwloc cannot initialise a topology");
         try {
-            configure(options);
-            if (hwloc_topology_load(topology_) != 0) throw Error("tilecopy: hwloc cannot load the topology (" + source_ + ")");
-            settle_this_system();
+            TopologySource from = point_topology_at_source(topology_, options);
+            if (hwloc_topology_load(topology_) != 0) throw Error("tilecopy: hwloc cannot load the topology (" + from.label + ")");
+            this_system_ = is_this_system(topology_, from);
+            source_ = std::move(from.label);
             read_allowed();
             read_nodes();
             read_caches();
@@ -189,70 +186,6 @@ public:
     }
 
 private:
-    // A topology named through Options is loaded as described, whatever the environment says:
-    // hwloc's set_synthetic/set_xml already take precedence over $HWLOC_SYNTHETIC and
-    // $HWLOC_XMLFILE, and this_system_ stays false even where $HWLOC_THISSYSTEM=1 makes hwloc
-    // call it this machine (hwloc then binds for real and, with
-    // $HWLOC_THISSYSTEM_ALLOWED_RESOURCES, trims its CPUs to this machine's).
-    void configure(const Options& options) {
-        if (!options.topology_synthetic.empty()) {
-            if (hwloc_topology_set_synthetic(topology_, options.topology_synthetic.c_str()) != 0)
-                throw Error("tilecopy: invalid hwloc synthetic topology description '" + options.topology_synthetic + "'");
-            source_ = "hwloc synthetic '" + options.topology_synthetic + "'";
-            described_ = true;
-        } else if (!options.topology_xml.empty()) {
-            if (hwloc_topology_set_xml(topology_, options.topology_xml.c_str()) != 0)
-                throw Error("tilecopy: cannot read hwloc XML topology file '" + options.topology_xml + "'");
-            source_ = "hwloc XML file " + options.topology_xml;
-            described_ = true;
-        } else {
-            configure_from_environment();
-        }
-    }
-
-    // What hwloc would take from the environment, set here so that source() names it: unless
-    // $HWLOC_COMPONENTS, $HWLOC_FSROOT or $HWLOC_CPUID_PATH is set (left to hwloc), the
-    // description of $HWLOC_SYNTHETIC, else the file of $HWLOC_XMLFILE; one that hwloc cannot
-    // take is passed over, as hwloc does. Whether the result is this machine is hwloc's answer
-    // (hwloc_topology_is_thissystem, $HWLOC_THISSYSTEM included).
-    void configure_from_environment() {
-        source_ = "this machine (hwloc " HWLOC_VERSION ")";
-        for (const char* name : {"HWLOC_COMPONENTS", "HWLOC_FSROOT", "HWLOC_CPUID_PATH"})
-            if (std::getenv(name)) {
-                source_ = "this machine (hwloc " HWLOC_VERSION ", as $" + std::string(name) + " directs)";
-                return;
-            }
-        const std::string synthetic = env_or_empty("HWLOC_SYNTHETIC");
-        if (!synthetic.empty()) {
-            if (hwloc_topology_set_synthetic(topology_, synthetic.c_str()) == 0) {
-                source_ = "hwloc synthetic '" + synthetic + "' from $HWLOC_SYNTHETIC";
-                from_environment_ = true;
-                return;
-            }
-            passed_over_ = "; invalid $HWLOC_SYNTHETIC '" + synthetic + "' passed over";
-        }
-        const std::string xml = env_or_empty("HWLOC_XMLFILE");
-        if (!xml.empty()) {
-            if (hwloc_topology_set_xml(topology_, xml.c_str()) == 0) {
-                source_ = "hwloc XML file " + xml + " from $HWLOC_XMLFILE";
-                from_environment_ = true;
-                return;
-            }
-            passed_over_ += "; unreadable $HWLOC_XMLFILE " + xml + " passed over";
-        }
-    }
-
-    // After the load: whether page locations, memory and thread binding are this machine's.
-    void settle_this_system() {
-        this_system_ = !described_ && hwloc_topology_is_thissystem(topology_) != 0;
-        if (described_) return;
-        if (from_environment_ && this_system_)
-            source_ += ", taken as this machine ($HWLOC_THISSYSTEM)";
-        else if (!from_environment_ && !this_system_)
-            source_.insert(0, "not ");
-        source_ += passed_over_;
-    }
-
     // The CPUs this process may use: hwloc's allowed set (a cgroup cpuset; hwloc already
     // leaves the others out) within the process's CPU binding (sched_setaffinity, taskset,
     // numactl), when the topology is this machine's. A synthetic or XML topology has only
@@ -378,11 +311,8 @@ private:
     std::vector<std::unique_ptr<Bitmap>> node_nodesets_; // the nodes' memory (bind_area), parallel to nodes_
     Bitmap allowed_;                                    // every CPU this process may use
     std::vector<std::pair<unsigned, int>> os_index_to_node_; // node OS index -> index in nodes_
-    bool described_ = false;        // named through Options
-    bool from_environment_ = false; // $HWLOC_SYNTHETIC or $HWLOC_XMLFILE
     bool this_system_ = false; // page locations come from the kernel (else they are unknown)
     std::string source_;
-    std::string passed_over_; // environment variables hwloc could not take
     std::size_t l2_bytes_ = 0;
     std::size_t llc_bytes_ = 0;
     std::size_t page_bytes_ = 4096;
