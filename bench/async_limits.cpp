@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
         std::string label;
         AsyncOptions limits;
         Figure *alone = nullptr, *beside = nullptr, *delay = nullptr, *returned = nullptr, *stopped = nullptr,
-               *done = nullptr, *finished = nullptr, *blocks = nullptr;
+               *done = nullptr, *finished = nullptr, *blocks = nullptr, *waited = nullptr, *waited_blocks = nullptr;
     };
     std::vector<Timed> timed(2);
     timed[0].label = "threads=1", timed[0].limits = one;
@@ -261,8 +261,15 @@ int main(int argc, char** argv) {
         x.done = &t.add(g, "done() turns true", "us");
         x.finished = &t.add(g, "finished, by the handle's clock", "us");
         x.blocks = &t.add(g, "blocks copied after the call", "x");
+        // The same cancel with the caller blocked in wait() rather than watching, as a trainer
+        // that cancels and waits does: the copy's threads have both cores to end their blocks.
+        // Its finish includes letting go of the batch's tensors (no target: the copy stopped
+        // before).
+        x.waited = &t.add(g, "cancel(), wait(): finished, by the handle's clock", "us");
+        x.waited_blocks = &t.add(g, "cancel(), wait(): blocks copied after the call", "x");
         // One block a thread: those claimed when the cancel came (threads=1: one; else all).
-        x.blocks->at_most = static_cast<double>(x.limits.threads ? x.limits.threads : info.engine_threads);
+        x.blocks->at_most = x.waited_blocks->at_most =
+            static_cast<double>(x.limits.threads ? x.limits.threads : info.engine_threads);
     }
 
     auto beside = [&](const Step& step, int steps, const AsyncOptions& limits, double min_s, double max_s, Figure& slow) {
@@ -336,6 +343,15 @@ int main(int argc, char** argv) {
             x.done->rounds.push_back(per_us(done));
             x.finished->rounds.push_back(per_us(finished));
             x.blocks->rounds.push_back(blocks.empty() ? kNaN : median(blocks));
+            std::vector<double> waited, waited_blocks;
+            for (int c = 0; c < a.cancels; ++c) {
+                const CancelTiming ct = time_cancel(staging(x.limits), a.cancel_after_ms / 1e3, CancelWait::Block);
+                if (std::isnan(ct.finished_s)) continue;
+                waited.push_back(ct.finished_s);
+                waited_blocks.push_back(ct.bytes_after / static_cast<double>(info.block_bytes));
+            }
+            x.waited->rounds.push_back(per_us(waited));
+            x.waited_blocks->rounds.push_back(waited_blocks.empty() ? kNaN : median(waited_blocks));
         }
     }
     // A limit above what the staging reaches with none beside the same loop cannot be met here.

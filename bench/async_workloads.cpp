@@ -196,7 +196,7 @@ Probes time_probes(tilecopy::CopyEngine& engine, std::size_t bytes, int count, d
     return p;
 }
 
-CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, double after_s) {
+CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, double after_s, CancelWait how) {
     tilecopy::CopyHandle h = start();
     sleep_s(after_s);
     if (h.done()) {
@@ -211,6 +211,13 @@ CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, dou
     h.cancel();
     CancelTiming out;
     out.returned_s = seconds_since(t0);
+    if (how == CancelWait::Block) {
+        if (settle(h)) return {kNaN, kNaN, kNaN, kNaN, kNaN}; // its last block ran before the cancel was seen
+        out.stopped_s = out.done_s = kNaN;
+        out.finished_s = h.seconds() - at_call;
+        out.bytes_after = static_cast<double>(h.bytes_copied() - before);
+        return out;
+    }
     // Watch the progress count until the copy is done, yielding between looks so that the
     // copy's threads keep the cores: when it last moved is when the copy stopped (as this
     // thread saw it: a look may come a time slice late, and then sees done() as well).

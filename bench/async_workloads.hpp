@@ -91,6 +91,12 @@ struct CancelTiming {
     // the call): its last block had ended by then, whenever this thread got to look.
     double finished_s = 0;
 };
-CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, double after_s);
+// How the cancelling thread waits for the copy to end: watching bytes_copied() (yielding between
+// looks; when the count last moved is measured, but the watcher holds a core the copy's threads
+// may need to end their blocks), or blocked in wait(), as a caller that cancels and waits does
+// (stopped_s and done_s are then NaN: nobody looks; finished_s says when the copy ended).
+enum class CancelWait { Watch, Block };
+CancelTiming time_cancel(const std::function<tilecopy::CopyHandle()>& start, double after_s,
+                         CancelWait how = CancelWait::Watch);
 
 } // namespace bench::async
