@@ -37,7 +37,10 @@ namespace tilecopy::detail {
 // 64 MiB-1 GiB: 0.55-0.71x against 0.38-0.62x, 11 of 12 interleaved pairs). Prefetching the next
 // step while the CRC runs did not help on either CPU. docs/benchmarks.md, "Checksums".
 constexpr std::size_t kCrcChunkBytes = std::size_t(8) << 10;
-constexpr std::size_t kCrcStreamChunkBytes = std::size_t(16) << 10;
+constexpr std::size_t kCrcStreamChunkBytes = std::size_t(4) << 10;
+// Steps of a streamed conversion (in bytes of the wider side), staged through an L1 buffer of
+// this size. docs/benchmarks.md, "Checksums".
+constexpr std::size_t kCrcStageBytes = std::size_t(2) << 10;
 
 enum class StreamOrder : std::uint8_t {
     CopyFirst, // non-temporal copy of the step, then its CRC from the source (still in cache)
@@ -49,14 +52,18 @@ StreamOrder stream_order_for(CrcBackend backend, Checksum kind) noexcept;
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
 // destination's bytes, step by step: from the source for a byte copy (the same bytes; before
 // the step is copied with regular stores, in `order` with non-temporal ones), from the
-// destination, just written, after a conversion. The engine gives a conversion its
-// regular-store kernel whatever the size: converting into a scratch buffer, taking its CRC there
-// and streaming it out ran at 0.56-0.64x the plain conversion of 128 MiB, against 0.74-0.84x for
-// regular stores and a CRC of the destination while it is in L1.
+// destination, just written, after a conversion with regular stores. A conversion with
+// non-temporal stores (fn one of the `_nt` conversion kernels) is staged: each step converted
+// with the regular kernel into an L1 buffer, its CRC taken there, the buffer streamed out with
+// non-temporal stores, and the next step's source lines prefetched before each step.
 // With fn null the CRC is of the source's bytes.
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend,
                             StreamOrder order) noexcept;
+
+// The regular-store kernel of a non-temporal conversion kernel of `k` (fenced or not); null for
+// any other function.
+kernels::CopyFn regular_conversion(const kernels::KernelSet& k, kernels::CopyFn fn) noexcept;
 
 class PlanChecksums {
 public:
