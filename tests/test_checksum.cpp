@@ -342,9 +342,9 @@ TEST_CASE("a batch gives one checksum per region, empty regions included, with c
 }
 
 TEST_CASE("a converting batch checksums the destination's bytes after conversion, every kernel and store kind") {
-    // A checksummed conversion gets the regular-store kernel at every size (checksum_copy.hpp):
-    // the bytes that reach the destination and the bytes checksummed must still be the plain
-    // conversion's.
+    // A checksummed conversion with non-temporal stores is staged through L1 (checksum_copy.hpp),
+    // one with regular stores sums the destination: the bytes that reach the destination and the
+    // bytes checksummed must still be the plain conversion's.
     const Conversion conversions[] = {Conversion::F32ToBF16, Conversion::BF16ToF32, Conversion::F32ToF16,
                                       Conversion::F16ToF32};
     for (const std::string& kernel : runnable_kernels()) {
