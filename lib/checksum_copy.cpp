@@ -18,8 +18,8 @@ void store_fence() noexcept {
 #endif
 }
 
-// Asks for the lines of [p, p + bytes) without waiting for them (prefetchnta: into L1, and not
-// kept in the outer caches after use). Only addresses inside the range are touched.
+// Asks for the lines of [p, p + bytes) without waiting for them (prefetchnta: a hint to keep
+// them out of the outer caches). Only addresses inside the range are named.
 void prefetch_source(const char* p, std::size_t bytes) noexcept {
     for (std::size_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 0);
 }
@@ -52,8 +52,8 @@ std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn f
     const std::size_t step = (stream ? kCrcStreamChunkBytes : convert ? kCrcStageBytes : kCrcChunkBytes) / std::max(des, ses);
     auto* d = static_cast<char*>(dst);
     const auto* s = static_cast<const char*>(src);
-    // Streamed steps end on the destination's lines: a first step up to the first line boundary
-    // (where the elements reach one), so that no later step starts or ends inside a line.
+    // Streamed steps start on the destination's lines: a first step up to the first line boundary
+    // (where the elements reach one); the steps are whole lines, so only the last ends inside one.
     const std::size_t head = (64 - reinterpret_cast<std::uintptr_t>(d) % 64) % 64;
     std::size_t n = std::min(step, count);
     if ((stream || convert) && head % des == 0 && head / des > 0 && head / des < n) n = head / des;
