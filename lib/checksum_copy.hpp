@@ -34,10 +34,21 @@ namespace tilecopy::detail {
 // at 256 MiB-1 GiB: 0.67-0.76x against 0.62-0.70x, 6 of 6 pairs). Where the CRC is several
 // times slower (CRC-32 without AVX-512, the portable tables), summing first overlaps the CRC's
 // computation with its own loads from DRAM and the copy then reads L1 (EPYC VM, CRC-32 at
-// 64 MiB-1 GiB: 0.55-0.71x against 0.38-0.62x, 11 of 12 interleaved pairs). Prefetching the next
-// step while the CRC runs did not help on either CPU. docs/benchmarks.md, "Checksums".
+// 64 MiB-1 GiB: 0.55-0.71x against 0.38-0.62x, 11 of 12 interleaved pairs). Streamed steps are
+// of 4 KiB: a step's CRC then lasts about one DRAM latency, so the lines the hardware prefetcher
+// asked for during the step's copy can arrive while it runs (EPYC VM, 64 MiB-1 GiB, medians of 8
+// benchmark runs, 4 KiB against 16 KiB: 0.80-0.82x against 0.73-0.80x the plain copy for
+// CRC32C, 0.74-0.79x against 0.69-0.70x for CRC-32).
+// Software prefetch of the next step while the CRC runs did not help byte copies on either CPU
+// (prefetches overlap a CRC with loads, but little with a step's non-temporal stores).
+// docs/benchmarks.md, "Checksums".
 constexpr std::size_t kCrcChunkBytes = std::size_t(8) << 10;
-constexpr std::size_t kCrcStreamChunkBytes = std::size_t(16) << 10;
+constexpr std::size_t kCrcStreamChunkBytes = std::size_t(4) << 10;
+// Steps of a streamed conversion (in bytes of the wider side), staged through an L1 buffer of
+// this size: with the next step's source prefetched, float32 -> bfloat16 of 1 GiB ran at
+// 0.79-0.98x the plain conversion (CRC32C; 0.74-0.89x CRC-32) against 0.70-0.80x (0.61-0.68x)
+// with regular stores, and at 0.77-0.82x (0.67-0.85x) staged without the prefetch (EPYC VM).
+constexpr std::size_t kCrcStageBytes = std::size_t(2) << 10;
 
 enum class StreamOrder : std::uint8_t {
     CopyFirst, // non-temporal copy of the step, then its CRC from the source (still in cache)
@@ -49,14 +60,18 @@ StreamOrder stream_order_for(CrcBackend backend, Checksum kind) noexcept;
 // Copies `count` elements with `fn` (null: nothing is copied) and returns the CRC of the
 // destination's bytes, step by step: from the source for a byte copy (the same bytes; before
 // the step is copied with regular stores, in `order` with non-temporal ones), from the
-// destination, just written, after a conversion. The engine gives a conversion its
-// regular-store kernel whatever the size: converting into a scratch buffer, taking its CRC there
-// and streaming it out ran at 0.56-0.64x the plain conversion of 128 MiB, against 0.74-0.84x for
-// regular stores and a CRC of the destination while it is in L1.
+// destination, just written, after a conversion with regular stores. A conversion with
+// non-temporal stores (fn one of the `_nt` conversion kernels) is staged: each step converted
+// with the regular kernel into an L1 buffer, its CRC taken there, the buffer streamed out with
+// non-temporal stores, and the next step's source lines prefetched before each step.
 // With fn null the CRC is of the source's bytes.
 std::uint32_t copy_with_crc(const kernels::KernelSet& kernels, kernels::CopyFn fn, Conversion conversion, void* dst,
                             const void* src, std::size_t count, Checksum kind, CrcBackend backend,
                             StreamOrder order) noexcept;
+
+// The regular-store kernel of a non-temporal conversion kernel of `k` (fenced or not); null for
+// any other function.
+kernels::CopyFn regular_conversion(const kernels::KernelSet& k, kernels::CopyFn fn) noexcept;
 
 class PlanChecksums {
 public:

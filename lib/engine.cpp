@@ -100,8 +100,8 @@ void Engine::run_planned(const Region* regions, std::size_t count, Conversion co
     std::size_t dst_bytes = 0;
     for (std::size_t r = 0; r < count; ++r) dst_bytes += regions[r].count * des;
     const bool counted = !sums || sums->copies(); // a checksum alone is no copy
-    // A checksummed conversion writes with regular stores and sums the destination in L1 (checksum_copy.hpp).
-    const bool nt = nontemporal_for(strategy_, dst_bytes) && !(sums && conversion != Conversion::None);
+    // A checksummed conversion with non-temporal stores is staged through L1 (checksum_copy.hpp).
+    const bool nt = nontemporal_for(strategy_, dst_bytes);
     const kernels::CopyFn fn = pick_kernel(*kernel_, conversion, nt);
 
     // A checksummed small copy, or any copy in a forked child: on the caller's thread.
