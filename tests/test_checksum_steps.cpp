@@ -46,7 +46,10 @@ TEST_CASE("both step orders of a streamed copy, and the regular-store steps, cop
             for (detail::StreamOrder order : {detail::StreamOrder::CopyFirst, detail::StreamOrder::CrcFirst}) {
                 for (bool nt : {false, true}) {
                     // (source offset, destination offset): a line apart, and off both.
-                    for (const auto& [src_off, dst_off] : {std::pair<std::size_t, std::size_t>{0, 0}, {5, 40}}) {
+                    for (const auto& offsets : {std::pair<std::size_t, std::size_t>{0, 0}, {5, 40}}) {
+                        // Plain variables, not a structured binding: clang 14's lambdas (CAPTURE)
+                        // cannot capture one.
+                        const std::size_t src_off = offsets.first, dst_off = offsets.second;
                         for (std::size_t len : lengths) {
                             GuardedBuffer dst(len, dst_off);
                             const Checksum kind = (len + src_off) % 2 ? Checksum::crc32c : Checksum::crc32;
