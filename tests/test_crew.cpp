@@ -149,3 +149,61 @@ TEST_CASE("the job's thread waits out a helper's block on its own CPU, and a cla
     CHECK(ctx.recorded == cpu);
 }
 #endif
+
+TEST_CASE("a helper leaves the last blocks to the job's thread once that thread ran as many during its block") {
+    // Ten blocks. The helper takes the last one and holds it until the job's thread has run six
+    // (0-5): then four are left to claim, fewer than six, so the helper leaves them and closes
+    // the job to helpers. Without the rule it would claim block 8.
+    struct Ctx {
+        Job* job = nullptr;
+        std::thread::id helper;
+        std::atomic<bool> helper_in{false}, six_done{false}, helper_again{false};
+        int runs[10] = {};
+        int by_helper = 0;
+    } ctx;
+    auto block_fn = [](void* p, const Block& b) noexcept {
+        auto& c = *static_cast<Ctx*>(p);
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        const bool helper = std::this_thread::get_id() == c.helper;
+        if (helper && c.helper_in.exchange(true)) c.helper_again = true;
+        if (helper && b.first == 9)
+            while (!c.six_done.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+        if (!helper && b.first == 5) {
+            c.six_done = true; // blocks 0-5 claimed; wait for the helper's decision
+            while (!c.job->closed.load() && !c.helper_again.load() && std::chrono::steady_clock::now() < give_up)
+                std::this_thread::yield();
+        }
+        ++c.runs[b.first];
+        if (helper) ++c.by_helper;
+    };
+    std::vector<Block> blocks(10);
+    for (std::size_t i = 0; i < blocks.size(); ++i) blocks[i].first = i;
+    Job job;
+    job.blocks = blocks.data();
+    job.reset(blocks.size());
+    job.fn = block_fn;
+    job.ctx = &ctx;
+    ctx.job = &job;
+    std::thread helper([&] {
+        ctx.helper = std::this_thread::get_id(); // read by the job's thread after helper_in
+        job.work(/*from_back=*/true);
+    });
+    while (!ctx.helper_in.load()) std::this_thread::yield();
+    job.work(/*from_back=*/false);
+    helper.join();
+    job.wait(std::chrono::microseconds(0));
+    for (int n : ctx.runs) CHECK(n == 1);
+    CHECK(ctx.by_helper == 1);
+    CHECK(job.closed.load());
+
+    // A helper the job's thread does not outpace takes every block it finds.
+    Ctx alone;
+    Job second;
+    second.blocks = blocks.data();
+    second.reset(blocks.size());
+    second.fn = [](void* p, const Block& b) noexcept { ++static_cast<Ctx*>(p)->runs[b.first]; };
+    second.ctx = &alone;
+    second.work(/*from_back=*/true);
+    for (int n : alone.runs) CHECK(n == 1);
+    CHECK(!second.closed.load());
+}
