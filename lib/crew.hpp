@@ -72,16 +72,13 @@ struct Job {
     std::atomic<std::size_t> done{0};
     std::atomic<int> users{0}; // helpers holding a pointer to it
     std::atomic<int> helper_cpu{-1}; // the CPU of a helper's latest claim (-1: none, or unknown)
-    std::atomic<bool> closed{false}; // helpers left the blocks still unclaimed to the job's own thread
     bool fence = false;        // store-fence before publishing blocks run (Plan::fence_after)
 
     // Sets the blocks (at most 2^32 - 1: tiles bound them far below).
     void reset(std::size_t blocks_in_job) noexcept;
     // Runs blocks from one end until none is left to take (or the gate refuses; a stopped
     // gate's job has its unclaimed blocks dropped: counted done, never run). True when the
-    // gate was found stopped. A helper (from the back) also stops, and closes the job to
-    // helpers, once the job's own thread ran at least as many blocks during the helper's last
-    // one as are left: that thread finishes them before the helper would finish one more.
+    // gate was found stopped.
     bool work(bool from_back) noexcept;
     bool finished() const noexcept;
     bool exhausted() const noexcept;
