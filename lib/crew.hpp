@@ -71,6 +71,7 @@ struct Job {
     std::atomic<std::uint64_t> ends{0}; // next block from the front (low 32 bits), end of the back
     std::atomic<std::size_t> done{0};
     std::atomic<int> users{0}; // helpers holding a pointer to it
+    std::atomic<int> helper_cpu{-1}; // the CPU of a helper's latest claim (-1: none, or unknown)
     bool fence = false;        // store-fence before publishing blocks run (Plan::fence_after)
 
     // Sets the blocks (at most 2^32 - 1: tiles bound them far below).
@@ -81,6 +82,10 @@ struct Job {
     bool work(bool from_back) noexcept;
     bool finished() const noexcept;
     bool exhausted() const noexcept;
+    // The job's own thread, out of blocks: waits until every block has run. It spins while the
+    // helpers holding blocks run on other CPUs, and yields its CPU when the latest claim was
+    // made on this thread's CPU (that helper waits for it) or after `patience`.
+    void wait(std::chrono::microseconds patience) const noexcept;
 };
 
 // Where a crew's helpers run: while a helper works, its thread is bound to `cpus` of the
@@ -119,6 +124,8 @@ public:
     int running() const noexcept;
     // How many helper tasks may run at once.
     int helpers() const noexcept { return max_helpers_; }
+    // How long a helper waits for the next job after its last block.
+    std::chrono::microseconds linger() const noexcept;
     // How many helper tasks were handed to oneTBB, so far.
     std::uint64_t recruited() const noexcept;
     // How many helper threads were bound, and how many bindings failed, so far.

@@ -81,15 +81,6 @@ Scheduler::~Scheduler() {
 
 namespace {
 
-void wait_finished(const Job& job) noexcept {
-    for (unsigned spins = 0; !job.finished(); ++spins) {
-        if (spins < 4096)
-            cpu_relax();
-        else
-            std::this_thread::yield(); // a helper was preempted inside its block
-    }
-}
-
 // A gated job's own thread, after its first pass: while the gate holds back blocks nobody has
 // claimed, waits for it, calls the helpers back (those of listed jobs) and takes blocks again.
 void drain_gated(Job* jobs, Crew* const* crews, std::size_t n, bool listed, BlockGate& gate) noexcept {
@@ -130,7 +121,7 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
                 Crew* crews[] = {&crew};
                 drain_gated(&job, crews, 1, shared, *gate);
             }
-            wait_finished(job);
+            job.wait(crew.linger());
             if (shared) crew.retire(job);
             continue;
         }
@@ -160,7 +151,7 @@ void Scheduler::run_erased(const Plan& plan, BlockFn fn, void* ctx, BlockGate* g
             drain_gated(jobs.get(), crews.data(), n, helped, *gate);
         }
         for (std::size_t a = 0; a < n; ++a) {
-            wait_finished(jobs[a]);
+            jobs[a].wait(arenas_[a]->crew.linger());
             if (jobs[a].count && helped) arenas_[a]->crew.retire(jobs[a]);
         }
     }

@@ -11,6 +11,10 @@
 
 #include <tbb/task_arena.h>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "crew.hpp"
 
 using namespace tilecopy::detail;
@@ -94,3 +98,54 @@ TEST_CASE("a crew whose helpers oneTBB never starts runs jobs on the caller and 
     release = true;
     while (!left.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
+
+#if defined(__linux__)
+TEST_CASE("the job's thread waits out a helper's block on its own CPU, and a claim records the helper's CPU") {
+    // Both threads bound to one CPU: the helper's block can only finish while the waiting
+    // thread is off that CPU. With an hour's patience, the helper's finishing ends the wait.
+    cpu_set_t mine;
+    REQUIRE(sched_getaffinity(0, sizeof mine, &mine) == 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &mine)) ++cpu;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+
+    struct Ctx {
+        const Job* job = nullptr;
+        std::atomic<bool> claimed{false};
+        int recorded = -2, ran_on = -2;
+        int runs = 0;
+    } ctx;
+    auto block_fn = [](void* p, const Block&) noexcept {
+        auto& c = *static_cast<Ctx*>(p);
+        c.recorded = c.job->helper_cpu.load();
+        c.ran_on = sched_getcpu();
+        c.claimed = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2)); // the waiting thread gets here first
+        ++c.runs;
+    };
+    std::vector<Block> blocks(1);
+    Job job;
+    job.blocks = blocks.data();
+    job.reset(1);
+    job.fn = block_fn;
+    job.ctx = &ctx;
+    ctx.job = &job;
+    std::thread helper([&] {
+        cpu_set_t same;
+        CPU_ZERO(&same);
+        CPU_SET(cpu, &same);
+        sched_setaffinity(0, sizeof same, &same);
+        job.work(/*from_back=*/true);
+    });
+    while (!ctx.claimed.load()) std::this_thread::yield();
+    job.wait(std::chrono::hours(1));
+    helper.join();
+    REQUIRE(sched_setaffinity(0, sizeof mine, &mine) == 0);
+    CHECK(ctx.runs == 1);
+    CHECK(ctx.recorded == ctx.ran_on);
+    CHECK(ctx.recorded == cpu);
+}
+#endif
