@@ -114,6 +114,47 @@ TEST_CASE("every copy kernel matches memcpy for large odd sizes") {
     }
 }
 
+TEST_CASE("copies whose destination is 1-63 bytes past the source modulo 4 KiB are exact") {
+    // rep movsb runs slowly there, so such copies take the vector loop (kernels) or memcpy
+    // (the string copy of small copies): every kernel, and the string copy, at the distances
+    // on both sides of the window and inside it.
+    using tilecopy::detail::string_copy;
+    using tilecopy::detail::string_copy_slow;
+    constexpr std::size_t kPage = 4096;
+    const std::size_t distances[] = {0, 1, 3, 31, 32, 63, 64, 4095};
+    const std::size_t sizes[] = {300, 4096, 32767, 32768, 32768 + 63, 100001};
+    for (std::size_t dist : distances) {
+        const auto* a = reinterpret_cast<const unsigned char*>(std::uintptr_t(0x10000));
+        CHECK(string_copy_slow(a + kPage * 3 + dist, a) == (dist >= 1 && dist <= 63));
+    }
+    for (std::size_t n : sizes) {
+        const std::size_t span = (n + 2 * kPage) / kPage * kPage; // the source's pages and a gap
+        std::vector<unsigned char> region(span * 2 + 2 * kPage);
+        const auto base = (reinterpret_cast<std::uintptr_t>(region.data()) + kPage - 1) & ~std::uintptr_t(kPage - 1);
+        unsigned char* src = reinterpret_cast<unsigned char*>(base) + 100;
+        fill_pattern(src, n, std::uint32_t(n));
+        for (std::size_t dist : distances) {
+            unsigned char* dst = reinterpret_cast<unsigned char*>(base) + span + 100 + dist;
+            auto exact = [&] {
+                const bool ok = std::memcmp(dst, src, n) == 0 && all_canary(dst - 64, 64) && all_canary(dst + n, 64);
+                std::memset(dst - 64, kCanary, n + 128);
+                return ok;
+            };
+            std::memset(dst - 64, kCanary, n + 128);
+            INFO("size ", n, ", (dst - src) mod 4 KiB = ", dist);
+            for (const KernelSet* k : runnable_kernels()) {
+                for (const CopyVariant& v : kCopyVariants) {
+                    INFO(std::string(k->name), " ", std::string(v.name));
+                    (k->*v.fn)(dst, src, n);
+                    CHECK(exact());
+                }
+            }
+            string_copy(dst, src, n);
+            CHECK(exact());
+        }
+    }
+}
+
 // --- Dispatch ---------------------------------------------------------------------------------
 
 TEST_CASE("dispatch picks the best supported kernel and names the kernel it refuses") {

@@ -41,9 +41,21 @@ inline std::uintptr_t thread_pointer() noexcept {
 #endif
 }
 
-// The CPU's string copy (`rep movsb`; elsewhere memcpy).
+// Whether `rep movsb` would run slowly for this pair: with the destination 1-63 bytes past the
+// source modulo 4 KiB (measured on an AMD EPYC: 64 KiB at 1.6-1.8 GB/s against 33-40 GB/s at
+// other distances; glibc's memmove avoids rep movsb for the same window of distances).
+inline bool string_copy_slow(const void* dst, const void* src) noexcept {
+    const std::uintptr_t distance = (reinterpret_cast<std::uintptr_t>(dst) - reinterpret_cast<std::uintptr_t>(src)) & 4095;
+    return distance - 1 < 63;
+}
+
+// The CPU's string copy (`rep movsb`; elsewhere, or where it would run slowly, memcpy).
 inline void string_copy(void* dst, const void* src, std::size_t bytes) noexcept {
 #if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_expect(string_copy_slow(dst, src), 0)) {
+        std::memcpy(dst, src, bytes);
+        return;
+    }
     __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(bytes) : : "memory");
 #else
     std::memcpy(dst, src, bytes);

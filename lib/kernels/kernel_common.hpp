@@ -104,7 +104,9 @@ void copy_regular(void* dst, const void* src, std::size_t n) noexcept {
         V::small(d, s, n);
         return;
     }
-    if (n >= kRepMovsbBytes) {
+    // (Not for a destination 1-63 bytes past the source modulo 4 KiB, where rep movsb runs
+    // ~20x slower: string_copy_slow in <tilecopy/small_copy.hpp>; the vector loop below then.)
+    if (n >= kRepMovsbBytes && !::tilecopy::detail::string_copy_slow(d, s)) {
         // rep movsb streams whole lines only from an aligned destination (256 KiB copies to
         // dst+3 ran at 0.85x the aligned speed): the first line by vectors, then the rest
         // from the next line.

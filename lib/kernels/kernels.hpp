@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <tilecopy/small_copy.hpp> // string_copy_slow
+
 namespace tilecopy::kernels {
 
 // Copies `bytes` bytes; the ranges do not overlap.
