@@ -65,9 +65,16 @@ public:
     // false (nothing done) for any other. CopyEngine::copy's whole path for small copies.
     bool copy_small(void* dst, const void* src, std::size_t bytes) noexcept {
         if (bytes >= string_copy_below_) return false;
-        string_copy(dst, src, bytes);
+        small_copy(dst, src, bytes);
         counters.add_copy(kInlineCopies, bytes, false);
         return true;
+    }
+
+    // A copy below the string-copy threshold: the string copy, or the kernel at the distances
+    // where the string copy runs slowly (string_copy_slow, <tilecopy/small_copy.hpp>).
+    void small_copy(void* dst, const void* src, std::size_t bytes) noexcept {
+        if (__builtin_expect(string_copy_slow(dst, src), 0)) copy_fn_(dst, src, bytes);
+        else string_copy(dst, src, bytes);
     }
 
     // Below this, copy_small() takes a copy (CopyEngine::copy runs such copies in the caller).
@@ -179,7 +186,7 @@ inline void Engine::run(const Region* regions, std::size_t count, Conversion con
             if (conversion == Conversion::None && dst_bytes < string_copy_below_) { // and so !nt
                 // Called directly, so that it is inlined here: no kernel page to enter.
                 for (std::size_t r = 0; r < count; ++r)
-                    if (regions[r].count) string_copy(regions[r].dst, regions[r].src, regions[r].count);
+                    if (regions[r].count) small_copy(regions[r].dst, regions[r].src, regions[r].count);
             } else {
                 copy_here(regions, count,
                           conversion != Conversion::None ? pick_kernel(*kernel_, conversion, nt)

@@ -146,6 +146,37 @@ TEST_CASE("the non-temporal threshold set in Options decides the store kind of e
     CHECK(engine.stats().parallel_copies == 2);
 }
 
+TEST_CASE("copies whose destination is 1-63 bytes past the source modulo 4 KiB are exact on every path") {
+    // The caller's small path leaves them to the library, which copies them with the kernel
+    // (not rep movsb); every kernel forced, small and large sizes, raw copies and a batch.
+    constexpr std::size_t kPage = 4096, kSpan = 256 * 1024;
+    std::vector<unsigned char> region(2 * kSpan + 2 * kPage);
+    const auto base = (reinterpret_cast<std::uintptr_t>(region.data()) + kPage - 1) & ~std::uintptr_t(kPage - 1);
+    unsigned char* src = reinterpret_cast<unsigned char*>(base) + 64;
+    fill_pattern(src, kSpan - 2 * kPage, 7);
+    for (const char* kernel : {"", "scalar"}) {
+        Options o;
+        o.kernel = kernel;
+        CopyEngine engine(o);
+        for (std::size_t dist : {3, 40, 64}) {
+            unsigned char* dst = reinterpret_cast<unsigned char*>(base) + kSpan + 64 + dist;
+            for (std::size_t n : {std::size_t(100), std::size_t(4096), std::size_t(20000), std::size_t(150000)}) {
+                INFO("kernel '", kernel, "', (dst - src) mod 4 KiB = ", dist, ", size ", n);
+                std::memset(dst - 32, 0xA5, n + 64);
+                engine.copy(dst, src, n);
+                CHECK(std::memcmp(dst, src, n) == 0);
+                const std::vector<unsigned char> canary(32, 0xA5);
+                CHECK(std::memcmp(dst - 32, canary.data(), 32) == 0);
+                CHECK(std::memcmp(dst + n, canary.data(), 32) == 0);
+                std::memset(dst - 32, 0xA5, n + 64);
+                engine.copy_batch({Region{dst, src, n / 2}, Region{dst + n / 2, src + n / 2, n - n / 2}});
+                CHECK(std::memcmp(dst, src, n) == 0);
+                CHECK(std::memcmp(dst + n, canary.data(), 32) == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE("zero bytes is a no-op, even with null pointers") {
     CopyEngine engine;
     engine.copy(nullptr, nullptr, 0);

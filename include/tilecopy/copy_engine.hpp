@@ -69,12 +69,14 @@ public:
     // with bytes > 0, or overlapping ranges, throws tilecopy::Error with nothing written.
     // Inline: a valid copy below the strategy's string-copy threshold (capped by the inline and
     // non-temporal ones) runs here, in the caller, from the thread that counts in the engine
-    // object (docs/tuning.md, "Small copies after idleness"); every other goes to the library.
+    // object (docs/tuning.md, "Small copies after idleness"); every other goes to the library,
+    // as do those whose destination is 1-63 bytes past the source modulo 4 KiB (the kernel
+    // copies them: string_copy_slow).
     void copy(void* dst, const void* src, std::size_t bytes) {
         const auto d = reinterpret_cast<std::uintptr_t>(dst);
         const auto s = reinterpret_cast<std::uintptr_t>(src);
         if (__builtin_expect(bytes < small_.below, 1) && bytes != 0 && d != 0 && s != 0 && d <= ~bytes && s <= ~bytes &&
-            (d + bytes <= s || s + bytes <= d) &&
+            (d + bytes <= s || s + bytes <= d) && __builtin_expect(!detail::string_copy_slow(dst, src), 1) &&
             __builtin_expect(small_.owner.load(std::memory_order_relaxed) == detail::thread_pointer(), 1)) {
             detail::string_copy(dst, src, bytes);
             small_.copies.store(small_.copies.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
