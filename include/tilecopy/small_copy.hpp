@@ -47,7 +47,7 @@ inline std::uintptr_t thread_pointer() noexcept {
 
 // Whether `rep movsb` would run slowly for this pair: with the destination 1-63 bytes past the
 // source modulo 4 KiB (measured on an AMD EPYC: 64 KiB at 1.6-1.8 GB/s against 33-40 GB/s at
-// other distances; glibc's memmove avoids rep movsb for the same window of distances).
+// other distances).
 inline bool string_copy_slow(const void* dst, const void* src) noexcept {
     const std::uintptr_t distance = (reinterpret_cast<std::uintptr_t>(dst) - reinterpret_cast<std::uintptr_t>(src)) & 4095;
     return distance - 1 < 63;
