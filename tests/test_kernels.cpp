@@ -115,9 +115,9 @@ TEST_CASE("every copy kernel matches memcpy for large odd sizes") {
 }
 
 TEST_CASE("copies whose destination is 1-63 bytes past the source modulo 4 KiB are exact") {
-    // rep movsb runs slowly there, so such copies take the vector loop (kernels) or memcpy
-    // (the string copy of small copies): every kernel, and the string copy, at the distances
-    // on both sides of the window and inside it.
+    // rep movsb runs slowly there, so the kernels' regular copies take their vector loop (the
+    // engine sends small copies there to the kernel, test_engine): every kernel, and the string
+    // copy itself (slow, still exact), at the distances on both sides of the window and inside it.
     using tilecopy::detail::string_copy;
     using tilecopy::detail::string_copy_slow;
     constexpr std::size_t kPage = 4096;

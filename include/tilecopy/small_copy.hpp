@@ -9,10 +9,6 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <emmintrin.h>
-#endif
-
 namespace tilecopy::detail {
 
 // What CopyEngine::copy needs to run a small copy in the caller, without entering the library
@@ -53,35 +49,11 @@ inline bool string_copy_slow(const void* dst, const void* src) noexcept {
     return distance - 1 < 63;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// A copy in 16-byte vectors (SSE2, which every x86-64 has), for the distances where the string
-// copy runs slowly: glibc's memcpy itself uses `rep movsb` from 4 KiB and ran as slowly there
-// (4-31 KiB at 1.6-1.8 GB/s).
-inline void vector_copy(void* dst, const void* src, std::size_t bytes) noexcept {
-    auto* d = static_cast<unsigned char*>(dst);
-    const auto* s = static_cast<const unsigned char*>(src);
-    for (; bytes >= 64; bytes -= 64, d += 64, s += 64) {
-        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16));
-        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 32));
-        const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 48));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(d), a);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 16), b);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 32), c);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 48), e);
-    }
-    if (bytes) std::memcpy(d, s, bytes); // under 64 bytes: memcpy's own vector moves
-}
-#endif
-
-// The CPU's string copy (`rep movsb`; elsewhere memcpy), or 16-byte vectors where it would run
-// slowly.
+// The CPU's string copy (`rep movsb`; elsewhere memcpy). Its callers send the pairs where it runs
+// slowly (string_copy_slow) elsewhere: CopyEngine::copy to the library, and the library to its
+// kernel (glibc's memcpy is no way out: it uses `rep movsb` from 4 KiB and ran as slowly there).
 inline void string_copy(void* dst, const void* src, std::size_t bytes) noexcept {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_expect(string_copy_slow(dst, src), 0)) {
-        vector_copy(dst, src, bytes);
-        return;
-    }
     __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(bytes) : : "memory");
 #else
     std::memcpy(dst, src, bytes);

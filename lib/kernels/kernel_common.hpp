@@ -87,10 +87,6 @@ inline std::size_t bytes_to_line(const void* p) noexcept {
 // at 64 KiB).
 constexpr std::size_t kRepMovsbBytes = 32 * 1024;
 
-inline void rep_movsb(void* d, const void* s, std::size_t n) noexcept {
-    __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-}
-
 // A regular (cached) copy with an ISA's vectors. V provides: Vec, kWidth (bytes, 32 or 64),
 // load(p), store(p, v) (unaligned), store_aligned(p, v), and small(d, s, n) for n <= 256
 // (the inline path of small copies: no loop, no alignment work).
@@ -105,14 +101,14 @@ void copy_regular(void* dst, const void* src, std::size_t n) noexcept {
         return;
     }
     // (Not for a destination 1-63 bytes past the source modulo 4 KiB, where rep movsb runs
-    // ~20x slower: string_copy_slow in <tilecopy/small_copy.hpp>; the vector loop below then.)
+    // ~20x slower: string_copy_slow; the vector loop below then.)
     if (n >= kRepMovsbBytes && !::tilecopy::detail::string_copy_slow(d, s)) {
         // rep movsb streams whole lines only from an aligned destination (256 KiB copies to
         // dst+3 ran at 0.85x the aligned speed): the first line by vectors, then the rest
         // from the next line.
         for (std::size_t i = 0; i < 64; i += W) V::store(d + i, V::load(s + i));
         const std::size_t head = 64 - (reinterpret_cast<std::uintptr_t>(d) & 63);
-        rep_movsb(d + head, s + head, n - head);
+        ::tilecopy::detail::string_copy(d + head, s + head, n - head); // rep movsb
         return;
     }
     Byte* const d_end = d + n;

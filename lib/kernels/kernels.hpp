@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <tilecopy/small_copy.hpp> // string_copy_slow
+#include <tilecopy/small_copy.hpp> // string_copy, string_copy_slow
 
 namespace tilecopy::kernels {
 
